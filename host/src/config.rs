@@ -1,0 +1,396 @@
+//! The configuration file (TOML): server settings and the apps (identity-provider
+//! connections) it serves. See the README for a complete, commented example.
+//!
+//! Secrets never live in the file itself: an app's bootstrap bearer token is read from an
+//! environment variable (`token_env`) or a file (`token_file`) and only its hash is kept.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::scim::schema::{AttrType, AttributeDef, CustomExtension, ResourceKind};
+
+/// Errors in the configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("config: {0}")]
+    Invalid(String),
+    #[error("config: app {app}: cannot read its token: {detail}")]
+    Secret { app: String, detail: String },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub apps: Vec<AppConfig>,
+    /// The directory relative paths in this file are resolved against (set by [`Config::load`]).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The URL identity providers reach this server at, without a trailing slash; SCIM base
+    /// URLs are `<public_url>/scim/v2/<app>`. Default `http://<listen>`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// SQLite database file. Default `usersync.db` next to the config file.
+    #[serde(default = "default_database")]
+    pub database: PathBuf,
+    /// Largest request body accepted, in bytes (413 beyond). Default 1 MiB.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Largest page a list or search returns (`filter.maxResults`). Default 1,000.
+    #[serde(default = "default_max_results")]
+    pub max_results: usize,
+    /// `/Bulk` limits, advertised in `/ServiceProviderConfig`. Defaults 1,000 operations, 1 MiB.
+    #[serde(default = "default_bulk_ops")]
+    pub bulk_max_operations: usize,
+    #[serde(default = "default_max_body")]
+    pub bulk_max_payload_bytes: usize,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_database() -> PathBuf {
+    PathBuf::from("usersync.db")
+}
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+fn default_max_results() -> usize {
+    1000
+}
+fn default_bulk_ops() -> usize {
+    1000
+}
+
+/// The identity provider behind an app; it selects protocol defaults (response media type,
+/// what a duplicate `POST /Users` does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdpKind {
+    Onelogin,
+    Okta,
+    Entra,
+    Generic,
+}
+
+impl IdpKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdpKind::Onelogin => "onelogin",
+            IdpKind::Okta => "okta",
+            IdpKind::Entra => "entra",
+            IdpKind::Generic => "generic",
+        }
+    }
+}
+
+/// What `POST /Users` does when the `userName` exists already (case-insensitively).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DuplicatePolicy {
+    /// 409 `uniqueness` (RFC 7644; Okta's test requires it).
+    Conflict,
+    /// Link to the existing user: replace it with the posted body and answer 201 with its id.
+    /// OneLogin marks a 409 as a Failed task an admin must retry by hand.
+    Adopt,
+}
+
+/// One `[[apps]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// URL-safe name: the SCIM base URL is `<public_url>/scim/v2/<name>`.
+    pub name: String,
+    pub kind: IdpKind,
+    /// Default: `adopt` for OneLogin, `conflict` for the others.
+    #[serde(default)]
+    pub on_duplicate: Option<DuplicatePolicy>,
+    /// Name of an environment variable holding a bearer token for this app.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Path of a file holding a bearer token for this app (trailing newline ignored).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Custom extension schemas (served in `/Schemas`, stored, filterable).
+    #[serde(default)]
+    pub extensions: Vec<ExtensionConfig>,
+}
+
+impl AppConfig {
+    pub fn duplicate_policy(&self) -> DuplicatePolicy {
+        self.on_duplicate.unwrap_or(match self.kind {
+            IdpKind::Onelogin => DuplicatePolicy::Adopt,
+            _ => DuplicatePolicy::Conflict,
+        })
+    }
+}
+
+/// `[[apps.extensions]]`: a custom schema extension.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionConfig {
+    /// e.g. `urn:ietf:params:scim:schemas:extension:acme:2.0:User`.
+    pub urn: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `User` (default) or `Group`.
+    #[serde(default = "default_resource")]
+    pub resource: String,
+    pub attributes: Vec<ExtensionAttribute>,
+}
+
+fn default_resource() -> String {
+    "User".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionAttribute {
+    pub name: String,
+    /// string (default), boolean, integer, decimal, dateTime, reference, binary.
+    #[serde(default = "default_type", rename = "type")]
+    pub ty: String,
+    #[serde(default)]
+    pub multi_valued: bool,
+    #[serde(default)]
+    pub case_exact: bool,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub description: String,
+}
+
+fn default_type() -> String {
+    "string".to_owned()
+}
+
+impl ExtensionConfig {
+    /// The schema this entry declares.
+    ///
+    /// # Errors
+    /// An unknown resource or attribute type, or a URN that does not start with `urn:`.
+    pub fn to_extension(&self) -> Result<CustomExtension, ConfigError> {
+        if !self.urn.to_ascii_lowercase().starts_with("urn:") {
+            return Err(ConfigError::Invalid(format!("extension {:?} must be a URN", self.urn)));
+        }
+        let applies_to = match self.resource.to_ascii_lowercase().as_str() {
+            "user" => ResourceKind::User,
+            "group" => ResourceKind::Group,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "extension {}: resource must be User or Group, not {other:?}",
+                    self.urn
+                )))
+            }
+        };
+        let mut attributes = Vec::new();
+        for a in &self.attributes {
+            let ty = AttrType::parse(&a.ty)
+                .filter(|t| *t != AttrType::Complex)
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!("extension {}: attribute {}: unknown type {:?}", self.urn, a.name, a.ty))
+                })?;
+            if !is_attr_name(&a.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "extension {}: {:?} is not a valid attribute name",
+                    self.urn, a.name
+                )));
+            }
+            let mut def = AttributeDef::new(&a.name, ty);
+            def.multi_valued = a.multi_valued;
+            def.case_exact = a.case_exact;
+            def.required = a.required;
+            def.description = a.description.clone();
+            attributes.push(def);
+        }
+        let name = self.name.clone().unwrap_or_else(|| {
+            self.urn.rsplit(':').next().unwrap_or("Extension").to_owned()
+        });
+        Ok(CustomExtension::new(applies_to, &self.urn, &name, attributes))
+    }
+}
+
+fn is_attr_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not valid TOML, or breaks a rule (duplicate or non-URL-safe
+    /// app names, a bad extension).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let mut config: Config = toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses config text (relative paths resolve against `base_dir`).
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn from_toml(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text)
+            .map_err(|source| ConfigError::Parse { path: PathBuf::from("<inline>"), source: Box::new(source) })?;
+        config.base_dir = base_dir.to_owned();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        for app in &self.apps {
+            let ok = !app.name.is_empty()
+                && app.name.len() <= 64
+                && app.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "app name {:?} must be 1-64 characters of A-Z, a-z, 0-9, '-' or '_'",
+                    app.name
+                )));
+            }
+            if !names.insert(app.name.to_ascii_lowercase()) {
+                return Err(ConfigError::Invalid(format!("app {:?} is declared twice", app.name)));
+            }
+            let mut urns = HashSet::new();
+            for ext in &app.extensions {
+                ext.to_extension()?;
+                if !urns.insert(ext.urn.to_ascii_lowercase()) {
+                    return Err(ConfigError::Invalid(format!("app {}: extension {} declared twice", app.name, ext.urn)));
+                }
+            }
+        }
+        if self.server.max_body_bytes < 1024 || self.server.bulk_max_payload_bytes < 1024 {
+            return Err(ConfigError::Invalid("body limits must be at least 1024 bytes".into()));
+        }
+        if self.server.max_results == 0 || self.server.bulk_max_operations == 0 {
+            return Err(ConfigError::Invalid("max_results and bulk_max_operations must be positive".into()));
+        }
+        Ok(())
+    }
+
+    /// The public URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.server.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.server.listen),
+        }
+    }
+
+    /// The database path, resolved against the config file's directory.
+    pub fn database_path(&self) -> PathBuf {
+        if self.server.database.is_absolute() {
+            self.server.database.clone()
+        } else {
+            self.base_dir.join(&self.server.database)
+        }
+    }
+
+    pub fn app(&self, name: &str) -> Option<&AppConfig> {
+        self.apps.iter().find(|a| a.name == name)
+    }
+}
+
+impl AppConfig {
+    /// The bootstrap token named by `token_env` / `token_file`, if any.
+    ///
+    /// # Errors
+    /// The variable is unset or empty, or the file cannot be read or is empty.
+    pub fn bootstrap_tokens(&self, base_dir: &Path) -> Result<Vec<String>, ConfigError> {
+        let mut out = Vec::new();
+        if let Some(var) = &self.token_env {
+            let value = std::env::var(var).map_err(|_| ConfigError::Secret {
+                app: self.name.clone(),
+                detail: format!("environment variable {var} is not set"),
+            })?;
+            out.push(value);
+        }
+        if let Some(file) = &self.token_file {
+            let path = if file.is_absolute() { file.clone() } else { base_dir.join(file) };
+            let value = std::fs::read_to_string(&path).map_err(|e| ConfigError::Secret {
+                app: self.name.clone(),
+                detail: format!("{}: {e}", path.display()),
+            })?;
+            out.push(value);
+        }
+        let out: Vec<String> = out.into_iter().map(|t| t.trim().to_owned()).collect();
+        if out.iter().any(|t| t.len() < 16) {
+            return Err(ConfigError::Secret {
+                app: self.name.clone(),
+                detail: "a bearer token must be at least 16 characters".into(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_example_and_defaults() {
+        let c = Config::from_toml(
+            r#"
+            [server]
+            listen = "127.0.0.1:9000"
+            [[apps]]
+            name = "onelogin"
+            kind = "onelogin"
+            [[apps.extensions]]
+            urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+            attributes = [{ name = "badgeNumber" }, { name = "clearance", type = "integer" }]
+            [[apps]]
+            name = "okta"
+            kind = "okta"
+            "#,
+            Path::new("/etc/usersync"),
+        )
+        .unwrap();
+        assert_eq!(c.public_url(), "http://127.0.0.1:9000");
+        assert_eq!(c.database_path(), PathBuf::from("/etc/usersync/usersync.db"));
+        assert_eq!(c.apps[0].duplicate_policy(), DuplicatePolicy::Adopt);
+        assert_eq!(c.apps[1].duplicate_policy(), DuplicatePolicy::Conflict);
+        let ext = c.apps[0].extensions[0].to_extension().unwrap();
+        assert_eq!(ext.schema.name, "User");
+        assert_eq!(ext.schema.attributes[1].ty, AttrType::Integer);
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        for bad in [
+            "[server]\n[[apps]]\nname='a b'\nkind='okta'",
+            "[server]\n[[apps]]\nname='a'\nkind='okta'\n[[apps]]\nname='A'\nkind='okta'",
+            "[server]\n[[apps]]\nname='a'\nkind='nope'",
+            "[server]\nbogus=1",
+            "[server]\n[[apps]]\nname='a'\nkind='okta'\n[[apps.extensions]]\nurn='x'\nattributes=[]",
+        ] {
+            assert!(Config::from_toml(bad, Path::new("/")).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Persistence: SQLite (one file, WAL, `synchronous=FULL`) behind a single writer thread
+//! that commits in groups, and an in-memory snapshot that answers every read.
+//!
+//! Why this shape: durability costs one fsync per commit. With one writer that drains every
+//! waiting change into one transaction, sixteen concurrent writers share one fsync instead
+//! of queueing for sixteen. Readers never touch SQLite: the writer publishes a new
+//! [`Snapshot`] after each durable commit, so a reader sees only committed state.
+//!
+//! Concurrency control is optimistic: a caller computes a change against the snapshot it
+//! read and states what it expects ([`Expect`]); the writer re-checks that expectation,
+//! and the uniqueness of `userName` / `displayName`, against the latest state before
+//! writing, and answers [`CommitError::Conflict`] if it no longer holds.
+//!
+//! **Architecture invariant:** only the writer thread writes the `resources` table.
+
+pub mod snapshot;
+pub mod tokens;
+
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+use crate::scim::schema::ResourceKind;
+pub use snapshot::{etag, AppData, Collection, Snapshot, StoredResource};
+
+/// Rewrites a stored resource of an app as it is loaded (for `meta.location`).
+pub type Relocate = Arc<dyn Fn(&str, &mut serde_json::Value) + Send + Sync>;
+
+/// Errors from opening or writing the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored resource {id} is corrupt: {detail}")]
+    Corrupt { id: String, detail: String },
+    #[error("the store's writer has stopped")]
+    WriterGone,
+}
+
+/// What a mutation expects of the resource's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// It must not exist (a create).
+    Absent,
+    /// It must exist at exactly this version.
+    Version(u64),
+}
+
+/// One change to one resource.
+#[derive(Debug, Clone)]
+pub enum Mutation {
+    Put { app: Arc<str>, resource: Arc<StoredResource>, expect: Expect },
+    Delete { app: Arc<str>, kind: ResourceKind, id: Arc<str>, expect: Expect },
+}
+
+/// Why a commit was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// The resource changed (or appeared, or vanished) since the caller read it.
+    Stale { id: String },
+    /// Another resource of the app already holds this `userName` / `displayName`.
+    NameTaken { name_key: String, holder: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct WriteRequest {
+    mutations: Vec<Mutation>,
+    reply: oneshot::Sender<Result<(), CommitError>>,
+}
+
+/// Most changes folded into one transaction.
+const MAX_BATCH: usize = 512;
+
+/// The store handle: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Store {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    writer: mpsc::Sender<WriteRequest>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, applies migrations, loads the snapshot
+    /// and starts the writer thread. `public_url` is the prefix of `meta.location`.
+    ///
+    /// # Errors
+    /// The file cannot be opened or migrated, or a stored resource is not valid JSON.
+    pub fn open(path: &Path, render: Relocate) -> Result<Store, StoreError> {
+        let mut conn = open_connection(path)?;
+        migrate(&mut conn)?;
+        let snapshot = load_snapshot(&conn, render.as_ref())?;
+        let shared = Arc::new(ArcSwap::from_pointee(snapshot));
+        let (tx, rx) = mpsc::channel();
+        let writer_snapshot = shared.clone();
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(conn, rx, writer_snapshot))
+            .map_err(|e| StoreError::Corrupt { id: "-".into(), detail: format!("cannot start writer: {e}") })?;
+        Ok(Store { snapshot: shared, writer: tx })
+    }
+
+    /// The current committed state.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Commits `mutations` atomically (all or none), after re-checking their expectations.
+    /// Returns once the change is durable and visible in [`Store::snapshot`].
+    ///
+    /// # Errors
+    /// [`CommitError::Conflict`] if an expectation or a uniqueness rule fails;
+    /// [`CommitError::Store`] if SQLite fails.
+    pub async fn commit(&self, mutations: Vec<Mutation>) -> Result<(), CommitError> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(WriteRequest { mutations, reply })
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+/// Opens a connection with the pragmas every user of the file needs.
+///
+/// # Errors
+/// SQLite cannot open the file.
+pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_scim.sql"))];
+
+/// Applies the migrations in `host/migrations/` that the file has not seen yet.
+///
+/// # Errors
+/// A migration fails; the file is left at the last version that succeeded.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)")?;
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let done: Option<i64> = tx
+            .query_row("SELECT version FROM schema_migrations WHERE version = ?1", [version], |r| r.get(0))
+            .optional()?;
+        if done.is_none() {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied) VALUES (?1, ?2)",
+                params![version, crate::clock::now_rfc3339()],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn kind_str(kind: ResourceKind) -> &'static str {
+    kind.as_str()
+}
+
+fn load_snapshot(conn: &Connection, render: &(dyn Fn(&str, &mut serde_json::Value) + Send + Sync)) -> Result<Snapshot, StoreError> {
+    let mut snapshot = Snapshot::default();
+    let mut stmt = conn.prepare(
+        "SELECT seq, app, kind, id, name_key, external_id, version, body FROM resources ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let app: String = row.get(1)?;
+        let kind: String = row.get(2)?;
+        let id: String = row.get(3)?;
+        let body: String = row.get(7)?;
+        let kind = if kind == "User" { ResourceKind::User } else { ResourceKind::Group };
+        let mut value: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| StoreError::Corrupt { id: id.clone(), detail: e.to_string() })?;
+        // Locations follow the configured public URL, which may have changed since.
+        render(&app, &mut value);
+        let json = serde_json::to_vec(&value).map_err(|e| StoreError::Corrupt { id: id.clone(), detail: e.to_string() })?;
+        let resource = StoredResource {
+            kind,
+            id: Arc::from(id),
+            version: u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
+            name_key: Arc::from(row.get::<_, String>(4)?),
+            external_id: row.get::<_, Option<String>>(5)?.map(Arc::from),
+            json: Bytes::from(json),
+        };
+        snapshot.app_mut(&app).of_mut(kind).insert(u64::try_from(seq).unwrap_or(0), Arc::new(resource));
+    }
+    Ok(snapshot)
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteRequest>, shared: Arc<ArcSwap<Snapshot>>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(req) => batch.push(req),
+                Err(_) => break,
+            }
+        }
+        let base = shared.load_full();
+        match write_batch(&mut conn, &base, &batch) {
+            Ok((next, outcomes)) => {
+                shared.store(Arc::new(next));
+                for (req, outcome) in batch.into_iter().zip(outcomes) {
+                    // The requester may have gone away (client disconnected); that is fine.
+                    let _ = req.reply.send(outcome.map_err(CommitError::Conflict));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store commit failed");
+                for req in batch {
+                    let _ = req.reply.send(Err(CommitError::Store(StoreError::Corrupt {
+                        id: "-".into(),
+                        detail: format!("commit failed: {e}"),
+                    })));
+                }
+            }
+        }
+    }
+}
+
+type BatchOutcome = (Snapshot, Vec<Result<(), Conflict>>);
+
+/// Writes a batch in one transaction. Each request runs inside a savepoint, so a request
+/// whose expectations fail is rolled back alone and the rest still commit.
+fn write_batch(conn: &mut Connection, base: &Snapshot, batch: &[WriteRequest]) -> Result<BatchOutcome, StoreError> {
+    let mut working = base.clone();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for req in batch {
+        let before = working.clone();
+        let sp = tx.savepoint()?;
+        match apply_request(&sp, &mut working, &req.mutations) {
+            Ok(Ok(())) => {
+                sp.commit()?;
+                outcomes.push(Ok(()));
+            }
+            Ok(Err(conflict)) => {
+                drop(sp); // rolls back
+                working = before;
+                outcomes.push(Err(conflict));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    tx.commit()?;
+    Ok((working, outcomes))
+}
+
+fn apply_request(
+    tx: &rusqlite::Savepoint<'_>,
+    working: &mut Snapshot,
+    mutations: &[Mutation],
+) -> Result<Result<(), Conflict>, StoreError> {
+    for m in mutations {
+        match m {
+            Mutation::Put { app, resource, expect } => {
+                let coll = working.app_mut(app).of_mut(resource.kind);
+                let current = coll.get(&resource.id).map(|r| r.version);
+                let ok = match expect {
+                    Expect::Absent => current.is_none(),
+                    Expect::Version(v) => current == Some(*v),
+                };
+                if !ok {
+                    return Ok(Err(Conflict::Stale { id: resource.id.to_string() }));
+                }
+                if let Some(holder) = coll.by_name.get(&resource.name_key) {
+                    if *holder != resource.id {
+                        return Ok(Err(Conflict::NameTaken {
+                            name_key: resource.name_key.to_string(),
+                            holder: holder.to_string(),
+                        }));
+                    }
+                }
+                let body = std::str::from_utf8(&resource.json)
+                    .map_err(|e| StoreError::Corrupt { id: resource.id.to_string(), detail: e.to_string() })?;
+                let version = i64::try_from(resource.version).unwrap_or(i64::MAX);
+                let seq = match coll.seq_of(&resource.id) {
+                    Some(seq) => {
+                        tx.execute(
+                            "UPDATE resources SET name_key = ?1, external_id = ?2, version = ?3, body = ?4 WHERE app = ?5 AND kind = ?6 AND id = ?7",
+                            params![&*resource.name_key, resource.external_id.as_deref(), version, body, &**app, kind_str(resource.kind), &*resource.id],
+                        )?;
+                        seq
+                    }
+                    None => {
+                        tx.execute(
+                            "INSERT INTO resources (app, kind, id, name_key, external_id, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                            params![&**app, kind_str(resource.kind), &*resource.id, &*resource.name_key, resource.external_id.as_deref(), version, body],
+                        )?;
+                        u64::try_from(tx.last_insert_rowid()).unwrap_or(0)
+                    }
+                };
+                coll.insert(seq, resource.clone());
+            }
+            Mutation::Delete { app, kind, id, expect } => {
+                let coll = working.app_mut(app).of_mut(*kind);
+                let current = coll.get(id).map(|r| r.version);
+                let ok = match expect {
+                    Expect::Absent => current.is_none(),
+                    Expect::Version(v) => current == Some(*v),
+                };
+                if !ok {
+                    return Ok(Err(Conflict::Stale { id: id.to_string() }));
+                }
+                tx.execute(
+                    "DELETE FROM resources WHERE app = ?1 AND kind = ?2 AND id = ?3",
+                    params![&**app, kind_str(*kind), &**id],
+                )?;
+                coll.remove(id);
+            }
+        }
+    }
+    Ok(Ok(()))
+}

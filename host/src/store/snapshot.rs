@@ -1,0 +1,173 @@
+//! The in-memory read model: an immutable snapshot of every app's users and groups.
+//!
+//! Readers load the current snapshot without locks (`arc-swap`); the writer thread builds
+//! the next one from persistent (`imbl`) maps, so a clone is O(1) and a batch of changes
+//! becomes visible at once, only after it is durable.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::scim::schema::ResourceKind;
+
+/// One stored resource as it is served.
+#[derive(Debug, Clone)]
+pub struct StoredResource {
+    pub kind: ResourceKind,
+    pub id: Arc<str>,
+    /// Incremented on every change; `meta.version` is `W/"<version>"`.
+    pub version: u64,
+    /// Lower-cased `userName` / `displayName`: unique per app and kind.
+    pub name_key: Arc<str>,
+    pub external_id: Option<Arc<str>>,
+    /// The full JSON representation (`schemas`, `id`, attributes, `meta`), ready to send.
+    pub json: Bytes,
+}
+
+impl StoredResource {
+    /// The `meta.version` / `ETag` value.
+    pub fn etag(&self) -> String {
+        etag(self.version)
+    }
+
+    /// Parses the stored representation.
+    ///
+    /// # Errors
+    /// Only if the stored bytes are corrupt (they are written by this process as JSON).
+    pub fn value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_slice(&self.json)
+    }
+}
+
+/// The weak ETag for a version number.
+pub fn etag(version: u64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// The resources of one kind in one app, with the indexes lookups need.
+#[derive(Debug, Clone, Default)]
+pub struct Collection {
+    pub(crate) by_id: imbl::HashMap<Arc<str>, (u64, Arc<StoredResource>)>,
+    pub(crate) by_name: imbl::HashMap<Arc<str>, Arc<str>>,
+    pub(crate) by_external: imbl::HashMap<Arc<str>, imbl::OrdSet<Arc<str>>>,
+    /// Insertion sequence → id: the stable order of unsorted listings.
+    pub(crate) order: imbl::OrdMap<u64, Arc<str>>,
+}
+
+impl Collection {
+    pub fn get(&self, id: &str) -> Option<&Arc<StoredResource>> {
+        self.by_id.get(id).map(|(_, r)| r)
+    }
+
+    /// By lower-cased `userName` / `displayName`.
+    pub fn by_name(&self, name_key: &str) -> Option<&Arc<StoredResource>> {
+        self.by_name.get(name_key).and_then(|id| self.get(id))
+    }
+
+    pub fn by_external_id(&self, external_id: &str) -> impl Iterator<Item = &Arc<StoredResource>> {
+        self.by_external.get(external_id).into_iter().flat_map(|ids| ids.iter()).filter_map(|id| self.get(id))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Every resource in stable (creation) order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<StoredResource>> {
+        self.order.values().filter_map(|id| self.get(id))
+    }
+
+    pub(crate) fn insert(&mut self, seq: u64, r: Arc<StoredResource>) {
+        if let Some((old_seq, old)) = self.by_id.get(&r.id).cloned() {
+            self.unindex(&old);
+            self.order.remove(&old_seq);
+        }
+        self.by_name.insert(r.name_key.clone(), r.id.clone());
+        if let Some(ext) = &r.external_id {
+            self.by_external.entry(ext.clone()).or_default().insert(r.id.clone());
+        }
+        self.order.insert(seq, r.id.clone());
+        self.by_id.insert(r.id.clone(), (seq, r));
+    }
+
+    pub(crate) fn remove(&mut self, id: &str) -> Option<Arc<StoredResource>> {
+        let (seq, old) = self.by_id.remove(id)?;
+        self.unindex(&old);
+        self.order.remove(&seq);
+        Some(old)
+    }
+
+    pub(crate) fn seq_of(&self, id: &str) -> Option<u64> {
+        self.by_id.get(id).map(|(seq, _)| *seq)
+    }
+
+    fn unindex(&mut self, r: &StoredResource) {
+        if self.by_name.get(&r.name_key).is_some_and(|id| *id == r.id) {
+            self.by_name.remove(&r.name_key);
+        }
+        if let Some(ext) = &r.external_id {
+            let now_empty = match self.by_external.get_mut(ext) {
+                Some(ids) => {
+                    ids.remove(&r.id);
+                    ids.is_empty()
+                }
+                None => false,
+            };
+            if now_empty {
+                self.by_external.remove(ext);
+            }
+        }
+    }
+}
+
+/// One app's resources.
+#[derive(Debug, Clone, Default)]
+pub struct AppData {
+    pub users: Collection,
+    pub groups: Collection,
+}
+
+impl AppData {
+    pub fn of(&self, kind: ResourceKind) -> &Collection {
+        match kind {
+            ResourceKind::User => &self.users,
+            ResourceKind::Group => &self.groups,
+        }
+    }
+
+    pub(crate) fn of_mut(&mut self, kind: ResourceKind) -> &mut Collection {
+        match kind {
+            ResourceKind::User => &mut self.users,
+            ResourceKind::Group => &mut self.groups,
+        }
+    }
+}
+
+/// Everything, as of one committed batch.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub(crate) apps: imbl::HashMap<Arc<str>, AppData>,
+}
+
+impl Snapshot {
+    /// The app's data; an app with nothing stored yet has empty collections.
+    pub fn app(&self, app: &str) -> Option<&AppData> {
+        self.apps.get(app)
+    }
+
+    pub fn collection(&self, app: &str, kind: ResourceKind) -> Option<&Collection> {
+        self.apps.get(app).map(|a| a.of(kind))
+    }
+
+    pub fn get(&self, app: &str, kind: ResourceKind, id: &str) -> Option<&Arc<StoredResource>> {
+        self.collection(app, kind).and_then(|c| c.get(id))
+    }
+
+    pub(crate) fn app_mut(&mut self, app: &str) -> &mut AppData {
+        self.apps.entry(Arc::from(app)).or_default()
+    }
+}
