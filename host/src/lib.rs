@@ -2,4 +2,10 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map of this crate.
 
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod inbound;
 pub mod scim;
+pub mod server;
+pub mod store;

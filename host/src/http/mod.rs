@@ -1,0 +1,265 @@
+//! The HTTP surface: the SCIM endpoints of every app under `/scim/v2/<app>`, and `/healthz`.
+//!
+//! One middleware authenticates the app's bearer token and chooses the response media type
+//! (`application/scim+json`, or `application/json` where the client's `Accept` asks for it or
+//! the app's IdP kind needs it); one error type becomes the SCIM error body. Unknown paths
+//! answer 404 and wrong methods 405, both as SCIM errors.
+//!
+//! **Architecture invariant:** handlers only translate HTTP to [`Inbound`] calls and back.
+
+mod bulk;
+mod discovery;
+mod error;
+mod resources;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+use crate::config::IdpKind;
+use crate::inbound::{App, Inbound};
+use crate::scim::error::{ScimError, ScimResult};
+use crate::store::tokens::TokenVerifier;
+pub use error::error_response;
+
+/// Limits the HTTP layer enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub max_body_bytes: usize,
+    pub bulk_max_operations: usize,
+    pub bulk_max_payload_bytes: usize,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct HttpState {
+    pub inbound: Arc<Inbound>,
+    pub tokens: Arc<TokenVerifier>,
+    pub limits: HttpLimits,
+}
+
+/// The media type a response is sent as, chosen per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MediaType {
+    ScimJson,
+    Json,
+}
+
+impl MediaType {
+    fn header(self) -> HeaderValue {
+        match self {
+            MediaType::ScimJson => HeaderValue::from_static("application/scim+json; charset=utf-8"),
+            MediaType::Json => HeaderValue::from_static("application/json; charset=utf-8"),
+        }
+    }
+
+    /// `Accept` decides when it names exactly one of the two types; otherwise the IdP kind
+    /// does (OneLogin documents that "all responses must be of type application/json").
+    fn negotiate(accept: Option<&str>, kind: Option<IdpKind>) -> MediaType {
+        if let Some(accept) = accept.map(str::to_ascii_lowercase) {
+            let scim = accept.contains("application/scim+json");
+            let json = accept.split(',').any(|p| p.trim().starts_with("application/json"));
+            if scim && !json {
+                return MediaType::ScimJson;
+            }
+            if json && !scim {
+                return MediaType::Json;
+            }
+        }
+        match kind {
+            Some(IdpKind::Onelogin) => MediaType::Json,
+            _ => MediaType::ScimJson,
+        }
+    }
+}
+
+/// The router with every route and middleware.
+pub fn router(state: HttpState) -> Router {
+    let scim = Router::new()
+        .route("/scim/v2/{app}/Users", get(resources::list_users).post(resources::create_user))
+        .route(
+            "/scim/v2/{app}/Users/{id}",
+            get(resources::get_user).put(resources::replace_user).patch(resources::patch_user).delete(resources::delete_user),
+        )
+        .route("/scim/v2/{app}/Groups", get(resources::list_groups).post(resources::create_group))
+        .route(
+            "/scim/v2/{app}/Groups/{id}",
+            get(resources::get_group).put(resources::replace_group).patch(resources::patch_group).delete(resources::delete_group),
+        )
+        .route("/scim/v2/{app}/Users/.search", post(resources::search_users))
+        .route("/scim/v2/{app}/Groups/.search", post(resources::search_groups))
+        .route("/scim/v2/{app}/.search", post(resources::search_all))
+        .route("/scim/v2/{app}/Bulk", post(bulk::bulk))
+        .route("/scim/v2/{app}/ServiceProviderConfig", get(discovery::service_provider_config))
+        .route("/scim/v2/{app}/ResourceTypes", get(discovery::resource_types))
+        .route("/scim/v2/{app}/ResourceTypes/{id}", get(discovery::resource_type))
+        .route("/scim/v2/{app}/Schemas", get(discovery::schemas))
+        .route("/scim/v2/{app}/Schemas/{id}", get(discovery::schema))
+        .method_not_allowed_fallback(method_not_allowed);
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(scim)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), scim_edge))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    error_response(&ScimError::not_found(format!("no endpoint {method} {}", uri.path())))
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    error_response(&ScimError::new(405, None, format!("{method} is not allowed on {}", uri.path())))
+}
+
+/// Authenticates requests under `/scim/v2/<app>/`, attaches the [`App`], logs, and sets the
+/// response media type.
+async fn scim_edge(State(state): State<HttpState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut app_kind = None;
+    let mut app_name = None;
+
+    let response = match path.strip_prefix("/scim/v2/") {
+        None => next.run(req).await,
+        Some(rest) => {
+            let name = rest.split('/').next().unwrap_or_default();
+            match authenticate(&state, name, req.headers()) {
+                Ok(app) => {
+                    app_kind = Some(app.kind);
+                    app_name = Some(app.name.clone());
+                    req.extensions_mut().insert(app);
+                    next.run(req).await
+                }
+                Err(e) => {
+                    let mut r = error_response(&e);
+                    r.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"usersync\""));
+                    r
+                }
+            }
+        }
+    };
+
+    let mut response = response;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    if is_json {
+        let media = MediaType::negotiate(accept.as_deref(), app_kind);
+        response.headers_mut().insert(header::CONTENT_TYPE, media.header());
+    }
+    let status = response.status();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let app = app_name.as_deref().unwrap_or("-");
+    if status.is_server_error() {
+        tracing::error!(%method, %path, app, status = status.as_u16(), ms, "request failed");
+    } else if status.is_client_error() {
+        tracing::info!(%method, %path, app, status = status.as_u16(), ms, "request refused");
+    } else {
+        tracing::debug!(%method, %path, app, status = status.as_u16(), ms, "request");
+    }
+    response
+}
+
+/// Resolves the app named in the path and checks its bearer token. Unknown apps get the
+/// same 401 as bad tokens, so the server does not reveal which app names exist.
+fn authenticate(state: &HttpState, app: &str, headers: &HeaderMap) -> ScimResult<Arc<App>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(ScimError::unauthorized("a bearer token is required (Authorization: Bearer <token>)"));
+    };
+    match state.inbound.app(app) {
+        Some(a) if state.tokens.verify(app, token) => Ok(a.clone()),
+        _ => Err(ScimError::unauthorized("the bearer token is not valid for this SCIM base URL")),
+    }
+}
+
+/// Reads a JSON request body: media type checked (415), size bounded (413), UTF-8 and JSON
+/// syntax checked (400 `invalidSyntax`).
+pub(crate) async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> ScimResult<Value> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        if essence != "application/scim+json" && essence != "application/json" {
+            return Err(ScimError::new(
+                415,
+                None,
+                format!("Content-Type must be application/scim+json or application/json, not {essence:?}"),
+            ));
+        }
+    }
+    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
+        if len > limit {
+            return Err(too_large(limit));
+        }
+    }
+    let bytes = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                too_large(limit)
+            } else {
+                ScimError::invalid_syntax("the request body could not be read")
+            }
+        })?
+        .to_bytes();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ScimError::invalid_syntax("the request body is empty"));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| ScimError::invalid_syntax("the request body is not valid UTF-8"))?;
+    serde_json::from_str(text).map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+}
+
+fn too_large(limit: usize) -> ScimError {
+    ScimError::payload_too_large(format!("the request body is larger than {limit} bytes"))
+}
+
+/// A JSON response with the placeholder media type that [`scim_edge`] rewrites.
+pub(crate) fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut r = (status, body.into()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, MediaType::ScimJson.header());
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_type_negotiation() {
+        use MediaType::*;
+        assert_eq!(MediaType::negotiate(Some("application/scim+json"), Some(IdpKind::Onelogin)), ScimJson);
+        assert_eq!(MediaType::negotiate(Some("application/json"), Some(IdpKind::Entra)), Json);
+        assert_eq!(MediaType::negotiate(None, Some(IdpKind::Onelogin)), Json);
+        assert_eq!(MediaType::negotiate(Some("*/*"), Some(IdpKind::Okta)), ScimJson);
+        assert_eq!(MediaType::negotiate(Some("application/scim+json, application/json"), Some(IdpKind::Onelogin)), Json);
+        assert_eq!(MediaType::negotiate(Some("application/scim+json, application/json"), Some(IdpKind::Entra)), ScimJson);
+    }
+}

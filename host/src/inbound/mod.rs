@@ -1,0 +1,413 @@
+//! The inbound side: each app's SCIM resources, read from the store's snapshot and changed
+//! through it.
+//!
+//! Every write follows one path: normalise (IdP quirks absorbed), compute the new resource
+//! against the snapshot, commit with an expectation on the version read, and retry from the
+//! top when another writer got there first (unless the client pinned a version with
+//! `If-Match`, which then answers 412).
+//!
+//! **API boundary:** HTTP handlers call [`Inbound`]; it returns canonical resources or a
+//! [`ScimError`].
+
+mod list;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::config::{Config, DuplicatePolicy, IdpKind};
+use crate::scim::error::{ScimError, ScimResult};
+use crate::scim::normalize::{name_key, normalize_resource, Limits};
+use crate::scim::patch::{self, PatchRequest};
+use crate::scim::schema::{AppSchemas, ResourceKind, ResourceType};
+use crate::store::{etag, CommitError, Conflict, Expect, Mutation, Relocate, Snapshot, Store, StoredResource};
+pub use list::{ListPage, ListQuery, SortOrder};
+
+/// One identity-provider connection as the protocol layer sees it.
+#[derive(Debug)]
+pub struct App {
+    pub name: Arc<str>,
+    pub kind: IdpKind,
+    pub duplicate: DuplicatePolicy,
+    pub schemas: AppSchemas,
+    /// `<public_url>/scim/v2/<name>`.
+    pub base_url: String,
+}
+
+/// How often a write is retried after losing an optimistic race.
+const MAX_ATTEMPTS: usize = 16;
+
+/// The SCIM resources of every app.
+pub struct Inbound {
+    store: Store,
+    apps: HashMap<String, Arc<App>>,
+    limits: Limits,
+    pub max_results: usize,
+}
+
+/// The outcome of `POST`: the resource, and whether it was adopted (an existing user linked
+/// under the [`DuplicatePolicy::Adopt`] policy) rather than created.
+pub struct Created {
+    pub resource: Arc<StoredResource>,
+    pub adopted: bool,
+}
+
+/// Builds the per-app protocol settings from the config.
+///
+/// # Errors
+/// A custom extension in the config is invalid.
+pub fn apps_from_config(config: &Config) -> Result<HashMap<String, Arc<App>>, crate::config::ConfigError> {
+    let public = config.public_url();
+    let mut apps = HashMap::new();
+    for a in &config.apps {
+        let exts = a.extensions.iter().map(|e| e.to_extension()).collect::<Result<Vec<_>, _>>()?;
+        let app = App {
+            name: Arc::from(a.name.as_str()),
+            kind: a.kind,
+            duplicate: a.duplicate_policy(),
+            schemas: AppSchemas::new(&exts),
+            base_url: format!("{public}/scim/v2/{}", a.name),
+        };
+        apps.insert(a.name.clone(), Arc::new(app));
+    }
+    Ok(apps)
+}
+
+/// Rewrites `meta.location` (and member `$ref`s) of a stored resource for this process's
+/// public URL. Used when the snapshot is loaded.
+pub fn relocate(apps: &HashMap<String, Arc<App>>) -> Relocate {
+    let bases: HashMap<String, String> = apps.iter().map(|(k, a)| (k.clone(), a.base_url.clone())).collect();
+    Arc::new(move |app: &str, value: &mut Value| {
+        let Some(base) = bases.get(app) else { return };
+        let id = value.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let endpoint = match value.pointer("/meta/resourceType").and_then(Value::as_str) {
+            Some("Group") => "Groups",
+            _ => "Users",
+        };
+        if let Some(meta) = value.get_mut("meta").and_then(Value::as_object_mut) {
+            meta.insert("location".into(), Value::String(format!("{base}/{endpoint}/{id}")));
+        }
+        if let Some(members) = value.get_mut("members").and_then(Value::as_array_mut) {
+            for m in members {
+                let (Some(v), Some(t)) = (m.get("value").and_then(Value::as_str), m.get("type").and_then(Value::as_str)) else {
+                    continue;
+                };
+                let r = format!("{base}/{}s/{v}", t);
+                if let Some(obj) = m.as_object_mut() {
+                    obj.insert("$ref".into(), Value::String(r));
+                }
+            }
+        }
+    })
+}
+
+impl Inbound {
+    pub fn new(store: Store, apps: HashMap<String, Arc<App>>, limits: Limits, max_results: usize) -> Self {
+        Self { store, apps, limits, max_results }
+    }
+
+    pub fn app(&self, name: &str) -> Option<&Arc<App>> {
+        self.apps.get(name)
+    }
+
+    pub fn apps(&self) -> impl Iterator<Item = &Arc<App>> {
+        self.apps.values()
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.store.snapshot()
+    }
+
+    /// `GET /<kind>s/{id}`.
+    ///
+    /// # Errors
+    /// 404 when the app has no such resource.
+    pub fn get(&self, app: &App, kind: ResourceKind, id: &str) -> ScimResult<Arc<StoredResource>> {
+        self.store
+            .snapshot()
+            .get(&app.name, kind, id)
+            .cloned()
+            .ok_or_else(|| not_found(kind, id))
+    }
+
+    /// `POST /Users` or `/Groups`.
+    ///
+    /// # Errors
+    /// 400 for an invalid body; 409 `uniqueness` when the name is taken (unless the app
+    /// adopts duplicates, for users).
+    pub async fn create(&self, app: &App, kind: ResourceKind, body: &Value) -> ScimResult<Created> {
+        let rt = app.schemas.of(kind);
+        let attrs = normalize_resource(body, rt, &self.limits)?;
+        let key = name_key(kind, &attrs).ok_or_else(|| ScimError::internal("normalised resource has no name"))?;
+        for _ in 0..MAX_ATTEMPTS {
+            let snap = self.store.snapshot();
+            if let Some(existing) = snap.collection(&app.name, kind).and_then(|c| c.by_name(&key)).cloned() {
+                if kind == ResourceKind::User && app.duplicate == DuplicatePolicy::Adopt {
+                    match self.write_replacement(app, &snap, &existing, attrs.clone()).await {
+                        Ok(resource) => return Ok(Created { resource, adopted: true }),
+                        Err(Retry::Again) => continue,
+                        Err(Retry::Fail(e)) => return Err(e),
+                    }
+                }
+                return Err(name_taken(kind, &key));
+            }
+            let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
+            let now = crate::clock::now_rfc3339();
+            let resource = Arc::new(self.render(app, &snap, kind, &id, 1, &now, &now, attrs.clone())?);
+            let m = Mutation::Put { app: app.name.clone(), resource: resource.clone(), expect: Expect::Absent };
+            match self.store.commit(vec![m]).await {
+                Ok(()) => return Ok(Created { resource, adopted: false }),
+                Err(CommitError::Conflict(Conflict::NameTaken { .. })) => continue,
+                Err(e) => return Err(commit_error(e, kind)),
+            }
+        }
+        Err(busy())
+    }
+
+    /// `PUT /<kind>s/{id}`: the body replaces every attribute the client may write.
+    ///
+    /// # Errors
+    /// 404, 400, 409 (name taken), 412 (`If-Match` does not match).
+    pub async fn replace(&self, app: &App, kind: ResourceKind, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Arc<StoredResource>> {
+        let rt = app.schemas.of(kind);
+        let attrs = normalize_resource(body, rt, &self.limits)?;
+        for _ in 0..MAX_ATTEMPTS {
+            let snap = self.store.snapshot();
+            let current = snap.get(&app.name, kind, id).cloned().ok_or_else(|| not_found(kind, id))?;
+            check_if_match(&current, if_match)?;
+            match self.write_replacement(app, &snap, &current, attrs.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(Retry::Again) if if_match.is_none() => continue,
+                Err(Retry::Again) => return Err(stale(kind, id)),
+                Err(Retry::Fail(e)) => return Err(e),
+            }
+        }
+        Err(busy())
+    }
+
+    /// `PATCH /<kind>s/{id}` (RFC 7644 §3.5.2). A PATCH that changes nothing keeps the version.
+    ///
+    /// # Errors
+    /// 404, 400 (the PATCH or the resulting resource is invalid), 409, 412.
+    pub async fn patch(&self, app: &App, kind: ResourceKind, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Arc<StoredResource>> {
+        let rt = app.schemas.of(kind);
+        let request = PatchRequest::parse(body)?;
+        for _ in 0..MAX_ATTEMPTS {
+            let snap = self.store.snapshot();
+            let current = snap.get(&app.name, kind, id).cloned().ok_or_else(|| not_found(kind, id))?;
+            check_if_match(&current, if_match)?;
+            let mut value = current.value().map_err(|e| ScimError::internal(format!("stored resource unreadable: {e}")))?;
+            if !patch::apply(&mut value, &request, rt)? {
+                return Ok(current);
+            }
+            let attrs = normalize_resource(&value, rt, &self.limits)?;
+            match self.write_replacement(app, &snap, &current, attrs).await {
+                Ok(r) => return Ok(r),
+                Err(Retry::Again) if if_match.is_none() => continue,
+                Err(Retry::Again) => return Err(stale(kind, id)),
+                Err(Retry::Fail(e)) => return Err(e),
+            }
+        }
+        Err(busy())
+    }
+
+    /// `DELETE /<kind>s/{id}`. Deleting a user also takes it out of the app's groups.
+    ///
+    /// # Errors
+    /// 404, 412.
+    pub async fn delete(&self, app: &App, kind: ResourceKind, id: &str, if_match: Option<&str>) -> ScimResult<()> {
+        for _ in 0..MAX_ATTEMPTS {
+            let snap = self.store.snapshot();
+            let current = snap.get(&app.name, kind, id).cloned().ok_or_else(|| not_found(kind, id))?;
+            check_if_match(&current, if_match)?;
+            let mut mutations = vec![Mutation::Delete {
+                app: app.name.clone(),
+                kind,
+                id: current.id.clone(),
+                expect: Expect::Version(current.version),
+            }];
+            mutations.extend(self.drop_member_everywhere(app, &snap, id)?);
+            match self.store.commit(mutations).await {
+                Ok(()) => return Ok(()),
+                Err(CommitError::Conflict(Conflict::Stale { .. })) if if_match.is_none() => continue,
+                Err(CommitError::Conflict(Conflict::Stale { .. })) => return Err(stale(kind, id)),
+                Err(e) => return Err(commit_error(e, kind)),
+            }
+        }
+        Err(busy())
+    }
+
+    /// Group updates that remove `member_id` from every group of the app that lists it.
+    fn drop_member_everywhere(&self, app: &App, snap: &Snapshot, member_id: &str) -> ScimResult<Vec<Mutation>> {
+        let Some(groups) = snap.collection(&app.name, ResourceKind::Group) else { return Ok(Vec::new()) };
+        let needle = format!("\"{member_id}\"");
+        let mut out = Vec::new();
+        for group in groups.iter() {
+            // Ids are UUIDs: a byte search rules out almost every group without parsing it.
+            if !contains(&group.json, needle.as_bytes()) {
+                continue;
+            }
+            let mut value = group.value().map_err(|e| ScimError::internal(e.to_string()))?;
+            let Some(members) = value.get_mut("members").and_then(Value::as_array_mut) else { continue };
+            let before = members.len();
+            members.retain(|m| m.get("value").and_then(Value::as_str) != Some(member_id));
+            if members.len() == before {
+                continue;
+            }
+            let attrs = normalize_resource(&value, &app.schemas.group, &self.limits)?;
+            let created = meta_str(&value, "created");
+            let now = crate::clock::now_rfc3339();
+            let r = self.render(app, snap, ResourceKind::Group, &group.id, group.version + 1, &created, &now, attrs)?;
+            out.push(Mutation::Put { app: app.name.clone(), resource: Arc::new(r), expect: Expect::Version(group.version) });
+        }
+        Ok(out)
+    }
+
+    async fn write_replacement(&self, app: &App, snap: &Snapshot, current: &StoredResource, attrs: Map<String, Value>) -> Result<Arc<StoredResource>, Retry> {
+        let kind = current.kind;
+        let created = current.value().map(|v| meta_str(&v, "created")).map_err(|e| Retry::Fail(ScimError::internal(e.to_string())))?;
+        let now = crate::clock::now_rfc3339();
+        let next = self
+            .render(app, snap, kind, &current.id, current.version + 1, &created, &now, attrs)
+            .map_err(Retry::Fail)?;
+        if same_content(current, &next) {
+            return Ok(Arc::new(current.clone()));
+        }
+        let resource = Arc::new(next);
+        let m = Mutation::Put { app: app.name.clone(), resource: resource.clone(), expect: Expect::Version(current.version) };
+        match self.store.commit(vec![m]).await {
+            Ok(()) => Ok(resource),
+            Err(CommitError::Conflict(Conflict::Stale { .. })) => Err(Retry::Again),
+            Err(CommitError::Conflict(Conflict::NameTaken { name_key, .. })) => Err(Retry::Fail(name_taken(kind, &name_key))),
+            Err(e) => Err(Retry::Fail(commit_error(e, kind))),
+        }
+    }
+
+    /// Builds the stored form: `schemas`, `id`, attributes, `meta`; members get `type` and
+    /// `$ref` when they name a known user or group of the app.
+    #[allow(clippy::too_many_arguments)]
+    fn render(&self, app: &App, snap: &Snapshot, kind: ResourceKind, id: &Arc<str>, version: u64, created: &str, modified: &str, mut attrs: Map<String, Value>) -> ScimResult<StoredResource> {
+        let key = name_key(kind, &attrs).ok_or_else(|| ScimError::internal("resource has no name"))?;
+        let external_id = attrs.get("externalId").and_then(Value::as_str).map(Arc::from);
+        if let Some(Value::Array(members)) = attrs.get_mut("members") {
+            annotate_members(app, snap, members);
+        }
+        let mut out = Map::with_capacity(attrs.len() + 2);
+        if let Some(schemas) = attrs.remove("schemas") {
+            out.insert("schemas".into(), schemas);
+        }
+        out.insert("id".into(), Value::String(id.to_string()));
+        out.extend(attrs);
+        let mut meta = Map::new();
+        meta.insert("resourceType".into(), Value::String(kind.as_str().into()));
+        meta.insert("created".into(), Value::String(created.to_owned()));
+        meta.insert("lastModified".into(), Value::String(modified.to_owned()));
+        meta.insert("location".into(), Value::String(format!("{}{}/{id}", app.base_url, kind.endpoint())));
+        meta.insert("version".into(), Value::String(etag(version)));
+        out.insert("meta".into(), Value::Object(meta));
+        let json = serde_json::to_vec(&Value::Object(out)).map_err(|e| ScimError::internal(e.to_string()))?;
+        Ok(StoredResource { kind, id: id.clone(), version, name_key: Arc::from(key), external_id, json: Bytes::from(json) })
+    }
+
+    pub fn resource_type<'a>(&self, app: &'a App, kind: ResourceKind) -> &'a ResourceType {
+        app.schemas.of(kind)
+    }
+}
+
+enum Retry {
+    Again,
+    Fail(ScimError),
+}
+
+fn annotate_members(app: &App, snap: &Snapshot, members: &mut [Value]) {
+    let data = snap.app(&app.name);
+    for m in members.iter_mut() {
+        let Some(obj) = m.as_object_mut() else { continue };
+        let Some(v) = obj.get("value").and_then(Value::as_str).map(str::to_owned) else { continue };
+        let kind = data.and_then(|d| {
+            if d.users.get(&v).is_some() {
+                Some(ResourceKind::User)
+            } else if d.groups.get(&v).is_some() {
+                Some(ResourceKind::Group)
+            } else {
+                None
+            }
+        });
+        if let Some(kind) = kind {
+            obj.insert("$ref".into(), Value::String(format!("{}{}/{v}", app.base_url, kind.endpoint())));
+            obj.insert("type".into(), Value::String(kind.as_str().into()));
+        }
+    }
+}
+
+/// Everything but `meta` equal: a write that changes nothing keeps its version.
+fn same_content(a: &StoredResource, b: &StoredResource) -> bool {
+    let strip = |r: &StoredResource| {
+        r.value().ok().map(|mut v| {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("meta");
+            }
+            v
+        })
+    };
+    a.name_key == b.name_key && strip(a).is_some() && strip(a) == strip(b)
+}
+
+fn meta_str(v: &Value, field: &str) -> String {
+    v.get("meta").and_then(|m| m.get(field)).and_then(Value::as_str).map(str::to_owned).unwrap_or_else(crate::clock::now_rfc3339)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `If-Match`: `*` or a list of ETags, one of which must be the current version.
+fn check_if_match(current: &StoredResource, if_match: Option<&str>) -> ScimResult<()> {
+    let Some(header) = if_match else { return Ok(()) };
+    if etag_list_matches(header, &current.etag()) {
+        Ok(())
+    } else {
+        Err(ScimError::precondition_failed(format!(
+            "If-Match {header} does not match the current version {}",
+            current.etag()
+        )))
+    }
+}
+
+/// Does an `If-Match` / `If-None-Match` header value name `etag`? Weak comparison
+/// (RFC 9110 §8.8.3.2): `W/"3"` and `"3"` are the same version.
+pub fn etag_list_matches(header: &str, etag: &str) -> bool {
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").trim().to_owned();
+    let want = opaque(etag);
+    header.split(',').any(|t| t.trim() == "*" || opaque(t) == want)
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> ScimError {
+    ScimError::not_found(format!("{} {id} not found", kind.as_str()))
+}
+
+fn name_taken(kind: ResourceKind, key: &str) -> ScimError {
+    let attr = if kind == ResourceKind::User { "userName" } else { "displayName" };
+    ScimError::uniqueness(format!("a {} with {attr} {key:?} already exists", kind.as_str()))
+}
+
+fn stale(kind: ResourceKind, id: &str) -> ScimError {
+    ScimError::precondition_failed(format!("{} {id} was changed by another request", kind.as_str()))
+}
+
+fn busy() -> ScimError {
+    ScimError::new(503, None, "the resource is being changed by many requests at once; retry")
+}
+
+fn commit_error(e: CommitError, kind: ResourceKind) -> ScimError {
+    match e {
+        CommitError::Conflict(Conflict::NameTaken { name_key, .. }) => name_taken(kind, &name_key),
+        CommitError::Conflict(Conflict::Stale { id }) => stale(kind, &id),
+        CommitError::Store(e) => {
+            tracing::error!(error = %e, "store failure");
+            ScimError::internal("the change could not be stored")
+        }
+    }
+}

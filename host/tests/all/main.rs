@@ -1,0 +1,8 @@
+//! The host's one integration-test binary (one binary per crate keeps link time down).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod durability;
+mod fuzz_patch;
+mod harness;
+mod scim_protocol;
