@@ -216,7 +216,8 @@ fn pick(sels: &[Selector], container: Option<&str>, name: &str) -> Pick {
 /// Whether `sels` names attribute `name` itself (not through a whole-container entry).
 fn names_explicitly(sels: &[Selector], container: Option<&str>, name: &str) -> bool {
     sels.iter().any(|s| {
-        same_container(s.container.as_deref(), container) && s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name))
+        same_container(s.container.as_deref(), container)
+            && s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name))
     })
 }
 
@@ -272,7 +273,13 @@ impl Lists<'_> {
 /// sub-attributes and keeps `returned: always` ones, and keeps `returned: request` ones only
 /// when in `requested`. Elements left empty are removed; a scalar asked for by sub-attribute
 /// becomes `Null` (absent).
-fn strip_subs(value: &Value, def: Option<&AttributeDef>, keep: Option<&[String]>, drop: &[String], requested: &[String]) -> Value {
+fn strip_subs(
+    value: &Value,
+    def: Option<&AttributeDef>,
+    keep: Option<&[String]>,
+    drop: &[String],
+    requested: &[String],
+) -> Value {
     let has = |list: &[String], k: &str| list.iter().any(|s| s.eq_ignore_ascii_case(k));
     let filter_object = |m: &Map<String, Value>| -> Map<String, Value> {
         m.iter()
@@ -282,9 +289,7 @@ fn strip_subs(value: &Value, def: Option<&AttributeDef>, keep: Option<&[String]>
                     Returned::Never => false,
                     Returned::Always => true,
                     Returned::Request if !has(requested, k) => false,
-                    Returned::Default | Returned::Request => {
-                        keep.is_none_or(|keep| has(keep, k)) && !has(drop, k)
-                    }
+                    Returned::Default | Returned::Request => keep.is_none_or(|keep| has(keep, k)) && !has(drop, k),
                 }
             })
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -327,7 +332,9 @@ mod tests {
 
     use super::*;
     use crate::scim::error::ScimType;
-    use crate::scim::schema::{AppSchemas, AttrType, CustomExtension, ResourceKind, CORE_GROUP, CORE_USER, ENTERPRISE_USER};
+    use crate::scim::schema::{
+        AppSchemas, AttrType, CustomExtension, ResourceKind, CORE_GROUP, CORE_USER, ENTERPRISE_USER,
+    };
 
     const ACME: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
     const OTHER: &str = "urn:example:other:2.0:User";
@@ -474,9 +481,10 @@ mod tests {
             Some("members"),
             json!({"schemas": [CORE_GROUP], "id": "g1", "displayName": "Admins", "meta": {"resourceType": "Group"}}),
         );
-        let out = Projection::parse(None, Some(&format!("id,emails.type,{ENTERPRISE_USER},{OTHER},meta,Name.givenname")))
-            .unwrap()
-            .apply(&user(), &schemas().user);
+        let out =
+            Projection::parse(None, Some(&format!("id,emails.type,{ENTERPRISE_USER},{OTHER},meta,Name.givenname")))
+                .unwrap()
+                .apply(&user(), &schemas().user);
         assert_eq!(out["id"], json!("u1"), "always is never excluded");
         assert_eq!(out["emails"], json!([{"value": "j@x", "primary": true}, {"value": "j@home"}]));
         assert_eq!(out["name"], json!({"familyName": "Doe"}));

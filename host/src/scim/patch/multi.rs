@@ -71,8 +71,10 @@ pub(super) fn remove_values(list: &mut Vec<Value>, items: &[Value]) {
 
 /// Removes the elements any of `filters` selects. Filters of the form `value eq "x"` (Okta
 /// sends one `remove members[value eq "…"]` per member) are looked up by the lower-cased
-/// literal: only elements whose lower-cased `value` equals one are evaluated, so a run of k
-/// such removals costs O(n + k). Other filters are evaluated on every element.
+/// literal: only elements whose lower-cased string `value` equals one are evaluated, so a
+/// run of k such removals costs O(n + k). This never misses a match because the filter
+/// evaluator compares strings exactly or after `to_lowercase`. Other filters are evaluated
+/// on every element.
 pub(super) fn remove_matching(list: &mut Vec<Value>, filters: &[&Filter], parent: &AttributeDef) {
     let mut by_value: HashMap<String, Vec<&Filter>> = HashMap::new();
     let mut general: Vec<&Filter> = Vec::new();
@@ -96,9 +98,10 @@ pub(super) fn remove_matching(list: &mut Vec<Value>, filters: &[&Filter], parent
                 Some(candidates) => !candidates.iter().any(|f| f.matches_element(element, parent)),
                 None => true,
             },
-            // A number or boolean `value`: the fast path cannot rule it out.
-            Some(Value::Number(_) | Value::Bool(_)) => !keyed.iter().any(|f| f.matches_element(element, parent)),
-            _ => true,
+            // An absent `value` never equals a string.
+            None | Some(Value::Null) => true,
+            // A number, boolean, array or object `value`: the lookup cannot rule it out.
+            Some(_) => !keyed.iter().any(|f| f.matches_element(element, parent)),
         }
     });
 }

@@ -129,7 +129,13 @@ fn apply_op(res: &mut Object, op: &PatchOp, rt: &ResourceType) -> ScimResult<()>
 /// A path-less `add`/`replace`: each key of the value is an attribute path (`active`,
 /// `name.givenName`, `urn:…:User:employeeNumber`) or a whole schema object. `within` is the
 /// schema whose object the keys come from (`None` at the top of the value).
-fn pathless(res: &mut Object, attrs: &Object, within: Option<&str>, kind: PatchOpKind, rt: &ResourceType) -> ScimResult<()> {
+fn pathless(
+    res: &mut Object,
+    attrs: &Object,
+    within: Option<&str>,
+    kind: PatchOpKind,
+    rt: &ResourceType,
+) -> ScimResult<()> {
     let at_core = within.is_none_or(|u| u == rt.core.id);
     for (key, value) in attrs {
         if at_core && SERVER_OWNED.iter().any(|k| k.eq_ignore_ascii_case(key)) {
@@ -199,7 +205,13 @@ fn verbatim_extension(res: &mut Object, urn: &str, fields: &Object) -> ScimResul
 
 /// An operation on a whole schema: a path (or path-less key) that is a schema URN.
 /// `container` is `None` for the core schema.
-fn whole_schema(res: &mut Object, container: Option<&str>, kind: PatchOpKind, value: &Value, rt: &ResourceType) -> ScimResult<()> {
+fn whole_schema(
+    res: &mut Object,
+    container: Option<&str>,
+    kind: PatchOpKind,
+    value: &Value,
+    rt: &ResourceType,
+) -> ScimResult<()> {
     let within = container.unwrap_or(&rt.core.id);
     match (kind, value) {
         (PatchOpKind::Remove, _) | (PatchOpKind::Replace, Value::Null) => {
@@ -410,9 +422,16 @@ fn remove_field(m: &mut Object, sub: &str, def: Option<&AttributeDef>, label: &s
 /// # Errors
 /// As [`Target::check_path`]; 400 `invalidPath` for a filter on a schema URN or on a
 /// single-valued attribute.
-fn filtered_target<'r>(attr: &AttrPath, sub: Option<&str>, rt: &'r ResourceType, res: &Object) -> ScimResult<Target<'r>> {
+fn filtered_target<'r>(
+    attr: &AttrPath,
+    sub: Option<&str>,
+    rt: &'r ResourceType,
+    res: &Object,
+) -> ScimResult<Target<'r>> {
     let Location::Attr(t) = target::locate(attr, None, rt, res) else {
-        return Err(ScimError::invalid_path(format!("{attr} is a schema; a value filter selects elements of an attribute")));
+        return Err(ScimError::invalid_path(format!(
+            "{attr} is a schema; a value filter selects elements of an attribute"
+        )));
     };
     let t = t.with_sub(sub);
     t.check_path(true)?;
@@ -518,7 +537,9 @@ fn set_filtered(res: &mut Object, t: &Target, filter: &Filter, kind: PatchOpKind
         match (&t.sub, element) {
             (Some(sub), Value::Object(m)) => set_field(m, sub, t.sub_def, value, &label)?,
             (Some(_), _) => {}
-            (None, Value::Object(m)) => merge_fields(m, target::complex_value(&parent, value, &label)?, &parent, &label)?,
+            (None, Value::Object(m)) => {
+                merge_fields(m, target::complex_value(&parent, value, &label)?, &parent, &label)?
+            }
             (None, element) => *element = value.clone(),
         }
     }

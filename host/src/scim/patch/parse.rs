@@ -164,7 +164,8 @@ fn meta_attribute_removals(meta: &Value) -> ScimResult<Vec<PatchOp>> {
     names
         .iter()
         .map(|name| {
-            let name = name.as_str().ok_or_else(|| ScimError::invalid_path("meta.attributes must list attribute names"))?;
+            let name =
+                name.as_str().ok_or_else(|| ScimError::invalid_path("meta.attributes must list attribute names"))?;
             Ok(PatchOp { op: PatchOpKind::Remove, path: Some(PatchPath::parse(name)?), value: None })
         })
         .collect()

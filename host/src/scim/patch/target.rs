@@ -35,11 +35,7 @@ impl<'r> Target<'r> {
     /// The same attribute with sub-attribute `sub` (as a filtered path's `.sub`).
     pub fn with_sub(&self, sub: Option<&str>) -> Target<'r> {
         let sub_def = sub.and_then(|s| self.def.and_then(|d| d.sub_attribute(s)));
-        Target {
-            sub: sub.map(|s| sub_def.map_or(s, |d| d.name.as_str()).to_owned()),
-            sub_def,
-            ..self.clone()
-        }
+        Target { sub: sub.map(|s| sub_def.map_or(s, |d| d.name.as_str()).to_owned()), sub_def, ..self.clone() }
     }
 
     /// How the path reads in error details.
@@ -109,7 +105,12 @@ impl<'r> Target<'r> {
 /// Resolves `p` against the resource type (and the resource, for undeclared extension
 /// objects that are stored verbatim). `within` is the schema URN a bare name belongs to when
 /// it comes from inside an extension object of a path-less value.
-pub(super) fn locate<'r>(p: &AttrPath, within: Option<&str>, rt: &'r ResourceType, res: &Map<String, Value>) -> Location<'r> {
+pub(super) fn locate<'r>(
+    p: &AttrPath,
+    within: Option<&str>,
+    rt: &'r ResourceType,
+    res: &Map<String, Value>,
+) -> Location<'r> {
     if let Some(urn) = p.as_schema_urn(rt) {
         return Location::Schema((urn != rt.core.id).then(|| urn.to_owned()));
     }
@@ -156,7 +157,10 @@ pub(super) fn find_key(obj: &Map<String, Value>, name: &str) -> Option<String> {
 }
 
 /// The object holding a container's attributes, created (and listed in `schemas`) if absent.
-pub(super) fn container_mut<'a>(res: &'a mut Map<String, Value>, container: Option<&str>) -> ScimResult<&'a mut Map<String, Value>> {
+pub(super) fn container_mut<'a>(
+    res: &'a mut Map<String, Value>,
+    container: Option<&str>,
+) -> ScimResult<&'a mut Map<String, Value>> {
     let Some(urn) = container else {
         return Ok(res);
     };
@@ -179,7 +183,10 @@ pub(super) fn container_mut<'a>(res: &'a mut Map<String, Value>, container: Opti
 }
 
 /// The object holding a container's attributes, if the resource has it.
-pub(super) fn container_existing<'a>(res: &'a mut Map<String, Value>, container: Option<&str>) -> Option<&'a mut Map<String, Value>> {
+pub(super) fn container_existing<'a>(
+    res: &'a mut Map<String, Value>,
+    container: Option<&str>,
+) -> Option<&'a mut Map<String, Value>> {
     let Some(urn) = container else {
         return Some(res);
     };
@@ -287,7 +294,12 @@ pub(super) fn elements(def: &AttributeDef, value: &Value, label: &str) -> ScimRe
 }
 
 /// RFC 7643 §2.2 `immutable`: a value that is set may not change or be removed.
-pub(super) fn guard_immutable(def: Option<&AttributeDef>, old: Option<&Value>, new: Option<&Value>, label: &str) -> ScimResult<()> {
+pub(super) fn guard_immutable(
+    def: Option<&AttributeDef>,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    label: &str,
+) -> ScimResult<()> {
     let immutable = def.is_some_and(|d| d.mutability == Mutability::Immutable);
     match old {
         Some(old) if immutable && !old.is_null() && Some(old) != new => {

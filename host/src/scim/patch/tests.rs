@@ -28,11 +28,17 @@ fn bad(t: ScimType) -> Expect {
 /// A canonical user: `schemas`, `id`, `userName`, `meta`, plus `fields` (a `null` field
 /// removes a base one).
 fn user(fields: Value) -> Value {
-    resource(json!({"schemas": [CORE_USER], "id": "u1", "userName": "bjensen", "meta": {"resourceType": "User"}}), fields)
+    resource(
+        json!({"schemas": [CORE_USER], "id": "u1", "userName": "bjensen", "meta": {"resourceType": "User"}}),
+        fields,
+    )
 }
 
 fn group(fields: Value) -> Value {
-    resource(json!({"schemas": [CORE_GROUP], "id": "g1", "displayName": "Tour Guides", "meta": {"resourceType": "Group"}}), fields)
+    resource(
+        json!({"schemas": [CORE_GROUP], "id": "g1", "displayName": "Tour Guides", "meta": {"resourceType": "Group"}}),
+        fields,
+    )
 }
 
 fn resource(mut base: Value, fields: Value) -> Value {
@@ -130,7 +136,9 @@ fn okta_bodies() {
                     {"op": "remove", "path": "members[value eq \"u1\"]"},
                     {"op": "add", "path": "members", "value": [{"value": "u3", "display": "test.user@okta.local"}]}
                 ])),
-                After(group(json!({"members": [{"value": "u2", "display": "b@x"}, {"value": "u3", "display": "test.user@okta.local"}]}))),
+                After(group(
+                    json!({"members": [{"value": "u2", "display": "b@x"}, {"value": "u3", "display": "test.user@okta.local"}]}),
+                )),
             ),
             (
                 "filtered remove of the last member removes the attribute",
@@ -193,7 +201,9 @@ fn entra_bodies() {
             (
                 "single-valued replace (Learn: Update User single-valued)",
                 user(json!({})),
-                ops(json!([{"op": "Replace", "path": "userName", "value": "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"}])),
+                ops(
+                    json!([{"op": "Replace", "path": "userName", "value": "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"}]),
+                ),
                 After(user(json!({"userName": "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"}))),
             ),
             (
@@ -205,14 +215,22 @@ fn entra_bodies() {
             (
                 "URN-qualified path into the enterprise extension",
                 user(json!({})),
-                ops(json!([{"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "701984"}])),
-                After(user(json!({"schemas": [CORE_USER, ENTERPRISE_USER], ENTERPRISE_USER: {"employeeNumber": "701984"}}))),
+                ops(
+                    json!([{"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "701984"}]),
+                ),
+                After(user(
+                    json!({"schemas": [CORE_USER, ENTERPRISE_USER], ENTERPRISE_USER: {"employeeNumber": "701984"}}),
+                )),
             ),
             (
                 "manager as a plain string",
                 user(json!({"schemas": [CORE_USER, ENTERPRISE_USER], ENTERPRISE_USER: {"department": "Ops"}})),
-                ops(json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "123456"}])),
-                After(user(json!({"schemas": [CORE_USER, ENTERPRISE_USER], ENTERPRISE_USER: {"department": "Ops", "manager": {"value": "123456"}}}))),
+                ops(
+                    json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "123456"}]),
+                ),
+                After(user(
+                    json!({"schemas": [CORE_USER, ENTERPRISE_USER], ENTERPRISE_USER: {"department": "Ops", "manager": {"value": "123456"}}}),
+                )),
             ),
             (
                 "with the flag: path-less replace with dotted and URN keys",
@@ -237,25 +255,33 @@ fn entra_bodies() {
             (
                 "Update Group non-member attributes",
                 group(json!({})),
-                ops(json!([{"op": "Replace", "path": "displayName", "value": "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}])),
+                ops(
+                    json!([{"op": "Replace", "path": "displayName", "value": "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}]),
+                ),
                 After(group(json!({"displayName": "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}))),
             ),
             (
                 "Add Members with $ref null",
                 group(json!({})),
-                ops(json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}])),
+                ops(
+                    json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}]),
+                ),
                 After(group(json!({"members": [{"value": "f648f8d5ea4e4cd38e9c"}]}))),
             ),
             (
                 "Add Members again is idempotent",
                 group(json!({"members": members})),
-                ops(json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}])),
+                ops(
+                    json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}]),
+                ),
                 Unchanged,
             ),
             (
                 "Remove Members by value, not by filter",
                 group(json!({"members": members})),
-                ops(json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "a2d3b5d1a1f04a5b8c6d"}]}])),
+                ops(
+                    json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "a2d3b5d1a1f04a5b8c6d"}]}]),
+                ),
                 After(group(json!({"members": [{"value": "f648f8d5ea4e4cd38e9c"}]}))),
             ),
             (
@@ -394,7 +420,9 @@ fn multi_valued_semantics() {
             (
                 "created element from an `and` of eq pins, primary settles",
                 user(json!({"emails": [work]})),
-                ops(json!([{"op": "replace", "path": "emails[type eq \"home\" and primary eq true].value", "value": "n@x"}])),
+                ops(
+                    json!([{"op": "replace", "path": "emails[type eq \"home\" and primary eq true].value", "value": "n@x"}]),
+                ),
                 After(user(json!({"emails": [
                     {"value": "w@x", "type": "work", "primary": false}, {"type": "home", "primary": true, "value": "n@x"}
                 ]}))),
@@ -426,7 +454,9 @@ fn multi_valued_semantics() {
             (
                 "remove of an absent attribute is not an error",
                 user(json!({})),
-                ops(json!([{"op": "remove", "path": "phoneNumbers[type eq \"fax\"]"}, {"op": "remove", "path": "emails"}])),
+                ops(
+                    json!([{"op": "remove", "path": "phoneNumbers[type eq \"fax\"]"}, {"op": "remove", "path": "emails"}]),
+                ),
                 Unchanged,
             ),
             (
@@ -472,7 +502,9 @@ fn complex_extension_and_unknown_attributes() {
             (
                 "path-less whole extension object under an aliased URN",
                 user(json!({})),
-                ops(json!([{"op": "add", "value": {"urn:scim:schemas:extension:enterprise:2.0": {"department": "x", "manager": "m1"}}}])),
+                ops(
+                    json!([{"op": "add", "value": {"urn:scim:schemas:extension:enterprise:2.0": {"department": "x", "manager": "m1"}}}]),
+                ),
                 After(ent(json!({"department": "x", "manager": {"value": "m1"}}))),
             ),
             (
@@ -490,7 +522,9 @@ fn complex_extension_and_unknown_attributes() {
             (
                 "emptying an extension drops it from schemas",
                 ent(json!({"department": "x"})),
-                ops(json!([{"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"}])),
+                ops(
+                    json!([{"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"}]),
+                ),
                 After(user(json!({}))),
             ),
             (
@@ -520,14 +554,18 @@ fn complex_extension_and_unknown_attributes() {
             (
                 "an explicit path to an unknown attribute",
                 user(json!({"costCentre": "1"})),
-                ops(json!([{"op": "replace", "path": "costcentre", "value": "2"}, {"op": "add", "path": "labels", "value": ["a"]},
-                           {"op": "add", "path": "labels", "value": ["a", "b"]}])),
+                ops(
+                    json!([{"op": "replace", "path": "costcentre", "value": "2"}, {"op": "add", "path": "labels", "value": ["a"]},
+                           {"op": "add", "path": "labels", "value": ["a", "b"]}]),
+                ),
                 After(user(json!({"costCentre": "2", "labels": ["a", "b"]}))),
             ),
             (
                 "SCIM 1.1 URN-qualified core attribute",
                 user(json!({})),
-                ops(json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:displayName", "value": "B"}])),
+                ops(
+                    json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:displayName", "value": "B"}]),
+                ),
                 After(user(json!({"displayName": "B"}))),
             ),
             (
@@ -546,32 +584,109 @@ fn mutability_and_shape_errors() {
     check(
         ResourceKind::User,
         vec![
-            ("explicit id", user(json!({})), ops(json!([{"op": "replace", "path": "id", "value": "x"}])), bad(ScimType::Mutability)),
+            (
+                "explicit id",
+                user(json!({})),
+                ops(json!([{"op": "replace", "path": "id", "value": "x"}])),
+                bad(ScimType::Mutability),
+            ),
             (
                 "URN-qualified id",
                 user(json!({})),
                 ops(json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:id", "value": "x"}])),
                 bad(ScimType::Mutability),
             ),
-            ("meta sub-attribute", user(json!({})), ops(json!([{"op": "replace", "path": "meta.lastModified", "value": "x"}])), bad(ScimType::Mutability)),
+            (
+                "meta sub-attribute",
+                user(json!({})),
+                ops(json!([{"op": "replace", "path": "meta.lastModified", "value": "x"}])),
+                bad(ScimType::Mutability),
+            ),
             ("remove meta", user(json!({})), ops(json!([{"op": "remove", "path": "meta"}])), bad(ScimType::Mutability)),
-            ("schemas", user(json!({})), ops(json!([{"op": "replace", "path": "schemas", "value": []}])), bad(ScimType::Mutability)),
-            ("readOnly groups", user(json!({})), ops(json!([{"op": "add", "path": "groups", "value": [{"value": "g"}]}])), bad(ScimType::Mutability)),
-            ("readOnly sub-attribute", user(json!({})), ops(json!([{"op": "add", "path": "manager.displayName", "value": "x"}])), bad(ScimType::Mutability)),
-            ("remove a required attribute", user(json!({})), ops(json!([{"op": "remove", "path": "userName"}])), bad(ScimType::Mutability)),
-            ("replace a required attribute with null", user(json!({})), ops(json!([{"op": "replace", "value": {"userName": null}}])), bad(ScimType::Mutability)),
-            ("object for userName", user(json!({})), ops(json!([{"op": "replace", "path": "userName", "value": {"a": 1}}])), bad(ScimType::InvalidValue)),
-            ("array for active", user(json!({})), ops(json!([{"op": "replace", "value": {"active": [false]}}])), bad(ScimType::InvalidValue)),
-            ("string for name", user(json!({})), ops(json!([{"op": "replace", "path": "name", "value": "B J"}])), bad(ScimType::InvalidValue)),
-            ("nested array in emails", user(json!({})), ops(json!([{"op": "add", "path": "emails", "value": [[1]]}])), bad(ScimType::InvalidValue)),
-            ("object for a sub-attribute", user(json!({})), ops(json!([{"op": "add", "path": "name.givenName", "value": {"x": 1}}])), bad(ScimType::InvalidValue)),
-            ("sub-attribute of a simple attribute", user(json!({})), ops(json!([{"op": "add", "path": "userName.x", "value": "y"}])), bad(ScimType::InvalidPath)),
-            ("filter on a single-valued attribute", user(json!({})), ops(json!([{"op": "remove", "path": "name[givenName eq \"x\"]"}])), bad(ScimType::InvalidPath)),
-            ("unparsable path", user(json!({})), ops(json!([{"op": "add", "path": "emails[type eq", "value": "x"}])), bad(ScimType::InvalidPath)),
+            (
+                "schemas",
+                user(json!({})),
+                ops(json!([{"op": "replace", "path": "schemas", "value": []}])),
+                bad(ScimType::Mutability),
+            ),
+            (
+                "readOnly groups",
+                user(json!({})),
+                ops(json!([{"op": "add", "path": "groups", "value": [{"value": "g"}]}])),
+                bad(ScimType::Mutability),
+            ),
+            (
+                "readOnly sub-attribute",
+                user(json!({})),
+                ops(json!([{"op": "add", "path": "manager.displayName", "value": "x"}])),
+                bad(ScimType::Mutability),
+            ),
+            (
+                "remove a required attribute",
+                user(json!({})),
+                ops(json!([{"op": "remove", "path": "userName"}])),
+                bad(ScimType::Mutability),
+            ),
+            (
+                "replace a required attribute with null",
+                user(json!({})),
+                ops(json!([{"op": "replace", "value": {"userName": null}}])),
+                bad(ScimType::Mutability),
+            ),
+            (
+                "object for userName",
+                user(json!({})),
+                ops(json!([{"op": "replace", "path": "userName", "value": {"a": 1}}])),
+                bad(ScimType::InvalidValue),
+            ),
+            (
+                "array for active",
+                user(json!({})),
+                ops(json!([{"op": "replace", "value": {"active": [false]}}])),
+                bad(ScimType::InvalidValue),
+            ),
+            (
+                "string for name",
+                user(json!({})),
+                ops(json!([{"op": "replace", "path": "name", "value": "B J"}])),
+                bad(ScimType::InvalidValue),
+            ),
+            (
+                "nested array in emails",
+                user(json!({})),
+                ops(json!([{"op": "add", "path": "emails", "value": [[1]]}])),
+                bad(ScimType::InvalidValue),
+            ),
+            (
+                "object for a sub-attribute",
+                user(json!({})),
+                ops(json!([{"op": "add", "path": "name.givenName", "value": {"x": 1}}])),
+                bad(ScimType::InvalidValue),
+            ),
+            (
+                "sub-attribute of a simple attribute",
+                user(json!({})),
+                ops(json!([{"op": "add", "path": "userName.x", "value": "y"}])),
+                bad(ScimType::InvalidPath),
+            ),
+            (
+                "filter on a single-valued attribute",
+                user(json!({})),
+                ops(json!([{"op": "remove", "path": "name[givenName eq \"x\"]"}])),
+                bad(ScimType::InvalidPath),
+            ),
+            (
+                "unparsable path",
+                user(json!({})),
+                ops(json!([{"op": "add", "path": "emails[type eq", "value": "x"}])),
+                bad(ScimType::InvalidPath),
+            ),
             (
                 "all or nothing: a later failure undoes earlier operations",
                 user(json!({})),
-                ops(json!([{"op": "replace", "path": "displayName", "value": "ok"}, {"op": "replace", "path": "id", "value": "x"}])),
+                ops(
+                    json!([{"op": "replace", "path": "displayName", "value": "ok"}, {"op": "replace", "path": "id", "value": "x"}]),
+                ),
                 bad(ScimType::Mutability),
             ),
         ],
@@ -604,10 +719,20 @@ fn malformed_bodies() {
         ("operation not an object", ops(json!([1])), 400, Some(ScimType::InvalidSyntax)),
         ("no op", ops(json!([{"path": "title", "value": "x"}])), 400, Some(ScimType::InvalidSyntax)),
         ("unknown op", ops(json!([{"op": "move", "path": "title"}])), 400, Some(ScimType::InvalidSyntax)),
-        ("PatchOp schema without Operations", json!({"schemas": [PATCH_OP], "Operation": []}), 400, Some(ScimType::InvalidSyntax)),
+        (
+            "PatchOp schema without Operations",
+            json!({"schemas": [PATCH_OP], "Operation": []}),
+            400,
+            Some(ScimType::InvalidSyntax),
+        ),
         ("empty SCIM 1.1 body", json!({"schemas": ["urn:scim:schemas:core:1.0"]}), 400, Some(ScimType::InvalidSyntax)),
         ("add without value", ops(json!([{"op": "add", "path": "title"}])), 400, Some(ScimType::InvalidValue)),
-        ("path-less replace of a string", ops(json!([{"op": "replace", "value": "x"}])), 400, Some(ScimType::InvalidValue)),
+        (
+            "path-less replace of a string",
+            ops(json!([{"op": "replace", "value": "x"}])),
+            400,
+            Some(ScimType::InvalidValue),
+        ),
         ("remove without path", ops(json!([{"op": "remove", "value": {"title": "x"}}])), 400, Some(ScimType::NoTarget)),
         ("path not a string", ops(json!([{"op": "remove", "path": 5}])), 400, Some(ScimType::InvalidPath)),
         ("bad path", ops(json!([{"op": "remove", "path": "a.b.c"}])), 400, Some(ScimType::InvalidPath)),
@@ -626,13 +751,15 @@ fn malformed_bodies() {
 #[test]
 fn large_groups_are_not_quadratic() {
     let n = 50_000;
-    let members: Vec<Value> = (0..n).map(|i| json!({"value": format!("user-{i}"), "display": format!("u{i}@x")})).collect();
+    let members: Vec<Value> =
+        (0..n).map(|i| json!({"value": format!("user-{i}"), "display": format!("u{i}@x")})).collect();
     let mut res = group(json!({"members": members}));
     let schemas = fuzz_schemas();
     let mut operations: Vec<Value> =
         (0..1_000).map(|i| json!({"op": "remove", "path": format!("members[value eq \"user-{}\"]", i * 7)})).collect();
     let removed = PatchRequest::parse(&ops(Value::Array(operations.clone()))).unwrap();
-    operations = (0..1_000).map(|i| json!({"op": "add", "path": "members", "value": [{"value": format!("new-{i}")}]})).collect();
+    operations =
+        (0..1_000).map(|i| json!({"op": "add", "path": "members", "value": [{"value": format!("new-{i}")}]})).collect();
     let added = PatchRequest::parse(&ops(Value::Array(operations))).unwrap();
     let entra_remove = PatchRequest::parse(&ops(json!([{"op": "Remove", "path": "members",
         "value": (0..1_000).map(|i| json!({"value": format!("new-{i}")})).collect::<Vec<_>>()}])))
