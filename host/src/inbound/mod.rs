@@ -22,7 +22,7 @@ use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::normalize::{name_key, normalize_resource, Limits};
 use crate::scim::patch::{self, PatchRequest};
 use crate::scim::schema::{AppSchemas, ResourceKind, ResourceType};
-use crate::store::{etag, CommitError, Conflict, Expect, Mutation, Relocate, Snapshot, Store, StoredResource};
+use crate::store::{etag, member_ids, CommitError, Conflict, Expect, Mutation, Relocate, Snapshot, Store, StoredResource};
 pub use list::{ListPage, ListQuery, SortOrder};
 
 /// One identity-provider connection as the protocol layer sees it.
@@ -242,13 +242,8 @@ impl Inbound {
     /// Group updates that remove `member_id` from every group of the app that lists it.
     fn drop_member_everywhere(&self, app: &App, snap: &Snapshot, member_id: &str) -> ScimResult<Vec<Mutation>> {
         let Some(groups) = snap.collection(&app.name, ResourceKind::Group) else { return Ok(Vec::new()) };
-        let needle = format!("\"{member_id}\"");
         let mut out = Vec::new();
-        for group in groups.iter() {
-            // Ids are UUIDs: a byte search rules out almost every group without parsing it.
-            if !contains(&group.json, needle.as_bytes()) {
-                continue;
-            }
+        for group in groups.groups_of(member_id) {
             let mut value = group.value().map_err(|e| ScimError::internal(e.to_string()))?;
             let Some(members) = value.get_mut("members").and_then(Value::as_array_mut) else { continue };
             let before = members.len();
@@ -294,6 +289,7 @@ impl Inbound {
         if let Some(Value::Array(members)) = attrs.get_mut("members") {
             annotate_members(app, snap, members);
         }
+        let members = member_ids(attrs.get("members"));
         let mut out = Map::with_capacity(attrs.len() + 2);
         if let Some(schemas) = attrs.remove("schemas") {
             out.insert("schemas".into(), schemas);
@@ -308,7 +304,7 @@ impl Inbound {
         meta.insert("version".into(), Value::String(etag(version)));
         out.insert("meta".into(), Value::Object(meta));
         let json = serde_json::to_vec(&Value::Object(out)).map_err(|e| ScimError::internal(e.to_string()))?;
-        Ok(StoredResource { kind, id: id.clone(), version, name_key: Arc::from(key), external_id, json: Bytes::from(json) })
+        Ok(StoredResource { kind, id: id.clone(), version, name_key: Arc::from(key), external_id, json: Bytes::from(json), members })
     }
 
     pub fn resource_type<'a>(&self, app: &'a App, kind: ResourceKind) -> &'a ResourceType {
@@ -357,10 +353,6 @@ fn same_content(a: &StoredResource, b: &StoredResource) -> bool {
 
 fn meta_str(v: &Value, field: &str) -> String {
     v.get("meta").and_then(|m| m.get(field)).and_then(Value::as_str).map(str::to_owned).unwrap_or_else(crate::clock::now_rfc3339)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// `If-Match`: `*` or a list of ETags, one of which must be the current version.

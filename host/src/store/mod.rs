@@ -186,6 +186,7 @@ fn load_snapshot(conn: &Connection, render: &(dyn Fn(&str, &mut serde_json::Valu
         let kind = if kind == "User" { ResourceKind::User } else { ResourceKind::Group };
         let mut value: serde_json::Value = serde_json::from_str(&body)
             .map_err(|e| StoreError::Corrupt { id: id.clone(), detail: e.to_string() })?;
+        let members = member_ids(value.get("members"));
         // Locations follow the configured public URL, which may have changed since.
         render(&app, &mut value);
         let json = serde_json::to_vec(&value).map_err(|e| StoreError::Corrupt { id: id.clone(), detail: e.to_string() })?;
@@ -196,10 +197,19 @@ fn load_snapshot(conn: &Connection, render: &(dyn Fn(&str, &mut serde_json::Valu
             name_key: Arc::from(row.get::<_, String>(4)?),
             external_id: row.get::<_, Option<String>>(5)?.map(Arc::from),
             json: Bytes::from(json),
+            members,
         };
         snapshot.app_mut(&app).of_mut(kind).insert(u64::try_from(seq).unwrap_or(0), Arc::new(resource));
     }
     Ok(snapshot)
+}
+
+/// The `value` of each entry of a resource's `members` attribute.
+pub fn member_ids(members: Option<&serde_json::Value>) -> Arc<[Arc<str>]> {
+    members
+        .and_then(serde_json::Value::as_array)
+        .map(|ms| ms.iter().filter_map(|m| m.get("value")?.as_str().map(Arc::from)).collect())
+        .unwrap_or_else(|| Arc::from(Vec::new()))
 }
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteRequest>, shared: Arc<ArcSwap<Snapshot>>) {

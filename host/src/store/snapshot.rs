@@ -22,6 +22,8 @@ pub struct StoredResource {
     pub external_id: Option<Arc<str>>,
     /// The full JSON representation (`schemas`, `id`, attributes, `meta`), ready to send.
     pub json: Bytes,
+    /// For groups, the `value` of each member (user or group id); empty for users.
+    pub members: Arc<[Arc<str>]>,
 }
 
 impl StoredResource {
@@ -52,6 +54,8 @@ pub struct Collection {
     pub(crate) by_external: imbl::HashMap<Arc<str>, imbl::OrdSet<Arc<str>>>,
     /// Insertion sequence → id: the stable order of unsorted listings.
     pub(crate) order: imbl::OrdMap<u64, Arc<str>>,
+    /// Member id → the ids of the groups in this collection that list it.
+    pub(crate) member_of: imbl::HashMap<Arc<str>, imbl::OrdSet<Arc<str>>>,
 }
 
 impl Collection {
@@ -66,6 +70,11 @@ impl Collection {
 
     pub fn by_external_id(&self, external_id: &str) -> impl Iterator<Item = &Arc<StoredResource>> {
         self.by_external.get(external_id).into_iter().flat_map(|ids| ids.iter()).filter_map(|id| self.get(id))
+    }
+
+    /// The groups of this collection that list `member_id` as a member.
+    pub fn groups_of(&self, member_id: &str) -> impl Iterator<Item = &Arc<StoredResource>> {
+        self.member_of.get(member_id).into_iter().flat_map(|ids| ids.iter()).filter_map(|id| self.get(id))
     }
 
     pub fn len(&self) -> usize {
@@ -90,6 +99,9 @@ impl Collection {
         if let Some(ext) = &r.external_id {
             self.by_external.entry(ext.clone()).or_default().insert(r.id.clone());
         }
+        for m in r.members.iter() {
+            self.member_of.entry(m.clone()).or_default().insert(r.id.clone());
+        }
         self.order.insert(seq, r.id.clone());
         self.by_id.insert(r.id.clone(), (seq, r));
     }
@@ -106,6 +118,18 @@ impl Collection {
     }
 
     fn unindex(&mut self, r: &StoredResource) {
+        for m in r.members.iter() {
+            let now_empty = match self.member_of.get_mut(m) {
+                Some(groups) => {
+                    groups.remove(&r.id);
+                    groups.is_empty()
+                }
+                None => false,
+            };
+            if now_empty {
+                self.member_of.remove(m);
+            }
+        }
         if self.by_name.get(&r.name_key).is_some_and(|id| *id == r.id) {
             self.by_name.remove(&r.name_key);
         }
