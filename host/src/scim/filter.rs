@@ -206,10 +206,7 @@ impl Filter {
                         ("displayName", IndexedAttr::DisplayName),
                     ],
                 };
-                candidates
-                    .iter()
-                    .find(|(name, _)| path.is_core_attr(rt, name))
-                    .map(|(_, attr)| (*attr, value.as_str()))
+                candidates.iter().find(|(name, _)| path.is_core_attr(rt, name)).map(|(_, attr)| (*attr, value.as_str()))
             }
             Filter::And(a, b) => a.index_lookup(rt).or_else(|| b.index_lookup(rt)),
             _ => None,

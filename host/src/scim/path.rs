@@ -80,10 +80,7 @@ impl AttrPath {
             return AttrPath { urn, ..self.clone() };
         };
         let attr = resolved.attr;
-        let sub = self
-            .sub
-            .as_deref()
-            .map(|s| attr.sub_attribute(s).map_or(s, |d| d.name.as_str()).to_owned());
+        let sub = self.sub.as_deref().map(|s| attr.sub_attribute(s).map_or(s, |d| d.name.as_str()).to_owned());
         AttrPath { urn, name: attr.name.clone(), sub }
     }
 
@@ -262,8 +259,22 @@ mod tests {
     #[test]
     fn attr_path_errors() {
         for input in [
-            "", ".", "name.", ".name", "a.b.c", "1abc", "user name", "emails[", "urn:", "urn:x", "urn::a",
-            "urn:a::b", "na:me", "é", "a$ref", "$REF",
+            "",
+            ".",
+            "name.",
+            ".name",
+            "a.b.c",
+            "1abc",
+            "user name",
+            "emails[",
+            "urn:",
+            "urn:x",
+            "urn::a",
+            "urn:a::b",
+            "na:me",
+            "é",
+            "a$ref",
+            "$REF",
         ] {
             let err = AttrPath::parse(input).expect_err(input);
             assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{input}");
@@ -277,7 +288,10 @@ mod tests {
         let cases = [
             ("USERNAME", "userName"),
             ("name.GIVENNAME", "name.givenName"),
-            ("urn:scim:schemas:extension:enterprise:1.0:DEPARTMENT", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"),
+            (
+                "urn:scim:schemas:extension:enterprise:1.0:DEPARTMENT",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            ),
             ("urn:ietf:params:scim:schemas:core:2.0:user:ID", "urn:ietf:params:scim:schemas:core:2.0:User:id"),
             ("meta.lastmodified", "meta.lastModified"),
             ("employeenumber", "employeeNumber"),
@@ -310,12 +324,14 @@ mod tests {
             PatchPath::parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber").unwrap(),
             PatchPath::Attr(path(Some(ENTERPRISE_USER), "employeeNumber", None))
         );
-        let eq = |name: &str, v: &str| {
-            Filter::Compare(AttrPath::simple(name), CompareOp::Eq, CompValue::Str(v.into()))
-        };
+        let eq = |name: &str, v: &str| Filter::Compare(AttrPath::simple(name), CompareOp::Eq, CompValue::Str(v.into()));
         assert_eq!(
             PatchPath::parse(r#"emails[type eq "work"].value"#).unwrap(),
-            PatchPath::Filtered { attr: path(None, "emails", None), filter: eq("type", "work"), sub: Some("value".into()) }
+            PatchPath::Filtered {
+                attr: path(None, "emails", None),
+                filter: eq("type", "work"),
+                sub: Some("value".into())
+            }
         );
         assert_eq!(
             PatchPath::parse(r#"members[value eq "a]b"]"#).unwrap(),

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod durability;
+mod fuzz_corpus;
 mod fuzz_patch;
 mod harness;
 mod scim_protocol;

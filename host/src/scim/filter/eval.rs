@@ -180,21 +180,34 @@ fn compare_one(v: &Value, def: Option<&AttributeDef>, op: CompareOp, cv: &CompVa
         }
         (Value::String(s), CompValue::Number(n)) => {
             if matches!(ty, Some(AttrType::Integer | AttrType::Decimal)) {
-                return s.trim().parse::<Number>().ok().and_then(|a| compare_numbers(&a, n)).is_some_and(|o| ordering_satisfies(o, op));
+                return s
+                    .trim()
+                    .parse::<Number>()
+                    .ok()
+                    .and_then(|a| compare_numbers(&a, n))
+                    .is_some_and(|o| ordering_satisfies(o, op));
             }
             // `externalId eq 12345` (unquoted) against the stored string "12345".
             compare_str(s, &n.to_string(), op, case_exact)
         }
-        (Value::String(s), CompValue::Bool(b)) => op == CompareOp::Eq && s.trim().eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+        (Value::String(s), CompValue::Bool(b)) => {
+            op == CompareOp::Eq && s.trim().eq_ignore_ascii_case(if *b { "true" } else { "false" })
+        }
         (Value::Number(a), CompValue::Number(b)) => {
             !op.is_substring() && compare_numbers(a, b).is_some_and(|o| ordering_satisfies(o, op))
         }
         (Value::Number(a), CompValue::Str(t)) => {
             !op.is_substring()
-                && t.trim().parse::<Number>().ok().and_then(|b| compare_numbers(a, &b)).is_some_and(|o| ordering_satisfies(o, op))
+                && t.trim()
+                    .parse::<Number>()
+                    .ok()
+                    .and_then(|b| compare_numbers(a, &b))
+                    .is_some_and(|o| ordering_satisfies(o, op))
         }
         (Value::Bool(a), CompValue::Bool(b)) => op == CompareOp::Eq && a == b,
-        (Value::Bool(a), CompValue::Str(t)) => op == CompareOp::Eq && t.trim().eq_ignore_ascii_case(if *a { "true" } else { "false" }),
+        (Value::Bool(a), CompValue::Str(t)) => {
+            op == CompareOp::Eq && t.trim().eq_ignore_ascii_case(if *a { "true" } else { "false" })
+        }
         _ => false,
     }
 }

@@ -202,7 +202,10 @@ impl<'a> Parser<'a> {
             Tok::LParen => None,
             Tok::Word(w) => Some(*w),
             other => {
-                return Err(error_at(start, &format!("expected an attribute path, '(' or 'not', found {}", other.describe())))
+                return Err(error_at(
+                    start,
+                    &format!("expected an attribute path, '(' or 'not', found {}", other.describe()),
+                ))
             }
         };
         let Some(word) = word else {
@@ -272,7 +275,9 @@ impl<'a> Parser<'a> {
         let value = match &t.tok {
             Tok::Str(s) => CompValue::Str(s.clone()),
             Tok::Word(w) => bare_value(w),
-            other => return Err(error_at(t.start, &format!("expected a value after '{op}', found {}", other.describe()))),
+            other => {
+                return Err(error_at(t.start, &format!("expected a value after '{op}', found {}", other.describe())))
+            }
         };
         Ok(Filter::Compare(path, op, value))
     }
@@ -287,9 +292,23 @@ fn bare_value(w: &str) -> CompValue {
         CompValue::Bool(false)
     } else if w.eq_ignore_ascii_case("null") {
         CompValue::Null
-    } else if w.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        w.parse::<serde_json::Number>().map_or_else(|_| CompValue::Str(w.to_owned()), CompValue::Number)
+    } else if let Some(n) = json_number(w) {
+        CompValue::Number(n)
     } else {
         CompValue::Str(w.to_owned())
     }
+}
+
+/// A JSON number (RFC 8259 syntax, checked by serde_json). Non-integers are converted with
+/// the standard library's correctly rounded parser, so that printing a number and parsing it
+/// again gives the same value (serde_json's own fast path may be off by an ulp).
+fn json_number(w: &str) -> Option<serde_json::Number> {
+    if !w.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return None;
+    }
+    let n: serde_json::Number = w.parse().ok()?;
+    if n.is_f64() {
+        return serde_json::Number::from_f64(w.parse::<f64>().ok()?);
+    }
+    Some(n)
 }
