@@ -13,6 +13,7 @@
 //!
 //! **Architecture invariant:** only the writer thread writes the `resources` table.
 
+pub mod desired;
 pub mod snapshot;
 pub mod tokens;
 
@@ -25,6 +26,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use crate::scim::schema::ResourceKind;
+pub use desired::{AuditEntry, DesiredAccount, DesiredOutcome, DesiredUser};
 pub use snapshot::{etag, AppData, Collection, Snapshot, StoredResource};
 
 /// Rewrites a stored resource of an app as it is loaded (for `meta.location`).
@@ -55,6 +57,10 @@ pub enum Expect {
 pub enum Mutation {
     Put { app: Arc<str>, resource: Arc<StoredResource>, expect: Expect },
     Delete { app: Arc<str>, kind: ResourceKind, id: Arc<str>, expect: Expect },
+    /// Sets (or, with `None`, clears) the desired Confluence state of a person.
+    Desired { app: Arc<str>, scim_id: Arc<str>, desired: Option<Arc<DesiredUser>> },
+    /// Appends to the audit log.
+    Audit(AuditEntry),
 }
 
 /// Why a commit was refused.
@@ -142,7 +148,10 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_scim.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/0001_scim.sql")),
+    (2, include_str!("../../migrations/0002_desired.sql")),
+];
 
 /// Applies the migrations in `host/migrations/` that the file has not seen yet.
 ///
@@ -200,6 +209,12 @@ fn load_snapshot(conn: &Connection, render: &(dyn Fn(&str, &mut serde_json::Valu
             members,
         };
         snapshot.app_mut(&app).of_mut(kind).insert(u64::try_from(seq).unwrap_or(0), Arc::new(resource));
+    }
+    let mut stmt = conn.prepare(desired::SELECT_DESIRED)?;
+    let rows = stmt.query_map([], desired::from_row)?;
+    for row in rows {
+        let (app, d) = row?;
+        snapshot.app_mut(&app).desired.insert(d.scim_id.clone(), Arc::new(d));
     }
     Ok(snapshot)
 }
@@ -333,6 +348,20 @@ fn apply_request(
                 )?;
                 coll.remove(id);
             }
+            Mutation::Desired { app, scim_id, desired } => {
+                let data = working.app_mut(app);
+                match desired {
+                    Some(d) => {
+                        desired::upsert(tx, app, d)?;
+                        data.desired.insert(scim_id.clone(), d.clone());
+                    }
+                    None => {
+                        desired::delete(tx, app, scim_id)?;
+                        data.desired.remove(scim_id);
+                    }
+                }
+            }
+            Mutation::Audit(entry) => desired::append_audit(tx, entry)?,
         }
     }
     Ok(Ok(()))

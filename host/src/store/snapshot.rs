@@ -148,11 +148,13 @@ impl Collection {
     }
 }
 
-/// One app's resources.
+/// One app's resources, and the desired Confluence state of its people.
 #[derive(Debug, Clone, Default)]
 pub struct AppData {
     pub users: Collection,
     pub groups: Collection,
+    /// SCIM user id → what the rules decided.
+    pub desired: imbl::HashMap<Arc<str>, Arc<super::DesiredUser>>,
 }
 
 impl AppData {
