@@ -119,32 +119,28 @@ impl Collection {
 
     fn unindex(&mut self, r: &StoredResource) {
         for m in r.members.iter() {
-            let now_empty = match self.member_of.get_mut(m) {
-                Some(groups) => {
-                    groups.remove(&r.id);
-                    groups.is_empty()
-                }
-                None => false,
-            };
-            if now_empty {
-                self.member_of.remove(m);
-            }
+            remove_from_set(&mut self.member_of, m, &r.id);
         }
         if self.by_name.get(&r.name_key).is_some_and(|id| *id == r.id) {
             self.by_name.remove(&r.name_key);
         }
         if let Some(ext) = &r.external_id {
-            let now_empty = match self.by_external.get_mut(ext) {
-                Some(ids) => {
-                    ids.remove(&r.id);
-                    ids.is_empty()
-                }
-                None => false,
-            };
-            if now_empty {
-                self.by_external.remove(ext);
-            }
+            remove_from_set(&mut self.by_external, ext, &r.id);
         }
+    }
+}
+
+/// Removes `id` from the set under `key`, and the set itself once it is empty.
+fn remove_from_set(index: &mut imbl::HashMap<Arc<str>, imbl::OrdSet<Arc<str>>>, key: &Arc<str>, id: &Arc<str>) {
+    let now_empty = match index.get_mut(key) {
+        Some(ids) => {
+            ids.remove(id);
+            ids.is_empty()
+        }
+        None => false,
+    };
+    if now_empty {
+        index.remove(key);
     }
 }
 

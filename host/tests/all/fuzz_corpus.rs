@@ -1,13 +1,13 @@
-//! Replays the filter fuzz corpus (`host/fuzz/corpus/filter`: real identity-provider
-//! filters and hostile ones) through the fuzz entry point, so every seed and every crash the
-//! fuzzer ever found stays a regression test without `cargo fuzz`.
+//! Replays the fuzz corpora (`host/fuzz/corpus/<target>`: real identity-provider filters and
+//! PATCH bodies, and hostile ones) through the fuzz entry points, so every seed and every
+//! crash the fuzzer ever found stays a regression test without `cargo fuzz`.
 
 use std::fs;
 
-#[test]
-fn filter_corpus_runs_clean() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/filter");
-    let mut files: Vec<_> = fs::read_dir(dir)
+/// Runs every file of `host/fuzz/corpus/<target>` through `run`, which must not panic.
+fn replay(target: &str, run: fn(&[u8])) {
+    let dir = format!("{}/fuzz/corpus/{target}", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()
@@ -17,7 +17,17 @@ fn filter_corpus_runs_clean() {
     assert!(files.len() >= 10, "expected at least 10 seeds in {dir}, found {}", files.len());
     for path in files {
         let data = fs::read(&path).unwrap();
-        let outcome = std::panic::catch_unwind(|| usersync::scim::filter::fuzz_one(&data));
+        let outcome = std::panic::catch_unwind(|| run(&data));
         assert!(outcome.is_ok(), "{} breaks an invariant", path.display());
     }
+}
+
+#[test]
+fn filter_corpus_runs_clean() {
+    replay("filter", usersync::scim::filter::fuzz_one);
+}
+
+#[test]
+fn patch_corpus_runs_clean() {
+    replay("patch", usersync::scim::patch::fuzz_one);
 }

@@ -4,6 +4,5 @@
 
 mod durability;
 mod fuzz_corpus;
-mod fuzz_patch;
 mod harness;
 mod scim_protocol;
