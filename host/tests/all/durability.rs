@@ -124,4 +124,5 @@ async fn sigkill_mid_write_loses_nothing_acknowledged() {
     let conn = usersync::store::open_connection(&dir.join("usersync.db")).unwrap();
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

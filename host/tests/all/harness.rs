@@ -24,6 +24,8 @@ pub struct TestServer {
     pub dir: PathBuf,
     pub tokens: HashMap<String, String>,
     pub config: Config,
+    /// Shared by a server and its restarts, to know which one drops last.
+    alive: std::sync::Arc<()>,
 }
 
 pub struct Resp {
@@ -96,13 +98,19 @@ impl TestServer {
             toks.insert((*name).to_owned(), t);
         }
         let service = usersync::server::build(&config).unwrap();
-        TestServer { router: service.router, dir, tokens: toks, config }
+        TestServer { router: service.router, dir, tokens: toks, config, alive: std::sync::Arc::new(()) }
     }
 
     /// Rebuilds the service on the same database (a restart).
     pub fn restart(&self) -> Self {
         let service = usersync::server::build(&self.config).unwrap();
-        TestServer { router: service.router, dir: self.dir.clone(), tokens: self.tokens.clone(), config: self.config.clone() }
+        TestServer {
+            router: service.router,
+            dir: self.dir.clone(),
+            tokens: self.tokens.clone(),
+            config: self.config.clone(),
+            alive: self.alive.clone(),
+        }
     }
 
     /// A raw request: `path` is relative to the app's SCIM base (`/Users?…`); `token` None
@@ -172,6 +180,16 @@ impl TestServer {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for TestServer {
+    /// Removes the database unless the test failed (then it stays for inspection). A
+    /// restarted server shares the directory, so only the last one to go removes it.
+    fn drop(&mut self) {
+        if !std::thread::panicking() && std::sync::Arc::strong_count(&self.alive) == 1 {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
