@@ -7,6 +7,11 @@ use clap::{Parser, Subcommand};
 use usersync::config::Config;
 use usersync::store::{migrate, open_connection, tokens};
 
+/// mimalloc returns freed memory to the OS far better than glibc's per-thread arenas,
+/// which kept the transient JSON of every request around as resident memory.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "usersync", version, about = "Keeps Confluence users and groups in step with identity providers")]
 struct Cli {

@@ -303,7 +303,9 @@ impl Inbound {
         meta.insert("location".into(), Value::String(format!("{}{}/{id}", app.base_url, kind.endpoint())));
         meta.insert("version".into(), Value::String(etag(version)));
         out.insert("meta".into(), Value::Object(meta));
-        let json = serde_json::to_vec(&Value::Object(out)).map_err(|e| ScimError::internal(e.to_string()))?;
+        let mut json = serde_json::to_vec(&Value::Object(out)).map_err(|e| ScimError::internal(e.to_string()))?;
+        // Held for the resource's lifetime: drop the serialiser's spare capacity.
+        json.shrink_to_fit();
         Ok(StoredResource { kind, id: id.clone(), version, name_key: Arc::from(key), external_id, json: Bytes::from(json), members })
     }
 

@@ -198,7 +198,8 @@ fn load_snapshot(conn: &Connection, render: &(dyn Fn(&str, &mut serde_json::Valu
         let members = member_ids(value.get("members"));
         // Locations follow the configured public URL, which may have changed since.
         render(&app, &mut value);
-        let json = serde_json::to_vec(&value).map_err(|e| StoreError::Corrupt { id: id.clone(), detail: e.to_string() })?;
+        let mut json = serde_json::to_vec(&value).map_err(|e| StoreError::Corrupt { id: id.clone(), detail: e.to_string() })?;
+        json.shrink_to_fit();
         let resource = StoredResource {
             kind,
             id: Arc::from(id),

@@ -49,13 +49,13 @@ pub fn etag(version: u64) -> String {
 /// The resources of one kind in one app, with the indexes lookups need.
 #[derive(Debug, Clone, Default)]
 pub struct Collection {
-    pub(crate) by_id: imbl::HashMap<Arc<str>, (u64, Arc<StoredResource>)>,
-    pub(crate) by_name: imbl::HashMap<Arc<str>, Arc<str>>,
-    pub(crate) by_external: imbl::HashMap<Arc<str>, imbl::OrdSet<Arc<str>>>,
+    pub(crate) by_id: imbl::OrdMap<Arc<str>, (u64, Arc<StoredResource>)>,
+    pub(crate) by_name: imbl::OrdMap<Arc<str>, Arc<str>>,
+    pub(crate) by_external: imbl::OrdMap<Arc<str>, imbl::OrdSet<Arc<str>>>,
     /// Insertion sequence → id: the stable order of unsorted listings.
     pub(crate) order: imbl::OrdMap<u64, Arc<str>>,
     /// Member id → the ids of the groups in this collection that list it.
-    pub(crate) member_of: imbl::HashMap<Arc<str>, imbl::OrdSet<Arc<str>>>,
+    pub(crate) member_of: imbl::OrdMap<Arc<str>, imbl::OrdSet<Arc<str>>>,
 }
 
 impl Collection {
@@ -131,7 +131,7 @@ impl Collection {
 }
 
 /// Removes `id` from the set under `key`, and the set itself once it is empty.
-fn remove_from_set(index: &mut imbl::HashMap<Arc<str>, imbl::OrdSet<Arc<str>>>, key: &Arc<str>, id: &Arc<str>) {
+fn remove_from_set(index: &mut imbl::OrdMap<Arc<str>, imbl::OrdSet<Arc<str>>>, key: &Arc<str>, id: &Arc<str>) {
     let now_empty = match index.get_mut(key) {
         Some(ids) => {
             ids.remove(id);
@@ -150,7 +150,7 @@ pub struct AppData {
     pub users: Collection,
     pub groups: Collection,
     /// SCIM user id → what the rules decided.
-    pub desired: imbl::HashMap<Arc<str>, Arc<super::DesiredUser>>,
+    pub desired: imbl::OrdMap<Arc<str>, Arc<super::DesiredUser>>,
 }
 
 impl AppData {
