@@ -5,4 +5,5 @@
 mod durability;
 mod fuzz_corpus;
 mod harness;
+mod okta_runscope;
 mod scim_protocol;
