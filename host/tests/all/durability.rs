@@ -19,6 +19,21 @@ struct Server {
     base: String,
 }
 
+impl Server {
+    /// SIGKILL, then reap.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    /// A panicking test must not leave a server running.
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -33,7 +48,7 @@ async fn start(dir: &std::path::Path) -> Server {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_usersync"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_usersync"))
         .args(["serve", "--config"])
         .arg(&config)
         .env("CRASH_TOKEN", TOKEN)
@@ -50,6 +65,8 @@ async fn start(dir: &std::path::Path) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not start on {base}");
 }
 
@@ -100,8 +117,7 @@ async fn sigkill_mid_write_loses_nothing_acknowledged() {
         let mut server = start(&dir).await;
         let tasks: Vec<_> = (0..8).map(|w| tokio::spawn(writer(server.base.clone(), w + round * 8, acked.clone()))).collect();
         tokio::time::sleep(Duration::from_millis(400 + 150 * round as u64)).await;
-        server.child.kill().unwrap(); // SIGKILL
-        server.child.wait().unwrap();
+        server.kill();
         for t in tasks {
             t.await.unwrap();
         }
@@ -119,8 +135,7 @@ async fn sigkill_mid_write_loses_nothing_acknowledged() {
         assert!(seen >= *n, "acknowledged PATCH t{n} on {id} was lost (found t{seen})");
     }
     let mut server = server;
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
     let conn = usersync::store::open_connection(&dir.join("usersync.db")).unwrap();
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
