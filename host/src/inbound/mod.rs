@@ -291,7 +291,7 @@ impl Inbound {
         }
         let members = member_ids(attrs.get("members"));
         let mut out = Map::with_capacity(attrs.len() + 2);
-        if let Some(schemas) = attrs.remove("schemas") {
+        if let Some(schemas) = attrs.shift_remove("schemas") {
             out.insert("schemas".into(), schemas);
         }
         out.insert("id".into(), Value::String(id.to_string()));

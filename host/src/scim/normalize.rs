@@ -124,7 +124,7 @@ pub fn normalize_resource(input: &Value, rt: &ResourceType, limits: &Limits) -> 
     schemas.extend(extensions.iter().filter(|(_, m)| !m.is_empty()).map(|(urn, _)| Value::String(urn.clone())));
     schemas.extend(unknown.keys().filter(|k| is_urn(k)).map(|k| Value::String(k.clone())));
     out.insert("schemas".into(), Value::Array(schemas));
-    if let Some(ext_id) = attrs.remove("externalId") {
+    if let Some(ext_id) = attrs.shift_remove("externalId") {
         out.insert("externalId".into(), ext_id);
     }
     out.extend(attrs);

@@ -5,5 +5,6 @@
 mod durability;
 mod fuzz_corpus;
 mod harness;
+mod idp_quirks;
 mod okta_runscope;
 mod scim_protocol;
