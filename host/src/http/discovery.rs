@@ -29,7 +29,7 @@ fn refuse_filter(raw: Option<&str>) -> Option<Response> {
 
 fn list_of(values: Vec<Value>) -> Response {
     let resources = values.iter().map(|v| serde_json::to_vec(v).unwrap_or_default().into()).collect();
-    let page = ListPage { total: values.len(), start_index: 1, resources };
+    let page = ListPage { total: values.len(), start_index: Some(1), next_cursor: None, resources };
     json_response(StatusCode::OK, list_body(&page))
 }
 
@@ -49,6 +49,13 @@ pub(super) async fn service_provider_config(State(s): State<HttpState>, Extensio
         "filter": {"supported": true, "maxResults": s.inbound.max_results},
         "changePassword": {"supported": false},
         "sort": {"supported": true},
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": s.inbound.max_results,
+            "maxPageSize": s.inbound.max_results,
+        },
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",

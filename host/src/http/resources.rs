@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use bytes::{BufMut, Bytes, BytesMut};
+use serde_json::Value;
 
 use super::{json_response, read_json, HttpState};
 use crate::inbound::{etag_list_matches, App, ListPage, ListQuery};
@@ -38,15 +39,7 @@ impl Params {
     }
 
     fn list_query(&self) -> ScimResult<ListQuery> {
-        ListQuery::from_params(
-            self.get("filter"),
-            self.get("sortBy"),
-            self.get("sortOrder"),
-            self.get("startIndex"),
-            self.get("count"),
-            self.get("attributes"),
-            self.get("excludedAttributes"),
-        )
+        ListQuery::from_lookup(|name| self.get(name).map(str::to_owned))
     }
 }
 
@@ -77,19 +70,23 @@ fn resource_response(status: StatusCode, app: &App, r: &StoredResource, projecti
 }
 
 /// The ListResponse (RFC 7644 §3.4.2): exactly `schemas`, `totalResults`, `startIndex`,
-/// `itemsPerPage` and `Resources`, assembled from the pre-serialised resources.
+/// `itemsPerPage` and `Resources` (cursor pages: `nextCursor` when there is a next page,
+/// and no `startIndex`, as RFC 9865 §2.2 has it), assembled from the pre-serialised
+/// resources.
 pub(crate) fn list_body(page: &ListPage) -> Bytes {
     let len: usize = page.resources.iter().map(Bytes::len).sum();
     let mut out = BytesMut::with_capacity(len + page.resources.len() + 160);
     out.put_slice(br#"{"schemas":[""#);
     out.put_slice(LIST_RESPONSE.as_bytes());
-    out.put_slice(format!(
-        r#""],"totalResults":{},"startIndex":{},"itemsPerPage":{},"Resources":["#,
-        page.total,
-        page.start_index,
-        page.resources.len()
-    )
-    .as_bytes());
+    out.put_slice(format!(r#""],"totalResults":{}"#, page.total).as_bytes());
+    if let Some(start) = page.start_index {
+        out.put_slice(format!(r#","startIndex":{start}"#).as_bytes());
+    }
+    out.put_slice(format!(r#","itemsPerPage":{}"#, page.resources.len()).as_bytes());
+    if let Some(next) = &page.next_cursor {
+        out.put_slice(format!(r#","nextCursor":{}"#, Value::String(next.clone())).as_bytes());
+    }
+    out.put_slice(br#","Resources":["#);
     for (i, r) in page.resources.iter().enumerate() {
         if i > 0 {
             out.put_u8(b',');

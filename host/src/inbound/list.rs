@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::{App, Inbound};
-use crate::scim::error::{ScimError, ScimResult};
+use crate::scim::error::{ScimError, ScimResult, ScimType};
 use crate::scim::filter::{sort_key, Filter, IndexedAttr, SortKey};
 use crate::scim::path::AttrPath;
 use crate::scim::project::Projection;
@@ -24,50 +24,70 @@ pub enum SortOrder {
     Descending,
 }
 
+/// How a list is paged: by position (RFC 7644 §3.4.2.4) or by cursor (RFC 9865).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// `startIndex`, 1-based.
+    Index(usize),
+    /// `cursor`: the first page, or the page after the resource with this sequence number.
+    Cursor(Option<u64>),
+}
+
+impl Paging {
+    /// Cursors are opaque to clients; inside they are the creation sequence number of the
+    /// last resource returned, so a walk is stable while resources come and go.
+    fn cursor_after(seq: u64) -> String {
+        format!("s{seq:x}")
+    }
+
+    fn parse_cursor(text: &str) -> ScimResult<Option<u64>> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.strip_prefix('s')
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .map(Some)
+            .ok_or_else(|| ScimError::bad_request(ScimType::InvalidCursor, format!("{text:?} is not a cursor this server issued")))
+    }
+}
+
 /// The parameters of a list or search, from the query string or a SearchRequest body.
 pub struct ListQuery {
     pub filter: Option<Filter>,
     pub sort_by: Option<AttrPath>,
     pub sort_order: SortOrder,
-    /// 1-based.
-    pub start_index: usize,
+    pub paging: Paging,
     /// `None`: the server's page size.
     pub count: Option<usize>,
     pub projection: Projection,
 }
 
 impl ListQuery {
-    /// From the individual parameters (strings as they arrived, already URL-decoded).
+    /// From parameters looked up by name (already URL-decoded; names matched as the caller
+    /// sees fit): `filter`, `sortBy`, `sortOrder`, `startIndex`, `cursor`, `count`,
+    /// `attributes`, `excludedAttributes`.
     ///
     /// # Errors
     /// 400 `invalidFilter` for a filter that does not parse; 400 `invalidValue` for a
-    /// non-numeric `startIndex`/`count` or an unknown `sortOrder`; path errors for `sortBy`
-    /// and the projection lists.
-    pub fn from_params(
-        filter: Option<&str>,
-        sort_by: Option<&str>,
-        sort_order: Option<&str>,
-        start_index: Option<&str>,
-        count: Option<&str>,
-        attributes: Option<&str>,
-        excluded: Option<&str>,
-    ) -> ScimResult<ListQuery> {
-        let filter = match filter.map(str::trim) {
+    /// non-numeric `startIndex`/`count`, an unknown `sortOrder`, or `startIndex` with
+    /// `cursor`; 400 `invalidCursor`; path errors for `sortBy` and the projection lists.
+    pub fn from_lookup(param: impl Fn(&str) -> Option<String>) -> ScimResult<ListQuery> {
+        let filter = match param("filter").as_deref().map(str::trim) {
             None | Some("") => None,
             Some(f) => Some(Filter::parse(f)?),
         };
-        let sort_by = match sort_by.map(str::trim) {
+        let sort_by = match param("sortBy").as_deref().map(str::trim) {
             None | Some("") => None,
             Some(s) => Some(AttrPath::parse(s)?),
         };
-        let sort_order = match sort_order.map(str::trim) {
+        let sort_order = match param("sortOrder").as_deref().map(str::trim) {
             None | Some("") => SortOrder::Ascending,
             Some(s) if s.eq_ignore_ascii_case("ascending") => SortOrder::Ascending,
             Some(s) if s.eq_ignore_ascii_case("descending") => SortOrder::Descending,
             Some(s) => return Err(ScimError::invalid_value(format!("sortOrder must be ascending or descending, not {s:?}"))),
         };
-        let int = |name: &str, v: Option<&str>| -> ScimResult<Option<i64>> {
-            match v.map(str::trim) {
+        let int = |name: &str| -> ScimResult<Option<i64>> {
+            match param(name).as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
                 Some(s) => s
                     .parse::<i64>()
@@ -76,44 +96,47 @@ impl ListQuery {
             }
         };
         // RFC 7644 §3.4.2.4: startIndex < 1 is read as 1, a negative count as 0.
-        let start_index = int("startIndex", start_index)?.map_or(1, |i| i.max(1)) as usize;
-        let count = int("count", count)?.map(|c| c.max(0) as usize);
-        let projection = Projection::parse(attributes, excluded)?;
-        Ok(ListQuery { filter, sort_by, sort_order, start_index, count, projection })
+        let start_index = int("startIndex")?;
+        let paging = match (param("cursor"), start_index) {
+            (Some(_), Some(_)) => {
+                return Err(ScimError::invalid_value("startIndex and cursor cannot be used together"));
+            }
+            (Some(cursor), None) => Paging::Cursor(Paging::parse_cursor(cursor.trim())?),
+            (None, start) => Paging::Index(start.map_or(1, |i| i.max(1)) as usize),
+        };
+        if matches!(paging, Paging::Cursor(_)) && sort_by.is_some() {
+            return Err(ScimError::invalid_value("cursor pages follow creation order; sortBy needs startIndex paging"));
+        }
+        let count = int("count")?.map(|c| c.max(0) as usize);
+        let projection =
+            Projection::parse(param("attributes").as_deref(), param("excludedAttributes").as_deref())?;
+        Ok(ListQuery { filter, sort_by, sort_order, paging, count, projection })
     }
 
     /// From a SearchRequest body (RFC 7644 §3.4.3): the same members, JSON-typed.
     ///
     /// # Errors
-    /// As [`ListQuery::from_params`], and 400 `invalidSyntax` for members of the wrong type.
+    /// As [`ListQuery::from_lookup`], and 400 `invalidSyntax` for members of the wrong type.
     pub fn from_search_body(body: &Value) -> ScimResult<ListQuery> {
         let Value::Object(map) = body else {
             return Err(ScimError::invalid_syntax("a SearchRequest must be a JSON object"));
         };
-        let get = |name: &str| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
-        let text = |name: &str| -> ScimResult<Option<String>> {
-            match get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(Value::Number(n)) => Ok(Some(n.to_string())),
-                Some(Value::Array(items)) => {
+        let mut texts = Vec::new();
+        for (key, value) in map {
+            let text = match value {
+                Value::Null => continue,
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Array(items) => {
                     let parts: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-                    parts
-                        .map(|p| Some(p.join(",")))
-                        .ok_or_else(|| ScimError::invalid_syntax(format!("{name} must be a list of strings")))
+                    parts.ok_or_else(|| ScimError::invalid_syntax(format!("{key} must be a list of strings")))?.join(",")
                 }
-                Some(_) => Err(ScimError::invalid_syntax(format!("{name} has the wrong type"))),
-            }
-        };
-        ListQuery::from_params(
-            text("filter")?.as_deref(),
-            text("sortBy")?.as_deref(),
-            text("sortOrder")?.as_deref(),
-            text("startIndex")?.as_deref(),
-            text("count")?.as_deref(),
-            text("attributes")?.as_deref(),
-            text("excludedAttributes")?.as_deref(),
-        )
+                _ if key.eq_ignore_ascii_case("schemas") => continue,
+                _ => return Err(ScimError::invalid_syntax(format!("{key} has the wrong type"))),
+            };
+            texts.push((key.clone(), text));
+        }
+        ListQuery::from_lookup(|name| texts.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()))
     }
 }
 
@@ -123,7 +146,10 @@ type Candidate = (Arc<StoredResource>, Option<Value>);
 /// One page of results, each resource already serialised.
 pub struct ListPage {
     pub total: usize,
-    pub start_index: usize,
+    /// `Some` for index paging; cursor pages have no position.
+    pub start_index: Option<usize>,
+    /// Cursor paging: the cursor of the next page, when there is one.
+    pub next_cursor: Option<String>,
     pub resources: Vec<Bytes>,
 }
 
@@ -142,6 +168,13 @@ impl Inbound {
             }
         }
 
+        if let Paging::Cursor(after) = query.paging {
+            return self.list_by_cursor(app, kinds, query, after, page_size);
+        }
+        let start_index = match query.paging {
+            Paging::Index(i) => i,
+            Paging::Cursor(_) => 1,
+        };
         let unfiltered = query.filter.is_none() && query.sort_by.is_none();
         let mut matched: Vec<Candidate> = Vec::new();
         let mut total = 0;
@@ -150,7 +183,7 @@ impl Inbound {
             let rt = app.schemas.of(kind);
             if unfiltered {
                 // No filter, no sort: count without reading, and take the page by position.
-                let skip = (query.start_index - 1).saturating_sub(total);
+                let skip = (start_index - 1).saturating_sub(total);
                 let room = page_size.saturating_sub(matched.len());
                 matched.extend(coll.iter().skip(skip).take(room).map(|r| (r.clone(), None)));
                 total += coll.len();
@@ -186,24 +219,79 @@ impl Inbound {
                 matched = keyed.into_iter().map(|(_, rv)| rv).collect();
             }
             total = matched.len();
-            matched = matched.into_iter().skip(query.start_index - 1).take(page_size).collect();
+            matched = matched.into_iter().skip(start_index - 1).take(page_size).collect();
         }
-
-        let mut resources = Vec::with_capacity(matched.len());
-        for (r, value) in matched {
-            if query.projection.is_identity() {
-                resources.push(r.json.clone());
-                continue;
-            }
-            let value = match value {
-                Some(v) => v,
-                None => r.value().map_err(|e| ScimError::internal(e.to_string()))?,
-            };
-            let projected = query.projection.apply(&value, app.schemas.of(r.kind));
-            resources.push(Bytes::from(serde_json::to_vec(&projected).map_err(|e| ScimError::internal(e.to_string()))?));
-        }
-        Ok(ListPage { total, start_index: query.start_index, resources })
+        let resources = render(app, &query.projection, matched)?;
+        Ok(ListPage { total, start_index: Some(start_index), next_cursor: None, resources })
     }
+
+    /// RFC 9865 cursor paging, in creation order, on one resource type.
+    fn list_by_cursor(
+        &self,
+        app: &App,
+        kinds: &[ResourceKind],
+        query: &ListQuery,
+        after: Option<u64>,
+        page_size: usize,
+    ) -> ScimResult<ListPage> {
+        let &[kind] = kinds else {
+            return Err(ScimError::invalid_value("cursor paging is offered on /Users and /Groups, not across both"));
+        };
+        let snap = self.snapshot();
+        let empty = Collection::default();
+        let coll = snap.collection(&app.name, kind).unwrap_or(&empty);
+        let rt = app.schemas.of(kind);
+        let from = after.map_or(0, |s| s.saturating_add(1));
+        let (total, mut page): (usize, Vec<(u64, Candidate)>) = match &query.filter {
+            None => (coll.len(), coll.after_seq(from).take(page_size + 1).map(|(seq, r)| (seq, (r.clone(), None))).collect()),
+            Some(filter) => {
+                let candidates: Box<dyn Iterator<Item = &Arc<StoredResource>>> = match filter.index_lookup(rt) {
+                    Some((IndexedAttr::Id, v)) => Box::new(coll.get(v).into_iter()),
+                    Some((IndexedAttr::UserName | IndexedAttr::DisplayName, v)) => {
+                        Box::new(coll.by_name(&v.to_lowercase()).into_iter())
+                    }
+                    Some((IndexedAttr::ExternalId, v)) => Box::new(coll.by_external_id(v)),
+                    None => Box::new(coll.iter()),
+                };
+                let mut all = Vec::new();
+                for r in candidates {
+                    let value = r.value().map_err(|e| ScimError::internal(format!("stored resource unreadable: {e}")))?;
+                    if filter.matches(&value, rt) {
+                        all.push((coll.seq_of(&r.id).unwrap_or(0), (r.clone(), Some(value))));
+                    }
+                }
+                all.sort_by_key(|(seq, _)| *seq);
+                let total = all.len();
+                (total, all.into_iter().filter(|(seq, _)| *seq >= from).take(page_size + 1).collect())
+            }
+        };
+        let next_cursor = if page.len() > page_size {
+            page.truncate(page_size);
+            page.last().map(|(seq, _)| Paging::cursor_after(*seq))
+        } else {
+            None
+        };
+        let resources = render(app, &query.projection, page.into_iter().map(|(_, c)| c).collect())?;
+        Ok(ListPage { total, start_index: None, next_cursor, resources })
+    }
+}
+
+/// Serialises a page: stored bytes as they are, or projected.
+fn render(app: &App, projection: &Projection, matched: Vec<Candidate>) -> ScimResult<Vec<Bytes>> {
+    let mut resources = Vec::with_capacity(matched.len());
+    for (r, value) in matched {
+        if projection.is_identity() {
+            resources.push(r.json.clone());
+            continue;
+        }
+        let value = match value {
+            Some(v) => v,
+            None => r.value().map_err(|e| ScimError::internal(e.to_string()))?,
+        };
+        let projected = projection.apply(&value, app.schemas.of(r.kind));
+        resources.push(Bytes::from(serde_json::to_vec(&projected).map_err(|e| ScimError::internal(e.to_string()))?));
+    }
+    Ok(resources)
 }
 
 /// Missing keys sort last in ascending order (and first in descending: the reverse).

@@ -85,6 +85,12 @@ impl Collection {
         self.by_id.is_empty()
     }
 
+    /// The resources created at or after sequence number `from`, in creation order, with
+    /// their sequence numbers (what cursor pages are built from).
+    pub fn after_seq(&self, from: u64) -> impl Iterator<Item = (u64, &Arc<StoredResource>)> {
+        self.order.range(from..).filter_map(|(seq, id)| self.get(id).map(|r| (*seq, r)))
+    }
+
     /// Every resource in stable (creation) order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<StoredResource>> {
         self.order.values().filter_map(|id| self.get(id))

@@ -503,3 +503,46 @@ async fn state_survives_a_restart() {
     assert_eq!(s2.get("generic", &format!("/Groups/{g}")).await.body["members"][0]["value"], id.as_str());
     s2.post("generic", "/Users", user_body("PEGGY")).await.assert_error(409, Some("uniqueness"));
 }
+
+#[tokio::test]
+async fn cursor_paging_rfc_9865() {
+    let s = TestServer::new();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(s.user("generic", &format!("c{n}")).await);
+    }
+    let spc = s.get("generic", "/ServiceProviderConfig").await;
+    assert_eq!(spc.body["pagination"]["cursor"], true);
+
+    let first = s.get("generic", "/Users?cursor=&count=2").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(first.body.get("startIndex").is_none());
+    assert_eq!((first.body["totalResults"].as_u64(), first.body["itemsPerPage"].as_u64()), (Some(5), Some(2)));
+    let mut seen: Vec<String> =
+        first.body["Resources"].as_array().unwrap().iter().map(|u| u["userName"].as_str().unwrap().to_owned()).collect();
+    let mut cursor = first.body["nextCursor"].as_str().unwrap().to_owned();
+    // The walk is stable while resources come and go: a deleted one is skipped, a new one
+    // shows up at the end.
+    assert_eq!(s.delete("generic", &format!("/Users/{}", ids[3])).await.status, StatusCode::NO_CONTENT);
+    s.user("generic", "c5").await;
+    loop {
+        let page = s.get("generic", &format!("/Users?cursor={cursor}&count=2")).await;
+        seen.extend(page.body["Resources"].as_array().unwrap().iter().map(|u| u["userName"].as_str().unwrap().to_owned()));
+        match page.body["nextCursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["c0", "c1", "c2", "c4", "c5"]);
+
+    let filtered = s.get("generic", &format!("/Users?cursor=&count=1&filter={}", enc("userName sw \"c\" and not (userName eq \"c0\")"))).await;
+    assert_eq!(filtered.body["totalResults"], 4);
+    assert_eq!(filtered.body["Resources"][0]["userName"], "c1");
+    let next = filtered.body["nextCursor"].as_str().unwrap();
+    let second = s.post("generic", "/Users/.search", json!({"filter": "userName sw \"c\" and not (userName eq \"c0\")", "cursor": next, "count": 1})).await;
+    assert_eq!(second.body["Resources"][0]["userName"], "c2", "{}", second.body);
+
+    s.get("generic", "/Users?cursor=bogus").await.assert_error(400, Some("invalidCursor"));
+    s.get("generic", "/Users?cursor=&startIndex=1").await.assert_error(400, Some("invalidValue"));
+    s.get("generic", "/Users?cursor=&sortBy=userName").await.assert_error(400, Some("invalidValue"));
+}
