@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod inbound;
+pub mod rules;
 pub mod scim;
 pub mod server;
 pub mod store;

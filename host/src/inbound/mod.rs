@@ -10,6 +10,7 @@
 //! [`ScimError`].
 
 mod list;
+pub mod person;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,0 +1,159 @@
+//! The host's own mirror of the WIT records of `rules-sdk/wit/rules.wit`: plain Rust, no
+//! wasmtime types, so the rest of the host can build inputs and read decisions without
+//! knowing how modules run. The engine wrapper converts at its boundary.
+
+/// Where a person came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Scim,
+    Ldap,
+}
+
+/// A SCIM `name` (RFC 7643 §4.1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Name {
+    pub formatted: Option<String>,
+    pub family_name: Option<String>,
+    pub given_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub honorific_prefix: Option<String>,
+    pub honorific_suffix: Option<String>,
+}
+
+/// One value of a multi-valued attribute such as `emails`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedValue {
+    pub value: String,
+    pub kind: Option<String>,
+    pub primary: bool,
+}
+
+/// The SCIM enterprise extension (RFC 7643 §4.3).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Enterprise {
+    pub employee_number: Option<String>,
+    pub cost_center: Option<String>,
+    pub organization: Option<String>,
+    pub division: Option<String>,
+    pub department: Option<String>,
+    pub manager_id: Option<String>,
+    pub manager_name: Option<String>,
+}
+
+/// Any other attribute, with its schema URN when it has one; values rendered as strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    pub schema: Option<String>,
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// A group the person belongs to in the identity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpGroup {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// The person as the identity provider describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub source: Source,
+    /// SCIM `id` or LDAP DN.
+    pub id: String,
+    pub external_id: Option<String>,
+    pub user_name: String,
+    pub display_name: Option<String>,
+    pub name: Option<Name>,
+    pub nick_name: Option<String>,
+    pub title: Option<String>,
+    pub user_type: Option<String>,
+    pub preferred_language: Option<String>,
+    pub locale: Option<String>,
+    pub timezone: Option<String>,
+    pub active: bool,
+    pub emails: Vec<TypedValue>,
+    pub phone_numbers: Vec<TypedValue>,
+    pub enterprise: Option<Enterprise>,
+    /// Custom-extension, undeclared and LDAP attributes.
+    pub attributes: Vec<Attribute>,
+    pub groups: Vec<IdpGroup>,
+    /// The whole SCIM resource or LDAP entry as JSON.
+    pub raw_json: String,
+}
+
+/// A value of an app setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingValue {
+    Text(String),
+    Flag(bool),
+    Number(i64),
+    TextList(Vec<String>),
+    /// Ordered key → value pairs, e.g. IdP group → Confluence group.
+    Mapping(Vec<(String, String)>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub key: String,
+    pub value: SettingValue,
+}
+
+/// The app the person came through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppInfo {
+    pub name: String,
+    pub idp_kind: String,
+    pub settings: Vec<Setting>,
+}
+
+/// What Confluence holds for the person now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfluenceUser {
+    pub exists: bool,
+    pub username: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// Everything one decision is made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleInput {
+    pub person: Person,
+    pub app: AppInfo,
+    pub confluence: ConfluenceUser,
+}
+
+/// The Confluence user the person should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserMapping {
+    pub username: String,
+    pub full_name: String,
+    pub email: String,
+    pub active: bool,
+}
+
+/// The attribute-mapping decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttributeDecision {
+    Map(UserMapping),
+    /// Leave the person out of Confluence (logged and audited).
+    Skip(String),
+    /// Refuse the person: the identity provider is told why, and nothing is stored.
+    Reject(String),
+}
+
+/// A custom profile field and its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomField {
+    pub name: String,
+    pub value: String,
+}
+
+/// The group-mapping decision, in Confluence group names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupDecision {
+    pub add: Vec<String>,
+    pub remove: Vec<String>,
+    /// Groups to create if they do not exist (a subset of `add`).
+    pub create: Vec<String>,
+}
