@@ -11,7 +11,7 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::client::{ClientError, Connection, Endpoint};
+use super::client::{ClientError, Connection, Endpoint, Reply};
 use super::run::{error_chain, snippet};
 use super::user::{seeded_user_name, write_user_body};
 
@@ -105,6 +105,22 @@ struct Created {
     id: String,
 }
 
+/// The reply's body as `T`, if the reply has the `expected` status.
+fn expect_json<T: serde::de::DeserializeOwned>(reply: &Reply, expected: StatusCode, user_name: &str) -> Result<T, SeedError> {
+    if reply.status != expected {
+        return Err(SeedError::Rejected {
+            user_name: user_name.to_owned(),
+            status: reply.status.as_u16(),
+            body: snippet(&reply.body),
+        });
+    }
+    serde_json::from_slice(&reply.body).map_err(|e| SeedError::BadBody {
+        user_name: user_name.to_owned(),
+        detail: e.to_string(),
+        body: snippet(&reply.body),
+    })
+}
+
 async fn seed_task(shared: Arc<SeedShared>) -> Result<Vec<(u64, String)>, SeedError> {
     let result = seed_loop(&shared).await;
     if result.is_err() {
@@ -142,19 +158,7 @@ async fn seed_loop(shared: &SeedShared) -> Result<Vec<(u64, String)>, SeedError>
             .send(Method::POST, path.clone(), Some(Bytes::copy_from_slice(&body)))
             .await
             .map_err(client_error)?;
-        if reply.status != StatusCode::CREATED {
-            return Err(SeedError::Rejected {
-                user_name: name,
-                status: reply.status.as_u16(),
-                body: snippet(&reply.body),
-            });
-        }
-        let created: Created =
-            serde_json::from_slice(&reply.body).map_err(|e| SeedError::BadBody {
-                user_name: name.clone(),
-                detail: e.to_string(),
-                body: snippet(&reply.body),
-            })?;
+        let created: Created = expect_json(&reply, StatusCode::CREATED, &name)?;
         ids.push((index, created.id));
         shared.done.fetch_add(1, Ordering::Relaxed);
     }
@@ -242,19 +246,7 @@ async fn verify_loop(
             .send(Method::GET, path, None)
             .await
             .map_err(client_error)?;
-        if reply.status != StatusCode::OK {
-            return Err(SeedError::Rejected {
-                user_name: name.clone(),
-                status: reply.status.as_u16(),
-                body: snippet(&reply.body),
-            });
-        }
-        let list: ListResponse =
-            serde_json::from_slice(&reply.body).map_err(|e| SeedError::BadBody {
-                user_name: name.clone(),
-                detail: e.to_string(),
-                body: snippet(&reply.body),
-            })?;
+        let list: ListResponse = expect_json(&reply, StatusCode::OK, name)?;
         if list.total_results != 1 {
             missing.push(name.clone());
         }
