@@ -241,6 +241,10 @@ fn normalize_single(def: &AttributeDef, value: &Value, limits: &Limits, label: &
         AttrType::Complex => {
             let obj = match value {
                 Value::Object(m) => m.clone(),
+                // A singular complex attribute sent as a one-element list (Entra's manager).
+                Value::Array(items) if items.len() == 1 && !def.multi_valued => {
+                    return normalize_single(def, &items[0], limits, label);
+                }
                 // `"manager": "123456"` (Entra) and other bare values of a complex attribute.
                 Value::String(_) | Value::Number(_) if def.sub_attribute("value").is_some() => {
                     let mut m = Map::new();
@@ -349,6 +353,13 @@ fn single_primary(items: &mut [Value]) {
     }
 }
 
+/// Marker schemas identity providers put in `schemas` without any attribute behind them
+/// (Entra tags groups and users with Microsoft's ADSCIM URIs).
+const IDP_MARKER_SCHEMAS: &[&str] = &[
+    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group",
+    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/User",
+];
+
 fn check_schemas(
     schemas: Option<&Value>,
     rt: &ResourceType,
@@ -369,7 +380,10 @@ fn check_schemas(
         let known = rt.schema(canonical).is_some()
             || extensions.iter().any(|(u, _)| u.eq_ignore_ascii_case(canonical))
             || unknown.keys().any(|k| k.eq_ignore_ascii_case(canonical));
-        if !known {
+        // Some IdPs tag resources with a marker schema of their own, with no attributes
+        // behind it; those are ignored. Any other schema this type does not have is refused.
+        let marker = IDP_MARKER_SCHEMAS.iter().any(|m| m.eq_ignore_ascii_case(canonical));
+        if !known && !marker {
             return Err(ScimError::invalid_value(format!(
                 "schema {urn} is not a schema of the {} resource type",
                 rt.kind.as_str()
@@ -515,6 +529,17 @@ mod tests {
     }
 
     #[test]
+    fn vendor_marker_schemas_and_listed_singular_complex_values() {
+        let out = user(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/User"],
+            "userName": "x",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": [{"value": "m1"}]},
+        }))
+        .unwrap();
+        assert_eq!(out[ENTERPRISE_USER]["manager"], json!({"value": "m1"}));
+    }
+
+    #[test]
     fn bad_values_are_rejected_with_invalid_value() {
         let long = "x".repeat(9000);
         for bad in [
@@ -526,7 +551,9 @@ mod tests {
             json!({"userName": "x", "title": long}),
             json!({"userName": "x".repeat(300)}),
             json!({"userName": "x", "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"]}),
+            json!({"userName": "x", "schemas": "urn:ietf:params:scim:schemas:extension:nope:2.0:User"}),
             json!({"userName": "x", "schemas": "urn:nope"}),
+            json!({"userName": "x", "schemas": [7]}),
             json!({"userName": "x", "x509Certificates": [{"value": "%%%"}]}),
             json!({"userName": "x", "urn:ietf:params:scim:schemas:extension:acme:2.0:User": {"badge": "seven"}}),
             json!({"userName": "a\u{0}b"}),

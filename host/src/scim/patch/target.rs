@@ -250,6 +250,9 @@ pub(super) fn check_scalar(def: Option<&AttributeDef>, value: &Value, label: &st
 /// bare value when the attribute has a `value` sub-attribute (`"manager": "123456"`).
 pub(super) fn complex_value(def: &AttributeDef, value: &Value, label: &str) -> ScimResult<Map<String, Value>> {
     match value {
+        // Entra sends a singular complex attribute as a one-element list:
+        // `{"op":"Add","path":"manager","value":[{"value":"X"}]}`.
+        Value::Array(items) if items.len() == 1 && !def.multi_valued => complex_value(def, &items[0], label),
         Value::Object(m) => {
             for (k, v) in m {
                 check_scalar(def.sub_attribute(k), v, &format!("{label}.{k}"))?;
