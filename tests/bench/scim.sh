@@ -1,98 +1,298 @@
 #!/usr/bin/env bash
-# SCIM service load benchmark (issue 2).
+# SCIM load benchmark (issue 2): `bash tests/bench/scim.sh` from anywhere in the repo.
 #
-#   bash tests/bench/scim.sh            # 100,000 users, 10 s per scenario
-#   USERS=20000 SECS=5 bash tests/bench/scim.sh
+# Builds the release binaries, starts a fresh server on a temporary SQLite file, seeds
+# 100,000 users, measures GET by id, `filter=userName eq`, and POST create with 16
+# concurrent keep-alive clients, then measures a bare axum server serving the bytes of a
+# real GET /Users/{id} response in the same run. Samples the server's resident memory,
+# kills it with SIGKILL in the middle of a create run and checks that every user it had
+# acknowledged is still there after a restart. Prints a markdown table and checks the
+# targets: reads >= 40% of the baseline, creates >= 2,000/s, peak RSS <= 200 MB, no
+# errors, no lost acknowledged create. Exits non-zero when a target is missed or the
+# server cannot be started. Method and figures: BENCHMARKS.md.
 #
-# Builds release binaries, starts `usersync serve` on a fresh SQLite file, seeds USERS users
-# with 16 concurrent clients, then measures GET by id, `filter=userName eq`, and POST create,
-# each with 16 concurrent keep-alive clients. In the same run it serves the exact bytes of one
-# real `GET /Users/{id}` response from a bare axum handler and measures that as the baseline.
-# Prints a markdown table: throughput, ratio to the baseline, latency, and the server's RSS.
+#   bash tests/bench/scim.sh                      # 100,000 users, 10 s per scenario
+#   USERS=20000 SECS=5 bash tests/bench/scim.sh   # a quicker look
+#
+# Knobs (environment):
+#   USERS=100000 SECS=10 WARMUP=2 CONC=16   users seeded; measured and warm-up seconds; clients
+#   GEN_THREADS=1    generator runtime threads (1 leaves most of a core to the server)
+#   PORT, BPORT      server and baseline ports (default: free ones picked at random)
+#   CRASH=1          0 skips the SIGKILL durability check
+#   KEEP=1           keep the temporary directory (database, logs, JSON lines)
+#   READY_SECS=120   how long to wait for /healthz after a (re)start
+#   USERSYNC_BIN, USERSYNC_BENCH_BIN   use these binaries instead of building (both needed)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
 
-USERS=${USERS:-100000}
-SECS=${SECS:-10}
-CONC=${CONC:-16}
-PORT=${PORT:-18080}
-BPORT=${BPORT:-18081}
+users=${USERS:-100000}
+secs=${SECS:-10}
+warmup=${WARMUP:-2}
+concurrency=${CONC:-16}
+threads=${GEN_THREADS:-1}
+crash=${CRASH:-1}
+ready_secs=${READY_SECS:-120}
 
-cargo build --release -q -p usersync -p usersync-tests --bins
-TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-BIN="$TARGET/release"
+# Targets from the issue.
+min_read_ratio=0.40
+min_creates=2000
+max_rss_mb=200
 
-WORK=$(mktemp -d)
-PIDS=()
+log() { printf '== %s\n' "$*" >&2; }
+die() {
+    printf 'scim.sh: %s\n' "$*" >&2
+    exit 1
+}
+for tool in curl jq awk; do
+    command -v "$tool" >/dev/null || die "$tool is required (apt-get install $tool)"
+done
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$repo"
+
+if [[ -n ${USERSYNC_BIN:-} && -n ${USERSYNC_BENCH_BIN:-} ]]; then
+    server_bin=$USERSYNC_BIN
+    bench_bin=$USERSYNC_BENCH_BIN
+else
+    log "building release binaries (cargo build --release -p usersync -p usersync-tests --bins)"
+    cargo build --release -p usersync -p usersync-tests --bins
+    # Honours CARGO_TARGET_DIR and any .cargo/config target-dir.
+    target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+    server_bin=$target_dir/release/usersync
+    bench_bin=$target_dir/release/usersync-bench
+fi
+[[ -x $server_bin && -x $bench_bin ]] || die "missing binaries: $server_bin $bench_bin"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/usersync-bench.XXXXXX")
+server_pid=
+baseline_pid=
+load_pid=
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
+    local status=$?
+    for pid in $load_pid $baseline_pid $server_pid; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in $load_pid $baseline_pid $server_pid; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ $status -ne 0 && -s $work/server.log ]]; then
+        printf '\n-- last lines of the server log (%s) --\n' "$work/server.log" >&2
+        tail -n 20 "$work/server.log" >&2
+    fi
+    if [[ ${KEEP:-0} == 1 ]]; then
+        log "kept $work"
+    else
+        rm -rf "$work"
+    fi
+    exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-cat > "$WORK/usersync.toml" <<TOML
+# A loopback port nothing listens on (a refused connect means free).
+free_port() {
+    local port
+    for _ in $(seq 50); do
+        port=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+    die "no free loopback port found"
+}
+
+port=${PORT:-$(free_port)}
+public_url=http://127.0.0.1:$port
+scim=$public_url/scim/v2/bench
+cat >"$work/usersync.toml" <<EOF
 [server]
-listen = "127.0.0.1:$PORT"
-public_url = "http://127.0.0.1:$PORT"
-database = "$WORK/usersync.db"
+listen = "127.0.0.1:$port"
+public_url = "$public_url"
+database = "$work/usersync.db"
 
 [[apps]]
 name = "bench"
 kind = "generic"
-TOML
+EOF
 
-TOKEN=$("$BIN/usersync" token create --config "$WORK/usersync.toml" --app bench 2>/dev/null | tail -n 1)
-export USERSYNC_BENCH_TOKEN="$TOKEN"
-BASE="http://127.0.0.1:$PORT/scim/v2/bench"
+token=$("$server_bin" token create --config "$work/usersync.toml" --app bench \
+    2>>"$work/server.log" | tail -n 1)
+[[ -n $token ]] || die "usersync token create printed no token"
+# The generator reads the token from the environment, curl from a header file: not in `ps`.
+export USERSYNC_BENCH_TOKEN=$token
+auth_header=$work/auth.header
+(umask 077 && printf 'Authorization: Bearer %s\n' "$token" >"$auth_header")
 
-USERSYNC_LOG=usersync=warn "$BIN/usersync" serve --config "$WORK/usersync.toml" &
-SERVER=$!
-PIDS+=("$SERVER")
-for _ in $(seq 1 200); do
-    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-    sleep 0.05
+# Polls `url` until it answers 2xx; fails when `pid` exits or after READY_SECS.
+wait_ready() {
+    local pid=$1 url=$2 what=$3 deadline=$((SECONDS + ready_secs))
+    until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
+        kill -0 "$pid" 2>/dev/null || die "$what exited before answering $url"
+        ((SECONDS < deadline)) || die "$what did not answer $url within ${ready_secs}s"
+        sleep 0.1
+    done
+}
+
+start_server() {
+    USERSYNC_LOG=${USERSYNC_LOG:-usersync=warn} \
+        "$server_bin" serve --config "$work/usersync.toml" 2>>"$work/server.log" >&2 &
+    server_pid=$!
+    wait_ready "$server_pid" "$public_url/healthz" "the server"
+}
+
+now_ms() { date +%s%3N; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+clk_tck=$(getconf CLK_TCK)
+max_rss_kb=0
+sample_rss() {
+    local kb
+    kb=$(rss_kb "$server_pid")
+    if ((kb > max_rss_kb)); then max_rss_kb=$kb; fi
+    log "server VmRSS after $1: $((kb / 1024)) MB"
+}
+
+# run_scenario NAME URL PID EXTRA...: one load run against the process PID; keeps its JSON
+# line in $work/NAME.json and, in $work/NAME.cpu, the CPU the process used meanwhile: cores
+# busy on average, and microseconds per successful request (warm-up included on both sides).
+run_scenario() {
+    local name=$1 url=$2 pid=$3
+    shift 3
+    local ticks0 t0 ticks1 t1
+    log "$name: ${warmup}s warm-up + ${secs}s measured, $concurrency clients"
+    ticks0=$(cpu_ticks "$pid")
+    t0=$(now_ms)
+    "$bench_bin" load --url "$url" --scenario "$name" --concurrency "$concurrency" \
+        --threads "$threads" --warmup-secs "$warmup" --duration-secs "$secs" "$@" \
+        >"$work/$name.json"
+    ticks1=$(cpu_ticks "$pid")
+    t1=$(now_ms)
+    awk -v d=$((ticks1 - ticks0)) -v hz="$clk_tck" -v ms=$((t1 - t0)) \
+        -v ok="$(jq -r .ok_total "$work/$name.json")" \
+        'BEGIN { printf "%.2f %.1f\n", d / hz / (ms / 1000), (ok > 0 ? d / hz / ok * 1e6 : 0) }' \
+        >"$work/$name.cpu"
+    cat "$work/$name.json" >&2
+}
+
+log "starting the server on $public_url"
+start_server
+
+log "seeding $users users with $concurrency clients"
+"$bench_bin" seed --url "$scim" --users "$users" --concurrency "$concurrency" \
+    --threads "$threads" --ids-out "$work/ids.txt" >"$work/seed.json"
+cat "$work/seed.json" >&2
+sample_rss "seeding"
+seeded_rss_kb=$max_rss_kb
+
+# The baseline serves the exact bytes of a real response.
+first_id=$(head -n 1 "$work/ids.txt")
+curl -fsS -H @"$auth_header" -H 'Accept: application/scim+json' \
+    -o "$work/user.json" "$scim/Users/$first_id"
+bport=${BPORT:-$(free_port)}
+"$bench_bin" baseline --listen "127.0.0.1:$bport" --body-file "$work/user.json" \
+    2>>"$work/baseline.log" &
+baseline_pid=$!
+wait_ready "$baseline_pid" "http://127.0.0.1:$bport/" "the baseline"
+run_scenario baseline "http://127.0.0.1:$bport/scim/v2/bench" "$baseline_pid" \
+    --ids-file "$work/ids.txt"
+kill "$baseline_pid" && wait "$baseline_pid" 2>/dev/null || true
+baseline_pid=
+
+run_scenario get "$scim" "$server_pid" --ids-file "$work/ids.txt"
+sample_rss "get"
+run_scenario filter "$scim" "$server_pid" --ids-file "$work/ids.txt"
+sample_rss "filter"
+# The memory target is for the seeded users: take the peak before creates add more.
+peak_kb=$(hwm_kb "$server_pid")
+if ((peak_kb < max_rss_kb)); then peak_kb=$max_rss_kb; fi
+run_scenario create "$scim" "$server_pid"
+end_rss_kb=$(rss_kb "$server_pid")
+stored_at_end=$((users + $(jq -r .ok_total "$work/create.json")))
+
+durability="skipped (CRASH=0)"
+restart_ms=
+crash_ok=1
+if [[ $crash == 1 ]]; then
+    log "durability: SIGKILL the server 3 s into a create run, restart, look up every acknowledged user"
+    "$bench_bin" load --url "$scim" --scenario create --concurrency "$concurrency" \
+        --threads "$threads" --warmup-secs 0 --duration-secs 6 \
+        --acked-out "$work/acked.txt" >"$work/crash.json" &
+    load_pid=$!
+    sleep 3
+    kill -KILL "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+    wait "$load_pid" || die "the create run during the crash failed"
+    load_pid=
+    t0=$(now_ms)
+    start_server
+    restart_ms=$(($(now_ms) - t0))
+    restart_rss_kb=$(rss_kb "$server_pid")
+    acked=$(wc -l <"$work/acked.txt")
+    if "$bench_bin" verify --url "$scim" --concurrency "$concurrency" --threads "$threads" \
+        --names-file "$work/acked.txt" >"$work/verify.json" && ((acked > 0)); then
+        durability="all $acked creates acknowledged before the SIGKILL were found after restart"
+    else
+        crash_ok=0
+        durability="FAILED: $(cat "$work/verify.json" 2>/dev/null) of $acked acknowledged"
+    fi
+    log "$durability"
+fi
+
+# ---- report ----
+field() { jq -r ".$2" "$work/$1.json"; }
+base_rps=$(field baseline throughput_per_sec)
+ratio() { awk -v a="$1" -v b="$base_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+
+failures=()
+printf '\n### SCIM benchmark: %s users, %s clients, %ss measured after %ss warm-up\n\n' \
+    "$users" "$concurrency" "$secs" "$warmup"
+printf '| scenario | requests/s | vs baseline | p50 µs | p90 µs | p99 µs | errors | server cores | server CPU µs/req |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+for name in baseline get filter create; do
+    rps=$(field "$name" throughput_per_sec)
+    errors=$(field "$name" errors)
+    vs=$(ratio "$rps")
+    [[ $name == create ]] && vs="—"
+    read -r cores cpu_us <"$work/$name.cpu"
+    printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$vs" \
+        "$(field "$name" p50_us)" "$(field "$name" p90_us)" "$(field "$name" p99_us)" \
+        "$errors" "$cores" "$cpu_us"
+    if ((errors > 0)); then
+        failures+=("$name had $errors errors; first: $(field "$name" first_error)")
+    fi
 done
-curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "the server did not start" >&2; exit 1; }
+printf '\n'
+printf -- '- seeding: %s users in %s s (%.0f creates/s)\n' \
+    "$(field seed seeded)" "$(field seed secs)" "$(field seed per_sec)"
+printf -- '- server resident memory with %s users: %s MB after seeding, %s MB max after reads, %s MB peak (VmHWM, seeding included)\n' \
+    "$users" "$((seeded_rss_kb / 1024))" "$((max_rss_kb / 1024))" "$((peak_kb / 1024))"
+printf -- '- after the create run (%s users stored): %s MB\n' "$stored_at_end" "$((end_rss_kb / 1024))"
+printf -- '- durability: %s\n' "$durability"
+if [[ -n $restart_ms ]]; then
+    printf -- '- restart with about %s users stored: /healthz after %s ms, then %s MB resident\n' \
+        "$((stored_at_end + acked))" "$restart_ms" "$((restart_rss_kb / 1024))"
+fi
+printf -- '- machine: %s cores (%s), generator threads %s; commit %s\n' "$(nproc)" \
+    "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" "$threads" \
+    "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 
-rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$SERVER/status"; }
-
-echo "seeding $USERS users..." >&2
-"$BIN/usersync-bench" seed --url "$BASE" --users "$USERS" --concurrency "$CONC" --ids-out "$WORK/ids" > "$WORK/seed.json"
-RSS_SEEDED=$(rss)
-
-for scenario in get filter create; do
-    echo "measuring $scenario..." >&2
-    "$BIN/usersync-bench" load --url "$BASE" --scenario "$scenario" --concurrency "$CONC" \
-        --duration-secs "$SECS" --ids-file "$WORK/ids" > "$WORK/$scenario.json"
+for name in get filter; do
+    ge "$(ratio "$(field "$name" throughput_per_sec)")" "$min_read_ratio" ||
+        failures+=("$name is below ${min_read_ratio} of the baseline")
 done
-RSS_END=$(rss)
+ge "$(field create throughput_per_sec)" "$min_creates" ||
+    failures+=("creates are below ${min_creates}/s")
+((peak_kb <= max_rss_mb * 1024)) || failures+=("peak RSS with $users users is above ${max_rss_mb} MB")
+((crash_ok == 1)) || failures+=("acknowledged creates were lost in the crash")
 
-# The baseline: a bare axum handler returning the same bytes as one real GET /Users/{id}.
-curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE/Users/$(head -n 1 "$WORK/ids")" > "$WORK/body.json"
-"$BIN/usersync-bench" baseline --listen "127.0.0.1:$BPORT" --body-file "$WORK/body.json" 2>/dev/null &
-PIDS+=("$!")
-for _ in $(seq 1 200); do
-    curl -fsS "http://127.0.0.1:$BPORT/Users/x" >/dev/null 2>&1 && break
-    sleep 0.05
-done
-echo "measuring baseline..." >&2
-"$BIN/usersync-bench" load --url "http://127.0.0.1:$BPORT" --scenario baseline --concurrency "$CONC" \
-    --duration-secs "$SECS" --ids-file "$WORK/ids" > "$WORK/baseline.json"
-
-python3 - "$WORK" "$USERS" "$RSS_SEEDED" "$RSS_END" <<'PY'
-import json, sys
-work, users, rss_seeded, rss_end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-load = lambda name: json.loads(open(f"{work}/{name}.json").read().strip().splitlines()[-1])
-seed = load("seed")
-base = load("baseline")
-rows = [("GET /Users/{id}", load("get")), ("GET /Users?filter=userName eq", load("filter")),
-        ("POST /Users (durable)", load("create")), ("baseline: bare axum, same bytes", base)]
-print(f"{users:,} users stored; seeded at {seed['per_sec']:,.0f}/s; 16 concurrent clients.\n")
-print("| scenario | req/s | vs baseline | p50 µs | p99 µs | errors |")
-print("|---|---:|---:|---:|---:|---:|")
-for name, r in rows:
-    ratio = r["throughput_per_sec"] / base["throughput_per_sec"] if base["throughput_per_sec"] else 0
-    print(f"| {name} | {r['throughput_per_sec']:,.0f} | {ratio:.0%} | {r['p50_us']:,} | {r['p99_us']:,} | {r['errors']} |")
-print(f"\nServer RSS: {rss_seeded} MB after seeding, {rss_end} MB at the end (max {max(rss_seeded, rss_end)} MB).")
-PY
+printf '\n'
+if ((${#failures[@]} == 0)); then
+    printf 'All targets met.\n'
+else
+    printf 'Targets missed:\n'
+    printf -- '- %s\n' "${failures[@]}"
+    exit 1
+fi

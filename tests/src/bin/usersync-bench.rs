@@ -16,8 +16,7 @@ use anyhow::{bail, Context as _};
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 use usersync_tests::load::{
-    baseline_router, created_user_name, run_load, seed_users, verify_user_names, Endpoint,
-    LoadPlan, Scenario,
+    baseline_router, created_user_name, run_load, seed_users, verify_user_names, Endpoint, LoadPlan, Scenario,
 };
 
 #[derive(Parser)]
@@ -138,20 +137,15 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// The baseline runs on Tokio's default multi-thread runtime, as a plain axum server would.
 fn baseline(args: BaselineArgs) -> anyhow::Result<()> {
-    let body = std::fs::read(&args.body_file)
-        .with_context(|| format!("cannot read {}", args.body_file.display()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the Tokio runtime")?;
+    let body = std::fs::read(&args.body_file).with_context(|| format!("cannot read {}", args.body_file.display()))?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the Tokio runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         eprintln!("baseline: serving {} bytes on {}", body.len(), args.listen);
-        axum::serve(listener, baseline_router(Bytes::from(body)))
-            .await
-            .context("baseline server failed")
+        axum::serve(listener, baseline_router(Bytes::from(body))).await.context("baseline server failed")
     })
 }
 
@@ -223,9 +217,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
 async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let endpoint = endpoint(&args.target)?;
     let names: Arc<[String]> = read_lines(&args.names_file)?.into();
-    let outcome = verify_user_names(&endpoint, names, args.target.concurrency)
-        .await
-        .context("verification failed")?;
+    let outcome = verify_user_names(&endpoint, names, args.target.concurrency).await.context("verification failed")?;
     println!(
         "{}",
         serde_json::json!({
@@ -235,21 +227,14 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         })
     );
     if !outcome.missing.is_empty() {
-        bail!(
-            "{} of {} userNames are missing",
-            outcome.missing.len(),
-            outcome.checked
-        );
+        bail!("{} of {} userNames are missing", outcome.missing.len(), outcome.checked);
     }
     Ok(())
 }
 
 /// A tag unique to this process, so created userNames never collide across runs.
 fn run_tag() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     nanos ^ (u64::from(std::process::id()) << 48)
 }
 
@@ -258,14 +243,8 @@ fn round2(x: f64) -> f64 {
 }
 
 fn read_lines(path: &Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_owned)
-        .collect())
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_owned).collect())
 }
 
 fn write_lines<S: AsRef<str>>(path: &Path, lines: impl Iterator<Item = S>) -> anyhow::Result<()> {

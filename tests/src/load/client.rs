@@ -66,9 +66,7 @@ impl Endpoint {
     /// [`ClientError::BaseUrl`] for anything but `http://host[:port][/path]` without query;
     /// [`ClientError::Token`] for a token that cannot be a header value.
     pub fn parse(base_url: &str, bearer_token: Option<&str>) -> Result<Self, ClientError> {
-        let bad = || ClientError::BaseUrl {
-            url: base_url.to_owned(),
-        };
+        let bad = || ClientError::BaseUrl { url: base_url.to_owned() };
         let uri: Uri = base_url.parse().map_err(|_| bad())?;
         if uri.scheme_str() != Some("http") || uri.query().is_some() {
             return Err(bad());
@@ -83,12 +81,7 @@ impl Endpoint {
             .map(|token| HeaderValue::from_str(&format!("Bearer {token}")))
             .transpose()
             .map_err(ClientError::Token)?;
-        Ok(Self {
-            authority,
-            host,
-            base_path: uri.path().trim_end_matches('/').to_owned(),
-            authorization,
-        })
+        Ok(Self { authority, host, base_path: uri.path().trim_end_matches('/').to_owned(), authorization })
     }
 
     /// The base path without a trailing slash (`/scim/v2/bench`), to append resource paths to.
@@ -126,31 +119,18 @@ impl Connection {
     pub async fn open(endpoint: &Endpoint) -> Result<Self, ClientError> {
         let stream = TcpStream::connect(&endpoint.authority)
             .await
-            .map_err(|source| ClientError::Connect {
-                authority: endpoint.authority.clone(),
-                source,
-            })?;
+            .map_err(|source| ClientError::Connect { authority: endpoint.authority.clone(), source })?;
         stream
             .set_nodelay(true)
-            .map_err(|source| ClientError::Connect {
-                authority: endpoint.authority.clone(),
-                source,
-            })?;
+            .map_err(|source| ClientError::Connect { authority: endpoint.authority.clone(), source })?;
         let (sender, driver) = http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|source| ClientError::Handshake {
-                authority: endpoint.authority.clone(),
-                source,
-            })?;
+            .map_err(|source| ClientError::Handshake { authority: endpoint.authority.clone(), source })?;
         // A connection error also fails the pending `send`, which is where it is counted.
         tokio::spawn(async move {
             let _closed = driver.await;
         });
-        Ok(Self {
-            sender,
-            host: endpoint.host.clone(),
-            authorization: endpoint.authorization.clone(),
-        })
+        Ok(Self { sender, host: endpoint.host.clone(), authorization: endpoint.authorization.clone() })
     }
 
     /// Sends one request (`path` is origin-form, e.g. `/scim/v2/bench/Users/ID`) and reads
@@ -159,16 +139,8 @@ impl Connection {
     /// # Errors
     /// [`ClientError::Path`] for an invalid path, [`ClientError::Exchange`] when the
     /// connection fails; the connection should then be dropped.
-    pub async fn send(
-        &mut self,
-        method: Method,
-        path: String,
-        body: Option<Bytes>,
-    ) -> Result<Reply, ClientError> {
-        let uri = Uri::try_from(path.as_str()).map_err(|source| ClientError::Path {
-            path: path.clone(),
-            source,
-        })?;
+    pub async fn send(&mut self, method: Method, path: String, body: Option<Bytes>) -> Result<Reply, ClientError> {
+        let uri = Uri::try_from(path.as_str()).map_err(|source| ClientError::Path { path: path.clone(), source })?;
         let mut request = Request::builder()
             .method(method)
             .uri(uri)
@@ -178,26 +150,15 @@ impl Connection {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
         let request = match body {
-            Some(body) => request
-                .header(CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))
-                .body(Full::new(body)),
+            Some(body) => request.header(CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON)).body(Full::new(body)),
             None => request.body(Full::new(Bytes::new())),
         }
         .map_err(ClientError::Build)?;
 
         self.sender.ready().await.map_err(ClientError::Exchange)?;
-        let response = self
-            .sender
-            .send_request(request)
-            .await
-            .map_err(ClientError::Exchange)?;
+        let response = self.sender.send_request(request).await.map_err(ClientError::Exchange)?;
         let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(ClientError::Exchange)?
-            .to_bytes();
+        let body = response.into_body().collect().await.map_err(ClientError::Exchange)?.to_bytes();
         Ok(Reply { status, body })
     }
 }
@@ -208,14 +169,10 @@ mod tests {
 
     #[test]
     fn parses_base_urls() {
-        let endpoint = Endpoint::parse("http://127.0.0.1:18080/scim/v2/bench/", Some("t0k"))
-            .expect("valid URL");
+        let endpoint = Endpoint::parse("http://127.0.0.1:18080/scim/v2/bench/", Some("t0k")).expect("valid URL");
         assert_eq!(endpoint.authority(), "127.0.0.1:18080");
         assert_eq!(endpoint.base_path(), "/scim/v2/bench");
-        assert_eq!(
-            endpoint.authorization.as_ref().map(|v| v.to_str().ok()),
-            Some(Some("Bearer t0k"))
-        );
+        assert_eq!(endpoint.authorization.as_ref().map(|v| v.to_str().ok()), Some(Some("Bearer t0k")));
 
         let bare = Endpoint::parse("http://localhost", None).expect("valid URL");
         assert_eq!(bare.authority(), "localhost:80");

@@ -108,11 +108,7 @@ pub enum LoadError {
     #[error("cannot reach the server for the pre-flight check")]
     Unreachable(#[source] ClientError),
     #[error("pre-flight check failed: {what}; status {status}, body: {body}")]
-    Preflight {
-        what: String,
-        status: u16,
-        body: String,
-    },
+    Preflight { what: String, status: u16, body: String },
     #[error("a load task panicked or was cancelled")]
     Task(#[source] tokio::task::JoinError),
 }
@@ -151,30 +147,18 @@ pub struct LoadReport {
 /// [`LoadError::NoIds`] when `get`, `filter` or `baseline` get no ids;
 /// [`LoadError::Unreachable`] or [`LoadError::Preflight`] when the pre-flight request fails;
 /// [`LoadError::Task`] if a task panics.
-pub async fn run_load(
-    endpoint: &Endpoint,
-    plan: &LoadPlan,
-    ids: Arc<[String]>,
-) -> Result<LoadReport, LoadError> {
+pub async fn run_load(endpoint: &Endpoint, plan: &LoadPlan, ids: Arc<[String]>) -> Result<LoadReport, LoadError> {
     if plan.scenario != Scenario::Create && ids.is_empty() {
         return Err(LoadError::NoIds(plan.scenario));
     }
-    let workload = Arc::new(Workload {
-        endpoint: endpoint.clone(),
-        scenario: plan.scenario,
-        ids,
-        run_tag: plan.run_tag,
-    });
+    let workload =
+        Arc::new(Workload { endpoint: endpoint.clone(), scenario: plan.scenario, ids, run_tag: plan.run_tag });
     preflight(&workload).await?;
 
     let start = Instant::now();
-    let window = Window {
-        from: start + plan.warmup,
-        until: start + plan.warmup + plan.measure,
-    };
-    let tasks: Vec<_> = (0..plan.concurrency)
-        .map(|task| tokio::spawn(run_task(Arc::clone(&workload), task, window)))
-        .collect();
+    let window = Window { from: start + plan.warmup, until: start + plan.warmup + plan.measure };
+    let tasks: Vec<_> =
+        (0..plan.concurrency).map(|task| tokio::spawn(run_task(Arc::clone(&workload), task, window))).collect();
     let mut outcomes = Vec::with_capacity(tasks.len());
     for task in tasks {
         outcomes.push(task.await.map_err(LoadError::Task)?);
@@ -244,20 +228,13 @@ impl Workload {
         match self.scenario {
             Scenario::Get | Scenario::Baseline => {
                 let id = &self.ids[state.rng.below(self.ids.len())];
-                Planned {
-                    method: Method::GET,
-                    path: format!("{base}/Users/{id}"),
-                    body: None,
-                }
+                Planned { method: Method::GET, path: format!("{base}/Users/{id}"), body: None }
             }
             Scenario::Filter => {
                 seeded_user_name(&mut state.name, state.rng.below(self.ids.len()) as u64);
                 Planned {
                     method: Method::GET,
-                    path: format!(
-                        "{base}/Users?filter=userName%20eq%20%22{}%22",
-                        state.name
-                    ),
+                    path: format!("{base}/Users?filter=userName%20eq%20%22{}%22", state.name),
                     body: None,
                 }
             }
@@ -330,11 +307,9 @@ async fn run_task(workload: Arc<Workload>, task: usize, window: Window) -> TaskO
                     outcome.latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
                 }
             }
-            Ok(reply) => outcome.record_error(format!(
-                "status {} (expected {expected}): {}",
-                reply.status,
-                snippet(&reply.body)
-            )),
+            Ok(reply) => {
+                outcome.record_error(format!("status {} (expected {expected}): {}", reply.status, snippet(&reply.body)))
+            }
             Err(error) => {
                 outcome.record_error(error_chain(&error));
                 connection = None;
@@ -356,9 +331,7 @@ impl TaskOutcome {
 
 /// One request of the scenario, checked in depth before the clock starts.
 async fn preflight(workload: &Workload) -> Result<(), LoadError> {
-    let mut conn = Connection::open(&workload.endpoint)
-        .await
-        .map_err(LoadError::Unreachable)?;
+    let mut conn = Connection::open(&workload.endpoint).await.map_err(LoadError::Unreachable)?;
     let mut state = TaskState {
         task: usize::MAX,
         seq: 0,
@@ -368,10 +341,7 @@ async fn preflight(workload: &Workload) -> Result<(), LoadError> {
     };
     let planned = workload.plan(&mut state);
     let path = planned.path.clone();
-    let reply = conn
-        .send(planned.method, planned.path, planned.body)
-        .await
-        .map_err(LoadError::Unreachable)?;
+    let reply = conn.send(planned.method, planned.path, planned.body).await.map_err(LoadError::Unreachable)?;
     let fail = |what: String, reply: &Reply| LoadError::Preflight {
         what,
         status: reply.status.as_u16(),
@@ -379,36 +349,27 @@ async fn preflight(workload: &Workload) -> Result<(), LoadError> {
     };
     if reply.status != workload.scenario.expected_status() {
         return Err(fail(
-            format!(
-                "{path} answered an unexpected status (expected {})",
-                workload.scenario.expected_status()
-            ),
+            format!("{path} answered an unexpected status (expected {})", workload.scenario.expected_status()),
             &reply,
         ));
     }
     if workload.scenario == Scenario::Baseline {
         return Ok(());
     }
-    let json: Value = serde_json::from_slice(&reply.body)
-        .map_err(|e| fail(format!("{path} answered invalid JSON ({e})"), &reply))?;
+    let json: Value =
+        serde_json::from_slice(&reply.body).map_err(|e| fail(format!("{path} answered invalid JSON ({e})"), &reply))?;
     let ok = match workload.scenario {
         Scenario::Get => path.ends_with(json["id"].as_str().unwrap_or("\u{0}")),
-        Scenario::Filter => {
-            json["totalResults"] == 1 && json["Resources"][0]["userName"] == state.name.as_str()
-        }
+        Scenario::Filter => json["totalResults"] == 1 && json["Resources"][0]["userName"] == state.name.as_str(),
         Scenario::Create => {
-            json["id"].as_str().is_some_and(|id| !id.is_empty())
-                && json["userName"] == state.name.as_str()
+            json["id"].as_str().is_some_and(|id| !id.is_empty()) && json["userName"] == state.name.as_str()
         }
         Scenario::Baseline => true,
     };
     if ok {
         Ok(())
     } else {
-        Err(fail(
-            format!("{path} did not answer the expected resource"),
-            &reply,
-        ))
+        Err(fail(format!("{path} did not answer the expected resource"), &reply))
     }
 }
 
@@ -455,6 +416,79 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Serves `router` on an ephemeral loopback port; returns its base URL.
+    async fn serve(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        format!("http://{addr}/scim/v2/bench")
+    }
+
+    fn plan(scenario: Scenario) -> LoadPlan {
+        LoadPlan {
+            scenario,
+            concurrency: 4,
+            warmup: Duration::from_millis(50),
+            measure: Duration::from_millis(300),
+            run_tag: 7,
+        }
+    }
+
+    #[tokio::test]
+    async fn measures_the_baseline_without_errors() {
+        let body = Bytes::from_static(br#"{"id":"a","userName":"user0@example.com"}"#);
+        let url = serve(crate::load::baseline_router(body)).await;
+        let endpoint = Endpoint::parse(&url, Some("t")).expect("valid URL");
+        let ids: Arc<[String]> = vec!["a".to_owned(), "b".to_owned()].into();
+        let report = run_load(&endpoint, &plan(Scenario::Baseline), ids).await.expect("run");
+        assert_eq!((report.errors, report.first_error), (0, None));
+        assert!(report.requests > 0 && report.ok_total >= report.requests);
+        assert!(report.p50_us <= report.p99_us && report.p99_us <= report.max_us);
+    }
+
+    #[tokio::test]
+    async fn preflight_rejects_a_wrong_resource() {
+        // The baseline answers user "a" whatever id is asked for: a fast wrong answer.
+        let body = Bytes::from_static(br#"{"id":"a"}"#);
+        let url = serve(crate::load::baseline_router(body)).await;
+        let endpoint = Endpoint::parse(&url, None).expect("valid URL");
+        let ids: Arc<[String]> = vec!["b".to_owned()].into();
+        let result = run_load(&endpoint, &plan(Scenario::Get), ids).await;
+        assert!(matches!(result, Err(LoadError::Preflight { .. })), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn counts_every_unexpected_status_as_an_error() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        // 200 for the pre-flight request, 503 for every request after it.
+        let answered = Arc::new(AtomicBool::new(false));
+        let router = axum::Router::new().fallback(move || {
+            let first = !answered.swap(true, Ordering::Relaxed);
+            async move {
+                if first {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
+        });
+        let url = serve(router).await;
+        let endpoint = Endpoint::parse(&url, None).expect("valid URL");
+        let ids: Arc<[String]> = vec!["a".to_owned()].into();
+        let report = run_load(&endpoint, &plan(Scenario::Baseline), ids).await.expect("run");
+        assert_eq!((report.requests, report.ok_total), (0, 0));
+        assert!(report.errors > 0);
+        assert!(report.first_error.as_deref().is_some_and(|e| e.starts_with("status 503")), "{:?}", report.first_error);
+    }
+
+    #[tokio::test]
+    async fn preflight_rejects_an_unexpected_status() {
+        let url = serve(axum::Router::new()).await;
+        let endpoint = Endpoint::parse(&url, None).expect("valid URL");
+        let result = run_load(&endpoint, &plan(Scenario::Create), Arc::from(Vec::new())).await;
+        assert!(matches!(result, Err(LoadError::Preflight { status: 404, .. })), "{result:?}");
+    }
 
     #[test]
     fn random_picks_cover_the_range() {

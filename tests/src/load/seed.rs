@@ -26,17 +26,9 @@ pub enum SeedError {
         source: ClientError,
     },
     #[error("{user_name}: status {status}: {body}")]
-    Rejected {
-        user_name: String,
-        status: u16,
-        body: String,
-    },
+    Rejected { user_name: String, status: u16, body: String },
     #[error("{user_name}: the response has no usable JSON ({detail}): {body}")]
-    BadBody {
-        user_name: String,
-        detail: String,
-        body: String,
-    },
+    BadBody { user_name: String, detail: String, body: String },
     #[error("a seeding task panicked or was cancelled")]
     Task(#[source] tokio::task::JoinError),
 }
@@ -69,9 +61,7 @@ pub async fn seed_users(
         stop: AtomicBool::new(false),
         done,
     });
-    let tasks: Vec<_> = (0..concurrency.max(1))
-        .map(|_| tokio::spawn(seed_task(Arc::clone(&shared))))
-        .collect();
+    let tasks: Vec<_> = (0..concurrency.max(1)).map(|_| tokio::spawn(seed_task(Arc::clone(&shared)))).collect();
     let mut created: Vec<(u64, String)> = Vec::with_capacity(users as usize);
     let mut first_error = None;
     for task in tasks {
@@ -86,10 +76,7 @@ pub async fn seed_users(
         return Err(error);
     }
     created.sort_unstable_by_key(|(index, _)| *index);
-    Ok(SeedOutcome {
-        ids: created.into_iter().map(|(_, id)| id).collect(),
-        elapsed: started.elapsed(),
-    })
+    Ok(SeedOutcome { ids: created.into_iter().map(|(_, id)| id).collect(), elapsed: started.elapsed() })
 }
 
 struct SeedShared {
@@ -106,7 +93,11 @@ struct Created {
 }
 
 /// The reply's body as `T`, if the reply has the `expected` status.
-fn expect_json<T: serde::de::DeserializeOwned>(reply: &Reply, expected: StatusCode, user_name: &str) -> Result<T, SeedError> {
+fn expect_json<T: serde::de::DeserializeOwned>(
+    reply: &Reply,
+    expected: StatusCode,
+    user_name: &str,
+) -> Result<T, SeedError> {
     if reply.status != expected {
         return Err(SeedError::Rejected {
             user_name: user_name.to_owned(),
@@ -142,22 +133,15 @@ async fn seed_loop(shared: &SeedShared) -> Result<Vec<(u64, String)>, SeedError>
         }
         seeded_user_name(&mut name, index);
         write_user_body(&mut body, &name, index);
-        let client_error = |source: ClientError| SeedError::Client {
-            user_name: name.clone(),
-            message: error_chain(&source),
-            source,
-        };
+        let client_error =
+            |source: ClientError| SeedError::Client { user_name: name.clone(), message: error_chain(&source), source };
         let open = match conn.take() {
             Some(open) => open,
-            None => Connection::open(&shared.endpoint)
-                .await
-                .map_err(client_error)?,
+            None => Connection::open(&shared.endpoint).await.map_err(client_error)?,
         };
         let open = conn.insert(open);
-        let reply = open
-            .send(Method::POST, path.clone(), Some(Bytes::copy_from_slice(&body)))
-            .await
-            .map_err(client_error)?;
+        let reply =
+            open.send(Method::POST, path.clone(), Some(Bytes::copy_from_slice(&body))).await.map_err(client_error)?;
         let created: Created = expect_json(&reply, StatusCode::CREATED, &name)?;
         ids.push((index, created.id));
         shared.done.fetch_add(1, Ordering::Relaxed);
@@ -209,18 +193,11 @@ pub async fn verify_user_names(
     }
     match first_error {
         Some(error) => Err(error),
-        None => Ok(VerifyOutcome {
-            checked: names.len(),
-            missing,
-        }),
+        None => Ok(VerifyOutcome { checked: names.len(), missing }),
     }
 }
 
-async fn verify_loop(
-    endpoint: &Endpoint,
-    names: &[String],
-    next: &AtomicU64,
-) -> Result<Vec<String>, SeedError> {
+async fn verify_loop(endpoint: &Endpoint, names: &[String], next: &AtomicU64) -> Result<Vec<String>, SeedError> {
     let mut missing = Vec::new();
     let mut conn: Option<Connection> = None;
     loop {
@@ -228,24 +205,15 @@ async fn verify_loop(
         let Some(name) = names.get(index) else {
             return Ok(missing);
         };
-        let client_error = |source: ClientError| SeedError::Client {
-            user_name: name.clone(),
-            message: error_chain(&source),
-            source,
-        };
+        let client_error =
+            |source: ClientError| SeedError::Client { user_name: name.clone(), message: error_chain(&source), source };
         let open = match conn.take() {
             Some(open) => open,
             None => Connection::open(endpoint).await.map_err(client_error)?,
         };
         let open = conn.insert(open);
-        let path = format!(
-            "{}/Users?filter=userName%20eq%20%22{name}%22",
-            endpoint.base_path()
-        );
-        let reply = open
-            .send(Method::GET, path, None)
-            .await
-            .map_err(client_error)?;
+        let path = format!("{}/Users?filter=userName%20eq%20%22{name}%22", endpoint.base_path());
+        let reply = open.send(Method::GET, path, None).await.map_err(client_error)?;
         let list: ListResponse = expect_json(&reply, StatusCode::OK, name)?;
         if list.total_results != 1 {
             missing.push(name.clone());

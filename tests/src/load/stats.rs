@@ -53,16 +53,7 @@ mod tests {
     #[test]
     fn nearest_rank_percentiles() {
         let summary = LatencySummary::from_tasks(vec![(51..=100).rev().collect(), (1..=50).collect()]);
-        assert_eq!(
-            summary,
-            LatencySummary {
-                samples: 100,
-                p50_us: 50,
-                p90_us: 90,
-                p99_us: 99,
-                max_us: 100
-            }
-        );
+        assert_eq!(summary, LatencySummary { samples: 100, p50_us: 50, p90_us: 90, p99_us: 99, max_us: 100 });
         let one = LatencySummary::from_samples(vec![7]);
         assert_eq!((one.p50_us, one.p99_us, one.max_us), (7, 7, 7));
         assert_eq!(LatencySummary::from_tasks(vec![vec![], vec![]]), LatencySummary::default());

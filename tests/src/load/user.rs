@@ -9,12 +9,8 @@ use std::fmt::{self, Write as _};
 
 use serde::ser::{Serialize, Serializer};
 
-const GIVEN_NAMES: [&str; 8] = [
-    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken",
-];
-const FAMILY_NAMES: [&str; 8] = [
-    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson",
-];
+const GIVEN_NAMES: [&str; 8] = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken"];
+const FAMILY_NAMES: [&str; 8] = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"];
 const DEPARTMENTS: [&str; 5] = ["Engineering", "Sales", "Support", "Finance", "Legal"];
 
 /// Writes the userName of the `index`-th seeded user into `out` (cleared first).
@@ -42,20 +38,11 @@ pub fn write_user_body(out: &mut Vec<u8>, user_name: &str, variant: u64) {
     let body = UserBody {
         schemas: [CORE_USER, ENTERPRISE_USER],
         user_name,
-        name: Name {
-            given_name: given,
-            family_name: family,
-        },
-        emails: [Email {
-            value: user_name,
-            kind: "work",
-            primary: true,
-        }],
+        name: Name { given_name: given, family_name: family },
+        emails: [Email { value: user_name, kind: "work", primary: true }],
         display_name: DisplayName(given, family),
         active: true,
-        enterprise: Enterprise {
-            department: DEPARTMENTS[pick(DEPARTMENTS.len(), 3)],
-        },
+        enterprise: Enterprise { department: DEPARTMENTS[pick(DEPARTMENTS.len(), 3)] },
     };
     // Writing plain structs of strings into a Vec cannot fail.
     let _infallible = serde_json::to_writer(out, &body);
