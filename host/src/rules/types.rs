@@ -135,7 +135,8 @@ pub struct UserMapping {
 /// The attribute-mapping decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttributeDecision {
-    Map(UserMapping),
+    /// Provision this Confluence user.
+    Provision(UserMapping),
     /// Leave the person out of Confluence (logged and audited).
     Skip(String),
     /// Refuse the person: the identity provider is told why, and nothing is stored.
@@ -156,4 +157,35 @@ pub struct GroupDecision {
     pub remove: Vec<String>,
     /// Groups to create if they do not exist (a subset of `add`).
     pub create: Vec<String>,
+}
+
+/// A module's name (its file name without `.wasm`) and the SHA-256, in hex, of its bytes
+/// as loaded: recorded with every decision, so the audit log says which code decided.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModuleId {
+    pub name: String,
+    pub hash: String,
+}
+
+impl ModuleId {
+    /// The first 12 hex digits of the hash, for messages.
+    pub fn short_hash(&self) -> &str {
+        short_hash(&self.hash)
+    }
+}
+
+/// The first 12 characters of a hex hash (all of it when shorter).
+pub(crate) fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// The three decisions for one person, validated against Confluence's naming rules. A
+/// [`AttributeDecision::Reject`] never appears here: `decide` returns it as an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decisions {
+    pub attributes: AttributeDecision,
+    pub custom_fields: Vec<CustomField>,
+    pub groups: GroupDecision,
+    /// The module that decided.
+    pub module: ModuleId,
 }

@@ -4,7 +4,10 @@
 
 mod durability;
 mod fuzz_corpus;
+mod guests;
 mod harness;
 mod idp_quirks;
-mod okta_runscope;
+mod idp_replay;
+mod okta_spec;
+mod rules_engine;
 mod scim_protocol;

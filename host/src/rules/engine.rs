@@ -1,0 +1,582 @@
+//! The one place that drives wasmtime: engine configuration, the pooling allocator, the
+//! epoch ticker, per-decision limits, loading (compile, type-check, self-test) and running
+//! a decision. The rest of the host sees [`RulesEngine::load`] and [`RulesEngine::decide`].
+//!
+//! Every decision runs in a fresh store and instance from the pooling allocator (an
+//! instance that trapped is never entered again), under an epoch deadline (CPU) and a
+//! memory cap (`StoreLimits` with `trap_on_grow_failure`, so a refused `memory.grow` traps
+//! at once and is reported as the memory limit, not as whatever the guest's allocator
+//! does next). No WASI is linked: a module can call `usersync:rules/host.log` and nothing
+//! else.
+//!
+//! A Rust guest built with `panic = "abort"` (the SDK's `rules` profile) turns a panic into
+//! `unreachable`, indistinguishable from an explicit trap. A decision is reported as
+//! [`RuleFailure::Panic`] when the module logged a line starting `panicked at` (what a
+//! panic hook that logs `PanicHookInfo` writes) before it trapped, else as
+//! [`RuleFailure::Trap`].
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits,
+    StoreLimitsBuilder, Trap,
+};
+
+use super::contract::{self, wit, Rules, RulesPre};
+use super::error::{RuleFailure, RulesError};
+use super::types::{Decisions, ModuleId, RuleInput, Setting};
+
+/// Limits for each decision of one module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleLimits {
+    /// Wall-clock time for one decision (instantiation and the three calls), enforced by
+    /// epoch interruption with a 1 ms tick. Default 50 ms.
+    pub deadline: Duration,
+    /// Linear memory the module may grow to, in bytes; at most
+    /// [`RuleLimits::MAX_MEMORY_BYTES`]. Default 16 MiB.
+    pub memory_bytes: usize,
+    /// Log lines kept per decision; more are counted and dropped. Default 100.
+    pub log_lines: usize,
+}
+
+impl RuleLimits {
+    /// The largest memory the engine's pool gives any instance (256 MiB).
+    pub const MAX_MEMORY_BYTES: usize = 256 << 20;
+}
+
+impl Default for RuleLimits {
+    fn default() -> Self {
+        Self { deadline: Duration::from_millis(50), memory_bytes: 16 << 20, log_lines: 100 }
+    }
+}
+
+/// A log line is cut to this many bytes.
+const LOG_LINE_BYTES: usize = 1024;
+/// Decisions that can run at once (pool slots); more wait for a slot.
+const CONCURRENT_DECISIONS: u32 = 64;
+/// The epoch ticker's period.
+const TICK: Duration = Duration::from_millis(1);
+
+/// A compiled module, type-checked against the world and self-tested: ready to run
+/// decisions. Share it as an `Arc`; a decision holds its own, so a reload never pulls a
+/// module from under a decision in flight.
+pub struct LoadedModule {
+    id: ModuleId,
+    pre: RulesPre<DecisionState>,
+    limits: RuleLimits,
+}
+
+impl LoadedModule {
+    /// The module's name and content hash.
+    pub fn id(&self) -> &ModuleId {
+        &self.id
+    }
+
+    /// The limits each decision runs under.
+    pub fn limits(&self) -> RuleLimits {
+        self.limits
+    }
+}
+
+impl std::fmt::Debug for LoadedModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModule").field("id", &self.id).field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+/// The process's one wasmtime engine, its linker (the host's log, nothing else) and its
+/// epoch ticker.
+pub struct RulesEngine {
+    engine: Engine,
+    linker: Linker<DecisionState>,
+    gate: Arc<Gate>,
+}
+
+impl RulesEngine {
+    /// Configures the engine (Cranelift, component model, epoch interruption, a pooling
+    /// allocator of [`CONCURRENT_DECISIONS`] instances whose memories can grow to
+    /// [`RuleLimits::MAX_MEMORY_BYTES`]) and starts the epoch ticker thread, which ticks
+    /// every millisecond while a decision runs, sleeps otherwise, and ends with the engine.
+    ///
+    /// # Errors
+    /// [`RuleFailure::Compile`] (module `-`) when wasmtime cannot set the engine up, for
+    /// example without the address space for the pool.
+    pub fn new() -> Result<Arc<RulesEngine>, RulesError> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| RulesError {
+            module: "-".into(),
+            hash: String::new(),
+            cause: RuleFailure::Compile(format!("cannot set up the rules engine: {what}: {e}")),
+        };
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(CONCURRENT_DECISIONS)
+            .total_core_instances(CONCURRENT_DECISIONS * 4)
+            .total_memories(CONCURRENT_DECISIONS * 2)
+            .total_tables(CONCURRENT_DECISIONS * 4)
+            .max_memory_size(RuleLimits::MAX_MEMORY_BYTES);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| fail("engine", &e))?;
+        let mut linker = Linker::new(&engine);
+        Rules::add_to_linker::<DecisionState, HasSelf<DecisionState>>(&mut linker, |state| state)
+            .map_err(|e| fail("linker", &e))?;
+        let gate = Arc::new(Gate::default());
+        let (ticker_engine, ticker_gate) = (engine.clone(), Arc::clone(&gate));
+        std::thread::Builder::new()
+            .name("rules-epoch".into())
+            .spawn(move || ticker_gate.tick_while_running(&ticker_engine))
+            .map_err(|e| fail("epoch ticker", &e))?;
+        Ok(Arc::new(RulesEngine { engine, linker, gate }))
+    }
+
+    /// Loads a module: a component, or a core module carrying the rules world in
+    /// wit-bindgen's `component-type` custom section (what the SDK builds), which is made a
+    /// component here. The bytes are compiled, never deserialised as precompiled code. The
+    /// module is then type-checked against the `rules` world (imports and exports) and
+    /// runs one decision on the built-in sample person ([`super::sample::input`]) with
+    /// `self_test_settings`; it must not trap, time out, exceed its memory or return an
+    /// invalid decision (a rejection or skip is fine: the sample person may not be one the
+    /// module accepts). A self-test that hits the deadline is run once more, since the
+    /// first instance of a module is the slowest.
+    ///
+    /// `limits.memory_bytes` above [`RuleLimits::MAX_MEMORY_BYTES`] is lowered to it.
+    ///
+    /// # Errors
+    /// [`RuleFailure::Compile`] for bytes that are not valid WebAssembly;
+    /// [`RuleFailure::WrongWorld`] for a module without the world, a component importing
+    /// anything but `usersync:rules/host` (naming the import) or with the wrong exports;
+    /// [`RuleFailure::SelfTest`] when the sample decision fails.
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        limits: RuleLimits,
+        self_test_settings: &[Setting],
+    ) -> Result<Arc<LoadedModule>, RulesError> {
+        let started = Instant::now();
+        let id = ModuleId { name: name.to_owned(), hash: content_hash(bytes) };
+        let fail = |cause: RuleFailure| RulesError::new(&id, cause);
+        let mut limits = limits;
+        if limits.memory_bytes > RuleLimits::MAX_MEMORY_BYTES {
+            tracing::warn!(module = %id.name, requested = limits.memory_bytes, max = RuleLimits::MAX_MEMORY_BYTES, "memory limit lowered to the engine's maximum");
+            limits.memory_bytes = RuleLimits::MAX_MEMORY_BYTES;
+        }
+        let wrapped;
+        let component_bytes = match wasm_kind(bytes) {
+            WasmKind::Component => bytes,
+            WasmKind::Core => {
+                wasmtime::Module::validate(&self.engine, bytes)
+                    .map_err(|e| fail(RuleFailure::Compile(format!("not a valid WebAssembly module: {e:#}"))))?;
+                wrapped = componentize(bytes).map_err(|e| fail(e.cause))?;
+                &wrapped[..]
+            }
+            WasmKind::Neither => {
+                return Err(fail(RuleFailure::Compile("not a WebAssembly module or component".into())));
+            }
+        };
+        let component =
+            Component::new(&self.engine, component_bytes).map_err(|e| fail(RuleFailure::Compile(format!("{e:#}"))))?;
+        self.check_imports(&component).map_err(|why| fail(RuleFailure::WrongWorld(why)))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(RulesPre::new)
+            .map_err(|e| fail(RuleFailure::WrongWorld(format!("{e:#}"))))?;
+        let compiled = started.elapsed();
+        let module = Arc::new(LoadedModule { id, pre, limits });
+        self.self_test(&module, self_test_settings)?;
+        tracing::info!(
+            module = %module.id.name,
+            hash = %module.id.short_hash(),
+            compile_ms = compiled.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "rules module loaded"
+        );
+        Ok(module)
+    }
+
+    /// Makes the three decisions for one person, in a fresh instance: `map-attributes`,
+    /// `map-custom-fields`, `map-groups`, then validates them against Confluence's naming
+    /// rules ([`super::validate`]). Synchronous and CPU-bound, up to the module's deadline:
+    /// async callers run it on `spawn_blocking`. When [`CONCURRENT_DECISIONS`] decisions
+    /// are running, it waits for one to finish.
+    ///
+    /// # Errors
+    /// [`RuleFailure::Trap`], [`RuleFailure::Panic`], [`RuleFailure::Deadline`],
+    /// [`RuleFailure::MemoryLimit`] when the module misbehaves (nothing of the decision is
+    /// returned); [`RuleFailure::Rejected`] when it rejects the person;
+    /// [`RuleFailure::InvalidDecision`] when a decision breaks a naming rule.
+    pub fn decide(&self, module: &LoadedModule, input: &RuleInput) -> Result<Decisions, RulesError> {
+        let fail = |cause: RuleFailure| RulesError::new(&module.id, cause);
+        let wit_input = contract::to_wit(input);
+        let slot = self.gate.enter();
+        let mut store = Store::new(&self.engine, DecisionState::new(module));
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(deadline_ticks(module.limits.deadline));
+        let outcome = run(&module.pre, &mut store, &wit_input);
+        let state = store.into_data();
+        drop(slot);
+        state.log.finish();
+        let (attributes, custom_fields, groups) = outcome.map_err(|e| fail(state.failure(&e, module.limits)))?;
+        let decisions = Decisions {
+            attributes: contract::from_wit_attributes(attributes),
+            custom_fields: contract::from_wit_custom_fields(custom_fields),
+            groups: contract::from_wit_groups(groups),
+            module: module.id.clone(),
+        };
+        if let super::types::AttributeDecision::Reject(reason) = decisions.attributes {
+            return Err(fail(RuleFailure::Rejected(reason)));
+        }
+        super::validate::decisions(&decisions).map_err(|why| fail(RuleFailure::InvalidDecision(why)))?;
+        Ok(decisions)
+    }
+
+    fn self_test(&self, module: &LoadedModule, settings: &[Setting]) -> Result<(), RulesError> {
+        let input = super::sample::input(settings);
+        let mut outcome = self.decide(module, &input);
+        if let Err(RulesError { cause: RuleFailure::Deadline(_), .. }) = outcome {
+            outcome = self.decide(module, &input);
+        }
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(RulesError { cause: RuleFailure::Rejected(reason), .. }) => {
+                tracing::warn!(module = %module.id.name, hash = %module.id.short_hash(), %reason, "the module rejects the self-test's sample person");
+                Ok(())
+            }
+            Err(e) => Err(RulesError::new(&module.id, RuleFailure::SelfTest(e.cause.to_string()))),
+        }
+    }
+
+    /// Names the imports a rules component may not have (WASI, say) before the linker
+    /// gives its less direct "no matching implementation" error.
+    fn check_imports(&self, component: &Component) -> Result<(), String> {
+        let ty = component.component_type();
+        let foreign: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name)
+            .filter(|name| !contract::ALLOWED_IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)))
+            .map(|name| format!("`{name}`"))
+            .collect();
+        if foreign.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "it imports {}; a rules module may import only usersync:rules/host@1.0.0 (build it for wasm32-unknown-unknown, not WASI)",
+                foreign.join(", ")
+            ))
+        }
+    }
+}
+
+impl Drop for RulesEngine {
+    fn drop(&mut self) {
+        self.gate.shut_down();
+    }
+}
+
+/// Wraps a core module that carries the rules world's `component-type` custom section
+/// (what the SDK's bindings embed) into a component: what `usersync rules build` writes.
+///
+/// # Errors
+/// [`RuleFailure::WrongWorld`] for a module without the section, whose imports or exports
+/// do not fit the world it names, or that is not valid WebAssembly. The error's module is
+/// `-`.
+pub fn componentize(core_wasm: &[u8]) -> Result<Vec<u8>, RulesError> {
+    let fail = |cause: RuleFailure| RulesError { module: "-".into(), hash: content_hash(core_wasm), cause };
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(core_wasm)
+        .and_then(|mut encoder| encoder.encode())
+        .map_err(|e| fail(RuleFailure::WrongWorld(format!("cannot make a component of this module: {e:#}"))))
+}
+
+/// The SHA-256 of a module's bytes, in lower-case hex.
+pub fn content_hash(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    Sha256::digest(bytes).iter().fold(String::with_capacity(64), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
+}
+
+enum WasmKind {
+    Core,
+    Component,
+    Neither,
+}
+
+/// Core modules and components share the magic number; the layer field tells them apart.
+fn wasm_kind(bytes: &[u8]) -> WasmKind {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', _, _, 0, 0]) => WasmKind::Core,
+        Some([0, b'a', b's', b'm', _, _, 1, 0]) => WasmKind::Component,
+        _ => WasmKind::Neither,
+    }
+}
+
+/// Epoch ticks for `deadline`: one more than its milliseconds, since the first tick may
+/// come at once.
+fn deadline_ticks(deadline: Duration) -> u64 {
+    u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX / 2).max(1) + 1
+}
+
+type Outcome = (wit::AttributeDecision, Vec<wit::CustomField>, wit::GroupDecision);
+
+fn run(pre: &RulesPre<DecisionState>, store: &mut Store<DecisionState>, input: &wit::Input) -> wasmtime::Result<Outcome> {
+    let rules = pre.instantiate(&mut *store)?;
+    let attributes = rules.call_map_attributes(&mut *store, input)?;
+    let custom_fields = rules.call_map_custom_fields(&mut *store, input)?;
+    let groups = rules.call_map_groups(&mut *store, input)?;
+    Ok((attributes, custom_fields, groups))
+}
+
+/// One decision's store data: its memory limiter and its log budget.
+struct DecisionState {
+    limiter: MemoryCap,
+    log: GuestLog,
+}
+
+impl DecisionState {
+    fn new(module: &LoadedModule) -> Self {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(module.limits.memory_bytes)
+            .trap_on_grow_failure(true)
+            .build();
+        DecisionState {
+            limiter: MemoryCap { limits, refused: false },
+            log: GuestLog {
+                module: module.id.name.clone(),
+                hash: module.id.short_hash().to_owned(),
+                left: module.limits.log_lines,
+                dropped: 0,
+                panic: None,
+            },
+        }
+    }
+
+    /// What a failed decision is reported as (see the module docs for panics).
+    fn failure(&self, error: &wasmtime::Error, limits: RuleLimits) -> RuleFailure {
+        if self.limiter.refused {
+            return RuleFailure::MemoryLimit(limits.memory_bytes);
+        }
+        let trap = error.downcast_ref::<Trap>();
+        if trap == Some(&Trap::Interrupt) {
+            return RuleFailure::Deadline(limits.deadline);
+        }
+        if let Some(line) = &self.log.panic {
+            return RuleFailure::Panic(line.clone());
+        }
+        match trap {
+            Some(Trap::UnreachableCodeReached) => {
+                RuleFailure::Trap(format!("{} (an explicit trap, or a panic the module did not log)", Trap::UnreachableCodeReached))
+            }
+            Some(trap) => RuleFailure::Trap(trap.to_string()),
+            None => RuleFailure::Trap(format!("{error:#}")),
+        }
+    }
+}
+
+/// `StoreLimits` (memory cap, trap on a refused grow), noting whether it refused memory so
+/// the failure can be reported as the memory limit.
+struct MemoryCap {
+    limits: StoreLimits,
+    refused: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum);
+        if !matches!(allowed, Ok(true)) {
+            self.refused = true;
+        }
+        allowed
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.refused = true;
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+/// The module's log lines for one decision: capped in number and length, attributed to
+/// the module, and watched for a panic message.
+struct GuestLog {
+    module: String,
+    hash: String,
+    left: usize,
+    dropped: usize,
+    panic: Option<String>,
+}
+
+impl GuestLog {
+    fn line(&mut self, level: wit::LogLevel, mut message: String) {
+        if message.len() > LOG_LINE_BYTES {
+            let mut end = LOG_LINE_BYTES;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
+        if self.panic.is_none() && message.starts_with("panicked at") {
+            self.panic = Some(message.clone());
+        }
+        if self.left == 0 {
+            self.dropped += 1;
+            return;
+        }
+        self.left -= 1;
+        let (module, hash) = (self.module.as_str(), self.hash.as_str());
+        match level {
+            wit::LogLevel::Debug => tracing::debug!(target: "usersync::rules::module", module, hash, "{message}"),
+            wit::LogLevel::Info => tracing::info!(target: "usersync::rules::module", module, hash, "{message}"),
+            wit::LogLevel::Warn => tracing::warn!(target: "usersync::rules::module", module, hash, "{message}"),
+            wit::LogLevel::Error => tracing::error!(target: "usersync::rules::module", module, hash, "{message}"),
+        }
+    }
+
+    fn finish(&self) {
+        if self.dropped > 0 {
+            tracing::warn!(target: "usersync::rules::module", module = %self.module, hash = %self.hash, dropped = self.dropped, "the module logged more lines than its limit; the rest were dropped");
+        }
+    }
+}
+
+impl contract::bindings::usersync::rules::host::Host for DecisionState {
+    fn log(&mut self, level: wit::LogLevel, message: String) {
+        self.log.line(level, message);
+    }
+}
+
+impl wit::Host for DecisionState {}
+
+/// Counts running decisions: bounds them to the pool's size, and lets the epoch ticker
+/// sleep while none runs.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    running: u32,
+    shut_down: bool,
+}
+
+/// A running decision's place at the gate; leaving frees it.
+struct Slot<'a>(&'a Gate);
+
+impl Gate {
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn enter(&self) -> Slot<'_> {
+        let mut state = self.lock();
+        while state.running >= CONCURRENT_DECISIONS {
+            state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+        state.running += 1;
+        self.changed.notify_all();
+        Slot(self)
+    }
+
+    fn shut_down(&self) {
+        self.lock().shut_down = true;
+        self.changed.notify_all();
+    }
+
+    /// The epoch ticker: one tick a millisecond while a decision runs.
+    fn tick_while_running(&self, engine: &Engine) {
+        loop {
+            {
+                let mut state = self.lock();
+                while state.running == 0 && !state.shut_down {
+                    state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+                }
+                if state.shut_down {
+                    return;
+                }
+            }
+            engine.increment_epoch();
+            std::thread::sleep(TICK);
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.lock().running -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_hashes() {
+        assert!(matches!(wasm_kind(b"\0asm\x01\0\0\0"), WasmKind::Core));
+        assert!(matches!(wasm_kind(b"\0asm\x0d\0\x01\0"), WasmKind::Component));
+        assert!(matches!(wasm_kind(b"\0asm"), WasmKind::Neither));
+        assert!(matches!(wasm_kind(b"MZ\0\0\0\0\0\0"), WasmKind::Neither));
+        assert_eq!(content_hash(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(deadline_ticks(Duration::from_millis(50)), 51);
+        assert_eq!(deadline_ticks(Duration::ZERO), 2);
+    }
+
+    #[test]
+    fn log_lines_are_capped_and_cut() {
+        let mut log = GuestLog { module: "m".into(), hash: "h".into(), left: 2, dropped: 0, panic: None };
+        for _ in 0..5 {
+            log.line(wit::LogLevel::Info, "é".repeat(2000));
+        }
+        assert_eq!((log.left, log.dropped), (0, 3));
+        log.line(wit::LogLevel::Error, format!("panicked at src/lib.rs:1:1:\n{}", "x".repeat(5000)));
+        let panic = log.panic.unwrap();
+        assert!(panic.starts_with("panicked at src/lib.rs") && panic.len() <= LOG_LINE_BYTES + '…'.len_utf8());
+    }
+
+    #[test]
+    fn not_wasm_is_a_compile_error() {
+        let engine = RulesEngine::new().unwrap();
+        let err = engine.load("junk", b"definitely not wasm", RuleLimits::default(), &[]).unwrap_err();
+        assert!(matches!(err.cause, RuleFailure::Compile(_)), "{err}");
+        assert_eq!(err.module, "junk");
+        assert_eq!(err.hash, content_hash(b"definitely not wasm"));
+        // A valid core module with no rules world in it.
+        let bare = engine.load("bare", b"\0asm\x01\0\0\0", RuleLimits::default(), &[]).unwrap_err();
+        assert!(matches!(bare.cause, RuleFailure::WrongWorld(_)), "{bare}");
+        assert!(bare.to_string().starts_with("rules module bare (") && bare.to_string().contains(&bare.hash[..12]));
+        // A truncated core module.
+        let cut = engine.load("cut", b"\0asm\x01\0\0\0\x01\x05", RuleLimits::default(), &[]).unwrap_err();
+        assert!(matches!(cut.cause, RuleFailure::Compile(_)), "{cut}");
+    }
+}

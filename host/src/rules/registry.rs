@@ -1,0 +1,319 @@
+//! The live module of each app, and hot reload: each app's module file is watched; a change
+//! (written in place, or renamed over the file, as editors and `cp`/`mv` save) is
+//! debounced, loaded off the request path on the registry's own thread (compiled,
+//! type-checked, self-tested) and swapped in atomically. A module that fails to load
+//! leaves the previous one serving, and the failure is logged and kept in the app's status.
+//!
+//! Decisions read [`ModuleRegistry::current`] once and keep that `Arc`: a swap never changes
+//! the module under a decision in flight.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use notify::event::{AccessKind, AccessMode};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+
+use super::engine::{LoadedModule, RuleLimits, RulesEngine};
+use super::error::{RuleFailure, RulesError};
+use super::types::{ModuleId, Setting};
+
+/// Quiet time after a file's last change before it is loaded: an editor's save is several
+/// events (truncate, write, close; or write a temporary file, rename it over).
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// An app's rules module: where its file is, the limits its decisions run under, and the
+/// settings its self-test runs with (the app's settings).
+#[derive(Debug, Clone)]
+pub struct AppModule {
+    pub app: String,
+    pub path: PathBuf,
+    pub limits: RuleLimits,
+    pub settings: Vec<Setting>,
+}
+
+/// An app's module as the registry sees it (for `usersync rules status` and the admin API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleStatus {
+    pub app: String,
+    pub path: PathBuf,
+    /// The module serving the app; `None` while none has loaded.
+    pub module: Option<ModuleId>,
+    /// When that module was loaded.
+    pub loaded_at: Option<SystemTime>,
+    /// Why the latest load failed, when the file has not loaded since (`None` once it does).
+    pub last_error: Option<String>,
+    /// Modules swapped in after the first.
+    pub reloads: u64,
+}
+
+/// Each app's live module, kept up to date with its file.
+pub struct ModuleRegistry {
+    shared: Arc<Shared>,
+    /// Dropping it ends the watch, and with it the reload thread.
+    _watcher: RecommendedWatcher,
+}
+
+struct Shared {
+    engine: Arc<RulesEngine>,
+    apps: BTreeMap<String, AppSlot>,
+}
+
+struct AppSlot {
+    spec: AppModule,
+    /// The file as the watcher reports it: the canonical folder joined with the file name.
+    watched_path: PathBuf,
+    current: ArcSwapOption<LoadedModule>,
+    status: Mutex<SlotStatus>,
+    /// Held while the file loads, so the reload thread and [`ModuleRegistry::reload`] do
+    /// not load it twice at once.
+    loading: Mutex<()>,
+}
+
+#[derive(Default)]
+struct SlotStatus {
+    loaded_at: Option<SystemTime>,
+    last_error: Option<String>,
+    reloads: u64,
+    /// The latest failed load, so the same bytes are not tried again.
+    failed: Option<RulesError>,
+    /// The module's folder cannot be watched.
+    watch_error: Option<String>,
+}
+
+impl ModuleRegistry {
+    /// Loads every app's module, now and on this thread, then watches their folders. An
+    /// app whose module fails to load is logged and has no module (its `status` says why;
+    /// [`current`](Self::current) is `None`) until its file is fixed; the others load.
+    ///
+    /// # Errors
+    /// [`RuleFailure::Unreadable`] (module `-`) when the file watcher cannot be created.
+    /// A folder that cannot be watched is an error of its apps' status, not of `start`.
+    pub fn start(engine: Arc<RulesEngine>, apps: Vec<AppModule>) -> Result<Arc<ModuleRegistry>, RulesError> {
+        let (events, received) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(events).map_err(|e| RulesError {
+            module: "-".into(),
+            hash: String::new(),
+            cause: RuleFailure::Unreadable(format!("cannot watch module files: {e}")),
+        })?;
+        let mut slots = BTreeMap::new();
+        let mut folders: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
+        for spec in apps {
+            if slots.contains_key(&spec.app) {
+                tracing::warn!(app = %spec.app, "app listed twice for rules modules; the first entry is used");
+                continue;
+            }
+            let folder = spec.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
+            let watched_path = spec.path.file_name().map_or_else(|| spec.path.clone(), |name| folder.join(name));
+            folders.entry(folder).or_default().push(spec.app.clone());
+            let slot = AppSlot {
+                spec,
+                watched_path,
+                current: ArcSwapOption::empty(),
+                status: Mutex::new(SlotStatus::default()),
+                loading: Mutex::new(()),
+            };
+            slots.insert(slot.spec.app.clone(), slot);
+        }
+        let shared = Arc::new(Shared { engine, apps: slots });
+        // Watch first, so a change made while the modules load is not missed.
+        for (folder, apps) in folders {
+            if let Err(e) = watcher.watch(&folder, RecursiveMode::NonRecursive) {
+                let why = format!("cannot watch {}: {e}; changes to its modules are not picked up", folder.display());
+                for app in apps {
+                    tracing::error!(app = %app, folder = %folder.display(), error = %e, "cannot watch the rules module folder");
+                    if let Some(slot) = shared.apps.get(&app) {
+                        slot.status().watch_error = Some(why.clone());
+                    }
+                }
+            }
+        }
+        for slot in shared.apps.values() {
+            let _ = shared.load(slot);
+        }
+        let reloader = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("rules-reload".into())
+            .spawn(move || reloader.reload_on_change(&received))
+            .map_err(|e| RulesError {
+                module: "-".into(),
+                hash: String::new(),
+                cause: RuleFailure::Unreadable(format!("cannot start the reload thread: {e}")),
+            })?;
+        Ok(Arc::new(ModuleRegistry { shared, _watcher: watcher }))
+    }
+
+    /// The module a decision starting now uses for `app`; `None` for an app without rules
+    /// or whose module has never loaded.
+    pub fn current(&self, app: &str) -> Option<Arc<LoadedModule>> {
+        self.shared.apps.get(app)?.current.load_full()
+    }
+
+    /// Every app's module, path, load time, latest error and reload count, by app name.
+    pub fn status(&self) -> Vec<ModuleStatus> {
+        self.shared
+            .apps
+            .values()
+            .map(|slot| {
+                let status = slot.status();
+                ModuleStatus {
+                    app: slot.spec.app.clone(),
+                    path: slot.spec.path.clone(),
+                    module: slot.current.load().as_ref().map(|m| m.id().clone()),
+                    loaded_at: status.loaded_at,
+                    last_error: status.last_error.clone().or_else(|| status.watch_error.clone()),
+                    reloads: status.reloads,
+                }
+            })
+            .collect()
+    }
+
+    /// Loads `app`'s module file now, on this thread (for an explicit `reload` command; the
+    /// watcher does this by itself). Unchanged bytes keep the module that is serving.
+    ///
+    /// # Errors
+    /// The load failed (the previous module keeps serving), or `app` has no module
+    /// ([`RuleFailure::Unreadable`]).
+    pub fn reload(&self, app: &str) -> Result<ModuleId, RulesError> {
+        let slot = self.shared.apps.get(app).ok_or_else(|| RulesError {
+            module: "-".into(),
+            hash: String::new(),
+            cause: RuleFailure::Unreadable(format!("app {app} has no rules module")),
+        })?;
+        self.shared.load(slot).map(|m| m.id().clone())
+    }
+}
+
+impl AppSlot {
+    fn status(&self) -> MutexGuard<'_, SlotStatus> {
+        self.status.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The module's name: its file name without `.wasm`.
+    fn module_name(&self) -> String {
+        self.spec.path.file_stem().map_or_else(|| self.spec.app.clone(), |s| s.to_string_lossy().into_owned())
+    }
+}
+
+impl Shared {
+    /// Reads and loads `slot`'s file, and swaps it in; on failure, logs it and records it
+    /// in the status, and the serving module stays.
+    fn load(&self, slot: &AppSlot) -> Result<Arc<LoadedModule>, RulesError> {
+        let _loading = slot.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        let name = slot.module_name();
+        let path = &slot.spec.path;
+        let outcome = match std::fs::read(path) {
+            Err(e) => Err(RulesError {
+                module: name,
+                hash: String::new(),
+                cause: RuleFailure::Unreadable(format!("{}: {e}", path.display())),
+            }),
+            Ok(bytes) => {
+                let hash = super::engine::content_hash(&bytes);
+                if let Some(current) = slot.current.load_full().filter(|m| m.id().hash == hash) {
+                    let mut status = slot.status();
+                    status.last_error = None;
+                    status.failed = None;
+                    return Ok(current);
+                }
+                let failed_before = slot.status().failed.clone().filter(|e| e.hash == hash);
+                if let Some(e) = failed_before {
+                    tracing::debug!(app = %slot.spec.app, path = %path.display(), "module file unchanged since it failed to load");
+                    return Err(e);
+                }
+                self.engine.load(&name, &bytes, slot.spec.limits, &slot.spec.settings)
+            }
+        };
+        let mut status = slot.status();
+        match outcome {
+            Ok(module) => {
+                let previous = slot.current.swap(Some(Arc::clone(&module)));
+                if previous.is_some() {
+                    status.reloads += 1;
+                }
+                status.loaded_at = Some(SystemTime::now());
+                status.last_error = None;
+                status.failed = None;
+                tracing::info!(
+                    app = %slot.spec.app,
+                    module = %module.id().name,
+                    hash = %module.id().short_hash(),
+                    previous = %previous.as_ref().map_or("-", |m| m.id().short_hash()),
+                    path = %path.display(),
+                    "rules module now serving"
+                );
+                Ok(module)
+            }
+            Err(e) => {
+                tracing::error!(
+                    app = %slot.spec.app,
+                    module = %e.module,
+                    path = %path.display(),
+                    error = %e,
+                    serving = %slot.current.load().as_ref().map_or("nothing", |m| m.id().short_hash()),
+                    "rules module failed to load; the previous one keeps serving"
+                );
+                status.last_error = Some(e.to_string());
+                status.failed = Some(e.clone()).filter(|e| !e.hash.is_empty());
+                Err(e)
+            }
+        }
+    }
+
+    /// The reload thread: collects file events per app, and loads an app's file once it
+    /// has been quiet for [`DEBOUNCE`]. Ends when the watcher is dropped.
+    fn reload_on_change(&self, events: &Receiver<notify::Result<Event>>) {
+        let mut due: BTreeMap<&str, Instant> = BTreeMap::new();
+        loop {
+            let received = match due.values().min() {
+                Some(first) => events.recv_timeout(first.saturating_duration_since(Instant::now())),
+                None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match received {
+                Ok(Ok(event)) => {
+                    let at = Instant::now() + DEBOUNCE;
+                    for app in self.apps_changed_by(&event) {
+                        due.insert(app, at);
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "rules module watch error"),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let now = Instant::now();
+            let ready: Vec<&str> = due.iter().filter(|(_, at)| **at <= now).map(|(app, _)| *app).collect();
+            for app in ready {
+                due.remove(app);
+                if let Some(slot) = self.apps.get(app) {
+                    let _ = self.load(slot);
+                }
+            }
+        }
+    }
+
+    /// The apps whose module file `event` may have changed: every app when the watcher
+    /// lost events.
+    fn apps_changed_by(&self, event: &Event) -> Vec<&str> {
+        let relevant = match event.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+            EventKind::Access(_) => false,
+            _ => true,
+        };
+        self.apps
+            .values()
+            .filter(|slot| event.need_rescan() || (relevant && event.paths.iter().any(|p| *p == slot.watched_path)))
+            .map(|slot| slot.spec.app.as_str())
+            .collect()
+    }
+}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<ModuleRegistry>();
+    send_sync::<RulesEngine>();
+    send_sync::<LoadedModule>();
+};

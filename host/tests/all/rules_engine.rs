@@ -1,0 +1,134 @@
+//! The rules engine against a real hostile guest (`tests/guests/hostile`, built for
+//! wasm32-unknown-unknown by this test binary): each misbehaviour fails that one decision
+//! with an error naming the module and its hash, and the engine keeps serving.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use usersync::rules::types::*;
+use crate::guests;
+use usersync::rules::{componentize, content_hash, RuleFailure, RuleLimits, RulesEngine};
+
+/// The hostile guest's core module, as cargo builds it.
+fn hostile_guest() -> &'static [u8] {
+    guests::core_module(guests::HOSTILE)
+}
+
+fn input(mode: &str) -> RuleInput {
+    RuleInput {
+        person: Person {
+            source: Source::Scim,
+            id: "u1".into(),
+            external_id: None,
+            user_name: "Ada.Lovelace@Example.com".into(),
+            display_name: Some("Ada Lovelace".into()),
+            name: None,
+            nick_name: None,
+            title: None,
+            user_type: None,
+            preferred_language: None,
+            locale: None,
+            timezone: None,
+            active: true,
+            emails: vec![TypedValue { value: "ada@example.com".into(), kind: Some("work".into()), primary: true }],
+            phone_numbers: Vec::new(),
+            enterprise: None,
+            attributes: Vec::new(),
+            groups: vec![IdpGroup { id: "g1".into(), display_name: "Engineers".into() }],
+            raw_json: "{}".into(),
+        },
+        app: AppInfo {
+            name: "test".into(),
+            idp_kind: "okta".into(),
+            settings: vec![Setting { key: "mode".into(), value: SettingValue::Text(mode.into()) }],
+        },
+        confluence: ConfluenceUser::default(),
+    }
+}
+
+#[test]
+fn a_well_behaved_decision_and_the_module_identity() {
+    let engine = RulesEngine::new().unwrap();
+    let core = hostile_guest();
+    let from_core = engine.load("hostile", core, RuleLimits::default(), &[]).unwrap();
+    assert_eq!(from_core.id().hash, content_hash(core), "the hash is of the bytes as loaded");
+    let component = componentize(core).unwrap();
+    let from_component = engine.load("hostile", &component, RuleLimits::default(), &[]).unwrap();
+    for module in [&from_core, &from_component] {
+        let d = engine.decide(module, &input("ok")).unwrap();
+        assert_eq!(
+            d.attributes,
+            AttributeDecision::Provision(UserMapping {
+                username: "ada.lovelace@example.com".into(),
+                full_name: "Ada Lovelace".into(),
+                email: "ada@example.com".into(),
+                active: true,
+            })
+        );
+        assert_eq!(d.groups.add, ["engineers"]);
+        assert_eq!(d.module, *module.id());
+    }
+}
+
+#[test]
+fn each_misbehaviour_fails_only_its_decision() {
+    let engine = RulesEngine::new().unwrap();
+    let limits = RuleLimits { deadline: Duration::from_millis(50), memory_bytes: 8 << 20, log_lines: 10 };
+    let module = engine.load("hostile", hostile_guest(), limits, &[]).unwrap();
+    let hash_prefix = &module.id().hash[..12];
+    let cases: Vec<(&str, fn(&RuleFailure) -> bool)> = vec![
+        ("trap", |f| matches!(f, RuleFailure::Trap(_))),
+        ("panic", |f| matches!(f, RuleFailure::Panic(_) | RuleFailure::Trap(_))),
+        ("loop", |f| matches!(f, RuleFailure::Deadline(d) if *d == Duration::from_millis(50))),
+        ("memory", |f| matches!(f, RuleFailure::MemoryLimit(n) if *n == 8 << 20)),
+        ("invalid-username", |f| matches!(f, RuleFailure::InvalidDecision(why) if why.contains("Not Valid!"))),
+        ("reject", |f| matches!(f, RuleFailure::Rejected(why) if why == "not allowed: test")),
+    ];
+    for (mode, expected) in cases {
+        let started = Instant::now();
+        let err = engine.decide(&module, &input(mode)).unwrap_err();
+        assert!(expected(&err.cause), "{mode}: {err}");
+        let message = err.to_string();
+        assert!(message.contains("hostile") && message.contains(hash_prefix), "{mode}: {message}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{mode} took {:?}", started.elapsed());
+        // The engine, and the same module, keep serving.
+        assert!(engine.decide(&module, &input("ok")).is_ok(), "after {mode}");
+    }
+    // A flood of log lines is capped (10 kept, the rest counted and dropped); the decision
+    // itself succeeds. Ten thousand host calls take a while in a debug build: more time.
+    let patient = RuleLimits { deadline: Duration::from_secs(5), ..limits };
+    let flooding = engine.load("hostile", hostile_guest(), patient, &[]).unwrap();
+    assert!(engine.decide(&flooding, &input("log-flood")).is_ok());
+}
+
+#[test]
+fn concurrent_decisions() {
+    let engine = RulesEngine::new().unwrap();
+    let module = engine.load("hostile", hostile_guest(), RuleLimits::default(), &[]).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (engine, module) = (Arc::clone(&engine), Arc::clone(&module));
+            std::thread::spawn(move || {
+                for n in 0..50 {
+                    let mode = if (t + n) % 10 == 0 { "trap" } else { "ok" };
+                    assert_eq!(engine.decide(&module, &input(mode)).is_ok(), mode == "ok");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn bytes_that_are_not_a_rules_module_are_refused() {
+    let engine = RulesEngine::new().unwrap();
+    let garbage = engine.load("garbage", b"definitely not wasm", RuleLimits::default(), &[]).err().unwrap();
+    assert!(matches!(garbage.cause, RuleFailure::Compile(_)), "{garbage}");
+    // A valid core module with no rules world embedded.
+    let empty_module = b"\0asm\x01\0\0\0";
+    let bare = engine.load("bare", empty_module, RuleLimits::default(), &[]).err().unwrap();
+    assert!(matches!(bare.cause, RuleFailure::WrongWorld(_)), "{bare}");
+    assert!(bare.to_string().contains("bare"));
+}

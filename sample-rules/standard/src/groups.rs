@@ -1,0 +1,59 @@
+//! The group mapping: manual mappings, on-the-fly groups, default groups, and removals.
+
+use usersync_rules::{normalize_group, GroupDecision, IdpGroup, Input};
+
+use crate::settings::Settings;
+
+/// The group decision (see the crate documentation for the order of the rules).
+pub fn map_groups(input: &Input, s: &Settings<'_>) -> GroupDecision {
+    let mut decision = GroupDecision::unchanged();
+    let considered =
+        input.person.groups.iter().filter(|g| s.group_filter.as_ref().is_none_or(|re| re.is_match(&g.display_name)));
+    for group in considered {
+        let mut mapped = s.group_mapping.iter().filter(|(idp, _)| names(idp, group)).map(|(_, c)| c).peekable();
+        if mapped.peek().is_some() {
+            for confluence in mapped {
+                if s.on_the_fly {
+                    decision.create_group(confluence.clone());
+                } else {
+                    decision.add_group(confluence.clone());
+                }
+            }
+        } else if s.on_the_fly && !s.import_only_mapped_groups && on_the_fly_accepts(s, &group.display_name) {
+            let name = match &s.on_the_fly_rewrite {
+                Some(rewrite) => normalize_group(&rewrite.apply(&group.display_name)),
+                None => normalize_group(&group.display_name),
+            };
+            decision.create_group(name);
+        }
+    }
+
+    for group in &s.default_groups_all {
+        decision.add_group(group.clone());
+    }
+    if !input.confluence.exists {
+        for group in &s.default_groups_new {
+            decision.add_group(group.clone());
+        }
+    }
+
+    if !s.keep_existing_groups && input.confluence.exists {
+        for current in &input.confluence.groups {
+            let current = normalize_group(current);
+            if !decision.add.contains(&current) && !s.is_default_group(&current) {
+                decision.remove_group(current);
+            }
+        }
+    }
+    decision
+}
+
+/// Whether a `group_mapping` key names this IdP group: its display name (any case) or id.
+fn names(key: &str, group: &IdpGroup) -> bool {
+    key.eq_ignore_ascii_case(group.display_name.trim()) || key == group.id
+}
+
+fn on_the_fly_accepts(s: &Settings<'_>, display_name: &str) -> bool {
+    s.on_the_fly_include.as_ref().is_none_or(|re| re.is_match(display_name))
+        && !s.on_the_fly_exclude.as_ref().is_some_and(|re| re.is_match(display_name))
+}

@@ -1,0 +1,88 @@
+//! A rules module that misbehaves on request, for the host's tests: the text setting
+//! `mode` picks what `map-attributes` does.
+//!
+//! | `mode` | `map-attributes` |
+//! | --- | --- |
+//! | `trap` | executes `unreachable` |
+//! | `loop` | never returns |
+//! | `memory` | allocates 1 MiB blocks until memory runs out |
+//! | `panic` | panics (a trap, since guests abort on panic) |
+//! | `invalid-username` | provisions username `"Not Valid!"` (upper-case, a space, a `!`) |
+//! | `reject` | rejects with `"not allowed: test"` |
+//! | `log-flood` | logs 10,000 lines, then maps as `ok` |
+//! | `ok` (or no `mode`) | logs one line, then maps plainly |
+//!
+//! Mapping plainly: username = `userName` lower-cased, full name = `displayName` (else the
+//! username as sent), e-mail = the primary address, active as sent; every IdP group joins
+//! (and creates) the same-named group, lower-cased; no custom fields. `map-custom-fields`
+//! and `map-groups` behave the same in every mode.
+
+use usersync_rules::{log, AttributeDecision, GroupDecision, Input, Rules, UserMapping};
+
+/// The hostile module.
+pub struct Hostile;
+
+impl Rules for Hostile {
+    fn map_attributes(input: &Input) -> AttributeDecision {
+        match input.setting_text("mode").unwrap_or("ok") {
+            "trap" => trap(),
+            "loop" => loop {
+                core::hint::black_box(0);
+            },
+            "memory" => {
+                let mut blocks: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    blocks.push(vec![1u8; 1 << 20]);
+                    core::hint::black_box(&blocks);
+                }
+            }
+            "panic" => panic!("deliberate panic"),
+            "invalid-username" => AttributeDecision::Provision(UserMapping {
+                username: "Not Valid!".into(),
+                full_name: "X".into(),
+                email: "x@example.com".into(),
+                active: true,
+            }),
+            "reject" => AttributeDecision::Reject("not allowed: test".into()),
+            "log-flood" => {
+                for n in 0..10_000 {
+                    log::debug!("line {n}");
+                }
+                plain(input)
+            }
+            _ => {
+                log::info!("mapping");
+                plain(input)
+            }
+        }
+    }
+
+    fn map_groups(input: &Input) -> GroupDecision {
+        let mut groups = GroupDecision::unchanged();
+        for name in input.person.group_names() {
+            groups.create_group(name.to_lowercase());
+        }
+        groups
+    }
+}
+
+usersync_rules::export_rules!(Hostile);
+
+fn plain(input: &Input) -> AttributeDecision {
+    let p = &input.person;
+    AttributeDecision::Provision(UserMapping {
+        username: p.user_name.to_lowercase(),
+        full_name: p.display_name.clone().unwrap_or_else(|| p.user_name.clone()),
+        email: p.primary_email().unwrap_or_default().to_string(),
+        active: p.active,
+    })
+}
+
+/// A wasm `unreachable` instruction (natively, where this crate only has to compile, an
+/// abort).
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::abort();
+}
