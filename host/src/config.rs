@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::rules::types::{Setting, SettingValue};
+use crate::rules::RuleLimits;
+
 use crate::scim::schema::{AttrType, AttributeDef, CustomExtension, ResourceKind};
 
 /// Errors in the configuration file.
@@ -132,6 +135,60 @@ pub struct AppConfig {
     /// Custom extension schemas (served in `/Schemas`, stored, filterable).
     #[serde(default)]
     pub extensions: Vec<ExtensionConfig>,
+    /// The app's rules module (a `.wasm` component, or a core module with the rules world
+    /// embedded, as `usersync rules build` and the SDK make), relative to the config file.
+    /// It is watched and hot-reloaded. Without one, SCIM writes are stored but no
+    /// Confluence state is decided.
+    #[serde(default)]
+    pub rules: Option<PathBuf>,
+    /// Limits for each decision of the app's module.
+    #[serde(default)]
+    pub rules_limits: RulesLimitsConfig,
+    /// The settings the module reads (`[apps.settings]`): strings, booleans, integers,
+    /// arrays of strings, and tables of strings (mappings, in file order).
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+/// `[apps.rules_limits]`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesLimitsConfig {
+    /// CPU time for one decision, in milliseconds. Default 50.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// Memory one decision may use, in MiB (at most 256). Default 16.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: usize,
+    /// Log lines a module may write per decision. Default 100.
+    #[serde(default = "default_log_lines")]
+    pub log_lines: usize,
+}
+
+impl Default for RulesLimitsConfig {
+    fn default() -> Self {
+        Self { deadline_ms: default_deadline_ms(), memory_mb: default_memory_mb(), log_lines: default_log_lines() }
+    }
+}
+
+fn default_deadline_ms() -> u64 {
+    50
+}
+fn default_memory_mb() -> usize {
+    16
+}
+fn default_log_lines() -> usize {
+    100
+}
+
+impl RulesLimitsConfig {
+    pub fn to_limits(self) -> RuleLimits {
+        RuleLimits {
+            deadline: std::time::Duration::from_millis(self.deadline_ms),
+            memory_bytes: self.memory_mb.saturating_mul(1 << 20),
+            log_lines: self.log_lines,
+        }
+    }
 }
 
 impl AppConfig {
@@ -277,6 +334,17 @@ impl Config {
             if !names.insert(app.name.to_ascii_lowercase()) {
                 return Err(ConfigError::Invalid(format!("app {:?} is declared twice", app.name)));
             }
+            if app.rules_limits.deadline_ms == 0 || app.rules_limits.deadline_ms > 10_000 {
+                return Err(ConfigError::Invalid(format!("app {}: rules_limits.deadline_ms must be 1-10000", app.name)));
+            }
+            if app.rules_limits.memory_mb == 0 || app.rules_limits.memory_mb > RuleLimits::MAX_MEMORY_BYTES >> 20 {
+                return Err(ConfigError::Invalid(format!(
+                    "app {}: rules_limits.memory_mb must be 1-{}",
+                    app.name,
+                    RuleLimits::MAX_MEMORY_BYTES >> 20
+                )));
+            }
+            app.rule_settings()?;
             let mut urns = HashSet::new();
             for ext in &app.extensions {
                 ext.to_extension()?;
@@ -317,6 +385,19 @@ impl Config {
 }
 
 impl AppConfig {
+    /// The rules module's path, resolved against the config file's directory.
+    pub fn rules_path(&self, base_dir: &Path) -> Option<PathBuf> {
+        self.rules.as_ref().map(|p| if p.is_absolute() { p.clone() } else { base_dir.join(p) })
+    }
+
+    /// `[apps.settings]` as the rules contract's settings.
+    ///
+    /// # Errors
+    /// A value of a kind the contract has no setting for (a float, a date, a nested table).
+    pub fn rule_settings(&self) -> Result<Vec<Setting>, ConfigError> {
+        settings_from_toml(&self.settings).map_err(|e| ConfigError::Invalid(format!("app {}: settings: {e}", self.name)))
+    }
+
     /// The bootstrap token named by `token_env` / `token_file`, if any.
     ///
     /// # Errors
@@ -393,4 +474,43 @@ mod tests {
             assert!(Config::from_toml(bad, Path::new("/")).is_err(), "{bad}");
         }
     }
+}
+
+/// A TOML table of settings (`[apps.settings]`, or a file given to `usersync rules check`)
+/// as the rules contract's settings, in file order.
+///
+/// # Errors
+/// A value of a kind the contract has no setting for, naming its key.
+pub fn settings_from_toml(table: &toml::Table) -> Result<Vec<Setting>, String> {
+    use toml::Value as T;
+    let text_items = |key: &str, items: &[T]| -> Result<Vec<String>, String> {
+        items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("{key}: a list may hold only strings")))
+            .collect()
+    };
+    table
+        .iter()
+        .map(|(key, value)| {
+            let value = match value {
+                T::String(s) => SettingValue::Text(s.clone()),
+                T::Boolean(b) => SettingValue::Flag(*b),
+                T::Integer(n) => SettingValue::Number(*n),
+                T::Array(items) => SettingValue::TextList(text_items(key, items)?),
+                T::Table(pairs) => SettingValue::Mapping(
+                    pairs
+                        .iter()
+                        .map(|(k, v)| match v {
+                            T::String(s) => Ok((k.clone(), s.clone())),
+                            _ => Err(format!("{key}.{k}: a mapping's values must be strings")),
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+                T::Float(_) | T::Datetime(_) => {
+                    return Err(format!("{key}: use a string, boolean, integer, list of strings or table of strings"))
+                }
+            };
+            Ok(Setting { key: key.clone(), value })
+        })
+        .collect()
 }

@@ -114,8 +114,37 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// Liveness, and each app's rules module: `200` with `"status": "ok"` when every app that
+/// names a module has one serving (`"degraded"` when a newer file failed to load and the
+/// previous version still serves), `503` with `"unavailable"` while an app has none, since
+/// its SCIM writes are refused until it loads.
+async fn healthz(State(state): State<HttpState>) -> Response {
+    let modules = state.inbound.rules().map(|r| r.registry().status()).unwrap_or_default();
+    let serving = modules.iter().all(|m| m.module.is_some());
+    let failing = modules.iter().any(|m| m.last_error.is_some());
+    let status = match (serving, failing) {
+        (false, _) => "unavailable",
+        (true, true) => "degraded",
+        (true, false) => "ok",
+    };
+    let rules: Vec<Value> = modules
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "app": m.app,
+                "module": m.module.as_ref().map(|id| id.name.clone()),
+                "hash": m.module.as_ref().map(|id| id.hash.clone()),
+                "loadedAt": m.loaded_at.map(crate::clock::system_time_rfc3339),
+                "reloads": m.reloads,
+                "lastError": m.last_error,
+            })
+        })
+        .collect();
+    let code = if serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({"status": status, "rules": rules});
+    let mut response = (code, body.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {

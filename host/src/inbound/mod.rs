@@ -9,6 +9,7 @@
 //! **API boundary:** HTTP handlers call [`Inbound`]; it returns canonical resources or a
 //! [`ScimError`].
 
+mod decide;
 mod list;
 pub mod person;
 
@@ -24,6 +25,7 @@ use crate::scim::normalize::{name_key, normalize_resource, Limits};
 use crate::scim::patch::{self, PatchRequest};
 use crate::scim::schema::{AppSchemas, ResourceKind, ResourceType};
 use crate::store::{etag, member_ids, CommitError, Conflict, Expect, Mutation, Relocate, Snapshot, Store, StoredResource};
+pub use decide::{Action, RulesHook};
 pub use list::{ListPage, ListQuery, SortOrder};
 
 /// One identity-provider connection as the protocol layer sees it.
@@ -46,6 +48,8 @@ pub struct Inbound {
     apps: HashMap<String, Arc<App>>,
     limits: Limits,
     pub max_results: usize,
+    /// The rules, for apps that have a module: every write's desired Confluence state.
+    rules: Option<Arc<RulesHook>>,
 }
 
 /// The outcome of `POST`: the resource, and whether it was adopted (an existing user linked
@@ -106,7 +110,33 @@ pub fn relocate(apps: &HashMap<String, Arc<App>>) -> Relocate {
 
 impl Inbound {
     pub fn new(store: Store, apps: HashMap<String, Arc<App>>, limits: Limits, max_results: usize) -> Self {
-        Self { store, apps, limits, max_results }
+        Self { store, apps, limits, max_results, rules: None }
+    }
+
+    /// Runs every write of the apps `rules` knows through their module.
+    #[must_use]
+    pub fn with_rules(mut self, rules: Arc<RulesHook>) -> Self {
+        self.rules = Some(rules);
+        self
+    }
+
+    pub fn rules(&self) -> Option<&Arc<RulesHook>> {
+        self.rules.as_ref()
+    }
+
+    /// The desired-state and audit mutations that go with a change (none without rules).
+    async fn consequences(
+        &self,
+        app: &App,
+        snap: &Snapshot,
+        before: Option<&StoredResource>,
+        after: Option<&StoredResource>,
+        action: Action,
+    ) -> ScimResult<Vec<Mutation>> {
+        match &self.rules {
+            Some(rules) => rules.consequences(app, snap, before, after, action).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     pub fn app(&self, name: &str) -> Option<&Arc<App>> {
@@ -146,7 +176,7 @@ impl Inbound {
             let snap = self.store.snapshot();
             if let Some(existing) = snap.collection(&app.name, kind).and_then(|c| c.by_name(&key)).cloned() {
                 if kind == ResourceKind::User && app.duplicate == DuplicatePolicy::Adopt {
-                    match self.write_replacement(app, &snap, &existing, attrs.clone()).await {
+                    match self.write_replacement(app, &snap, &existing, attrs.clone(), Action::Create).await {
                         Ok(resource) => return Ok(Created { resource, adopted: true }),
                         Err(Retry::Again) => continue,
                         Err(Retry::Fail(e)) => return Err(e),
@@ -157,10 +187,11 @@ impl Inbound {
             let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
             let now = crate::clock::now_rfc3339();
             let resource = Arc::new(self.render(app, &snap, kind, &id, 1, &now, &now, attrs.clone())?);
-            let m = Mutation::Put { app: app.name.clone(), resource: resource.clone(), expect: Expect::Absent };
-            match self.store.commit(vec![m]).await {
+            let mut mutations = vec![Mutation::Put { app: app.name.clone(), resource: resource.clone(), expect: Expect::Absent }];
+            mutations.extend(self.consequences(app, &snap, None, Some(&resource), Action::Create).await?);
+            match self.store.commit(mutations).await {
                 Ok(()) => return Ok(Created { resource, adopted: false }),
-                Err(CommitError::Conflict(Conflict::NameTaken { .. })) => continue,
+                Err(CommitError::Conflict(Conflict::NameTaken { .. } | Conflict::Stale { .. })) => continue,
                 Err(e) => return Err(commit_error(e, kind)),
             }
         }
@@ -178,10 +209,10 @@ impl Inbound {
             let snap = self.store.snapshot();
             let current = snap.get(&app.name, kind, id).cloned().ok_or_else(|| not_found(kind, id))?;
             check_if_match(&current, if_match)?;
-            match self.write_replacement(app, &snap, &current, attrs.clone()).await {
+            match self.write_replacement(app, &snap, &current, attrs.clone(), Action::Replace).await {
                 Ok(r) => return Ok(r),
-                Err(Retry::Again) if if_match.is_none() => continue,
-                Err(Retry::Again) => return Err(stale(kind, id)),
+                // With `If-Match`, the check above answers 412 if the resource itself changed.
+                Err(Retry::Again) => continue,
                 Err(Retry::Fail(e)) => return Err(e),
             }
         }
@@ -204,10 +235,9 @@ impl Inbound {
                 return Ok(current);
             }
             let attrs = normalize_resource(&value, rt, &self.limits)?;
-            match self.write_replacement(app, &snap, &current, attrs).await {
+            match self.write_replacement(app, &snap, &current, attrs, Action::Patch).await {
                 Ok(r) => return Ok(r),
-                Err(Retry::Again) if if_match.is_none() => continue,
-                Err(Retry::Again) => return Err(stale(kind, id)),
+                Err(Retry::Again) => continue,
                 Err(Retry::Fail(e)) => return Err(e),
             }
         }
@@ -230,10 +260,10 @@ impl Inbound {
                 expect: Expect::Version(current.version),
             }];
             mutations.extend(self.drop_member_everywhere(app, &snap, id)?);
+            mutations.extend(self.consequences(app, &snap, Some(&current), None, Action::Delete).await?);
             match self.store.commit(mutations).await {
                 Ok(()) => return Ok(()),
-                Err(CommitError::Conflict(Conflict::Stale { .. })) if if_match.is_none() => continue,
-                Err(CommitError::Conflict(Conflict::Stale { .. })) => return Err(stale(kind, id)),
+                Err(CommitError::Conflict(Conflict::Stale { .. })) => continue,
                 Err(e) => return Err(commit_error(e, kind)),
             }
         }
@@ -261,7 +291,14 @@ impl Inbound {
         Ok(out)
     }
 
-    async fn write_replacement(&self, app: &App, snap: &Snapshot, current: &StoredResource, attrs: Map<String, Value>) -> Result<Arc<StoredResource>, Retry> {
+    async fn write_replacement(
+        &self,
+        app: &App,
+        snap: &Snapshot,
+        current: &StoredResource,
+        attrs: Map<String, Value>,
+        action: Action,
+    ) -> Result<Arc<StoredResource>, Retry> {
         let kind = current.kind;
         let created = current.value().map(|v| meta_str(&v, "created")).map_err(|e| Retry::Fail(ScimError::internal(e.to_string())))?;
         let now = crate::clock::now_rfc3339();
@@ -272,8 +309,11 @@ impl Inbound {
             return Ok(Arc::new(current.clone()));
         }
         let resource = Arc::new(next);
-        let m = Mutation::Put { app: app.name.clone(), resource: resource.clone(), expect: Expect::Version(current.version) };
-        match self.store.commit(vec![m]).await {
+        let mut mutations =
+            vec![Mutation::Put { app: app.name.clone(), resource: resource.clone(), expect: Expect::Version(current.version) }];
+        let consequences = self.consequences(app, snap, Some(current), Some(&resource), action).await;
+        mutations.extend(consequences.map_err(Retry::Fail)?);
+        match self.store.commit(mutations).await {
             Ok(()) => Ok(resource),
             Err(CommitError::Conflict(Conflict::Stale { .. })) => Err(Retry::Again),
             Err(CommitError::Conflict(Conflict::NameTaken { name_key, .. })) => Err(Retry::Fail(name_taken(kind, &name_key))),

@@ -21,6 +21,7 @@ mod engine;
 mod error;
 mod registry;
 pub mod sample;
+pub mod tool;
 pub mod types;
 pub mod validate;
 

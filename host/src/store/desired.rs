@@ -187,7 +187,7 @@ pub fn audit(conn: &rusqlite::Connection, app: Option<&str>, subject: Option<&st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Mutation, Store};
+    use crate::store::{CommitError, Conflict, Mutation, Store};
 
     fn open(path: &std::path::Path) -> Store {
         Store::open(path, Arc::new(|_: &str, _: &mut Value| {})).unwrap()
@@ -236,14 +236,20 @@ mod tests {
         let app: Arc<str> = Arc::from("a");
         store
             .commit(vec![
-                Mutation::Desired { app: app.clone(), scim_id: Arc::from("u1"), desired: Some(Arc::new(provision.clone())) },
-                Mutation::Desired { app: app.clone(), scim_id: Arc::from("u2"), desired: Some(Arc::new(skip.clone())) },
+                Mutation::Desired { app: app.clone(), scim_id: Arc::from("u1"), desired: Some(Arc::new(provision.clone())), basis: None },
+                Mutation::Desired { app: app.clone(), scim_id: Arc::from("u2"), desired: Some(Arc::new(skip.clone())), basis: None },
                 Mutation::Audit(audit_entry.clone()),
             ])
             .await
             .unwrap();
         assert_eq!(store.snapshot().app("a").unwrap().desired.get("u1").map(|d| (**d).clone()), Some(provision.clone()));
-        store.commit(vec![Mutation::Desired { app: app.clone(), scim_id: Arc::from("u2"), desired: None }]).await.unwrap();
+        // A decision made from a basis that has since changed is refused; from the current one, taken.
+        let stale = Mutation::Desired { app: app.clone(), scim_id: Arc::from("u2"), desired: None, basis: None };
+        let refused = store.commit(vec![stale]).await.unwrap_err();
+        assert!(matches!(refused, CommitError::Conflict(Conflict::Stale { .. })), "{refused}");
+        let basis = store.snapshot().app("a").unwrap().desired.get("u2").cloned();
+        assert!(basis.is_some());
+        store.commit(vec![Mutation::Desired { app: app.clone(), scim_id: Arc::from("u2"), desired: None, basis }]).await.unwrap();
         drop(store);
         let reopened = open(&db);
         let snap = reopened.snapshot();

@@ -57,8 +57,12 @@ pub enum Expect {
 pub enum Mutation {
     Put { app: Arc<str>, resource: Arc<StoredResource>, expect: Expect },
     Delete { app: Arc<str>, kind: ResourceKind, id: Arc<str>, expect: Expect },
-    /// Sets (or, with `None`, clears) the desired Confluence state of a person.
-    Desired { app: Arc<str>, scim_id: Arc<str>, desired: Option<Arc<DesiredUser>> },
+    /// Sets (or, with `None`, clears) the desired Confluence state of a person. `basis` is
+    /// the desired state the decision started from (as read from a snapshot): if another
+    /// commit changed it since, this one is refused as [`Conflict::Stale`] and the caller
+    /// decides again, so two concurrent changes to a person (their user and one of their
+    /// groups, say) cannot leave a decision that saw only one of them.
+    Desired { app: Arc<str>, scim_id: Arc<str>, desired: Option<Arc<DesiredUser>>, basis: Option<Arc<DesiredUser>> },
     /// Appends to the audit log.
     Audit(AuditEntry),
 }
@@ -349,8 +353,16 @@ fn apply_request(
                 )?;
                 coll.remove(id);
             }
-            Mutation::Desired { app, scim_id, desired } => {
+            Mutation::Desired { app, scim_id, desired, basis } => {
                 let data = working.app_mut(app);
+                let unchanged = match (data.desired.get(scim_id), basis) {
+                    (None, None) => true,
+                    (Some(now), Some(then)) => Arc::ptr_eq(now, then),
+                    _ => false,
+                };
+                if !unchanged {
+                    return Ok(Err(Conflict::Stale { id: scim_id.to_string() }));
+                }
                 match desired {
                     Some(d) => {
                         desired::upsert(tx, app, d)?;

@@ -10,4 +10,5 @@ mod idp_quirks;
 mod idp_replay;
 mod okta_spec;
 mod rules_engine;
+mod rules_pipeline;
 mod scim_protocol;

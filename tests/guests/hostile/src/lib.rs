@@ -1,5 +1,6 @@
 //! A rules module that misbehaves on request, for the host's tests: the text setting
-//! `mode` picks what `map-attributes` does.
+//! `mode` picks what `map-attributes` does; with the text setting `only_user`, only for the
+//! person with that `userName` (others are mapped as `ok`).
 //!
 //! | `mode` | `map-attributes` |
 //! | --- | --- |
@@ -24,7 +25,10 @@ pub struct Hostile;
 
 impl Rules for Hostile {
     fn map_attributes(input: &Input) -> AttributeDecision {
-        match input.setting_text("mode").unwrap_or("ok") {
+        // `only_user`: misbehave for that userName only (so the host's self-test passes).
+        let targeted = input.setting_text("only_user").is_none_or(|u| u == input.person.user_name);
+        let mode = if targeted { input.setting_text("mode").unwrap_or("ok") } else { "ok" };
+        match mode {
             "trap" => trap(),
             "loop" => loop {
                 core::hint::black_box(0);

@@ -1,0 +1,289 @@
+//! The rules in the SCIM write path: every change to a user, or to a group's membership or
+//! name, runs the app's module for each person it touches. The decisions become desired
+//! Confluence state and audit entries, committed in the same transaction as the SCIM change.
+//!
+//! A module that rejects the person, or fails (trap, deadline, memory, invalid decision),
+//! fails the whole SCIM request with a 4xx naming the module, its hash and the cause:
+//! nothing is stored. An app whose module is configured but not loaded answers 503, so the
+//! identity provider retries once the administrator has fixed it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::person::person_from_scim;
+use super::App;
+use crate::rules::types::{AppInfo, AttributeDecision, ConfluenceUser, IdpGroup, RuleInput, Setting};
+use crate::rules::{ModuleRegistry, RuleFailure, RulesEngine};
+use crate::scim::error::{ScimError, ScimResult, ScimType};
+use crate::scim::schema::ResourceKind;
+use crate::store::{AuditEntry, DesiredAccount, DesiredOutcome, DesiredUser, Mutation, Snapshot, Store, StoredResource};
+
+/// What triggered a decision (recorded in the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Replace,
+    Patch,
+    Delete,
+    Membership,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Replace => "replace",
+            Action::Patch => "patch",
+            Action::Delete => "delete",
+            Action::Membership => "membership",
+        }
+    }
+}
+
+/// Each app's rules: the registry holds the live module, this holds the settings.
+pub struct RulesHook {
+    engine: Arc<RulesEngine>,
+    registry: Arc<ModuleRegistry>,
+    settings: HashMap<String, Vec<Setting>>,
+    /// Where failed decisions are audited (they store nothing else).
+    store: Store,
+}
+
+impl RulesHook {
+    /// `settings` has an entry for every app that has a rules module.
+    pub fn new(
+        engine: Arc<RulesEngine>,
+        registry: Arc<ModuleRegistry>,
+        settings: HashMap<String, Vec<Setting>>,
+        store: Store,
+    ) -> Self {
+        Self { engine, registry, settings, store }
+    }
+
+    pub fn registry(&self) -> &Arc<ModuleRegistry> {
+        &self.registry
+    }
+
+    /// The desired-state and audit mutations that go with changing `before` into `after`
+    /// (either may be absent: a create or a delete). Empty for apps without rules.
+    ///
+    /// # Errors
+    /// A decision failed or was a rejection (400), or the app's module is not loaded (503).
+    pub async fn consequences(
+        &self,
+        app: &App,
+        snap: &Snapshot,
+        before: Option<&StoredResource>,
+        after: Option<&StoredResource>,
+        action: Action,
+    ) -> ScimResult<Vec<Mutation>> {
+        let Some(settings) = self.settings.get(&*app.name) else { return Ok(Vec::new()) };
+        let kind = after.or(before).map_or(ResourceKind::User, |r| r.kind);
+        match kind {
+            ResourceKind::User => match after {
+                Some(user) => {
+                    let groups = groups_of(app, snap, &user.id, None);
+                    self.decide(app, settings, snap, user, groups, action).await
+                }
+                None => Ok(before.map(|u| self.removed(app, snap, u)).unwrap_or_default()),
+            },
+            ResourceKind::Group => {
+                let mut out = Vec::new();
+                for user_id in affected_members(before, after) {
+                    let Some(user) = snap.get(&app.name, ResourceKind::User, &user_id) else {
+                        // A member id not (yet) known as a user: OneLogin may add members
+                        // before their POST lands. Their decision runs when they arrive.
+                        continue;
+                    };
+                    let groups = groups_of(app, snap, &user.id, Some((before, after)));
+                    out.extend(self.decide(app, settings, snap, user, groups, Action::Membership).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    async fn decide(
+        &self,
+        app: &App,
+        settings: &[Setting],
+        snap: &Snapshot,
+        user: &StoredResource,
+        groups: Vec<IdpGroup>,
+        action: Action,
+    ) -> ScimResult<Vec<Mutation>> {
+        let Some(module) = self.registry.current(&app.name) else {
+            return Err(ScimError::new(
+                503,
+                None,
+                format!("the rules module of app {} is not loaded; see `usersync rules status`", app.name),
+            ));
+        };
+        let value = user.value().map_err(|e| ScimError::internal(e.to_string()))?;
+        // The desired state this decision starts from; the commit checks it is still current.
+        let previous = snap.app(&app.name).and_then(|d| d.desired.get(&user.id)).cloned();
+        let confluence = match previous.as_deref().map(|p| &p.outcome) {
+            Some(DesiredOutcome::Provision(a)) => {
+                ConfluenceUser { exists: true, username: Some(a.username.clone()), groups: a.groups.clone() }
+            }
+            _ => ConfluenceUser { exists: false, username: None, groups: Vec::new() },
+        };
+        let current_groups = confluence.groups.clone();
+        let input = RuleInput {
+            person: person_from_scim(&value, &app.schemas.user, groups),
+            app: AppInfo { name: app.name.to_string(), idp_kind: app.kind.as_str().to_owned(), settings: settings.to_vec() },
+            confluence,
+        };
+        let engine = self.engine.clone();
+        let run_module = module.clone();
+        let result = tokio::task::spawn_blocking(move || engine.decide(&run_module, &input))
+            .await
+            .map_err(|e| ScimError::internal(format!("rules task failed: {e}")))?;
+        let user_name = user.name_key.to_string();
+        let audit = |outcome: &str, detail: String, name: &str, hash: &str| AuditEntry {
+            at: crate::clock::now_rfc3339(),
+            app: app.name.to_string(),
+            subject: user.id.to_string(),
+            user_name: user_name.clone(),
+            action: action.as_str().to_owned(),
+            outcome: outcome.to_owned(),
+            module_name: name.to_owned(),
+            module_hash: hash.to_owned(),
+            detail,
+        };
+        let decisions = match result {
+            Ok(d) => d,
+            Err(e) => {
+                let outcome = if matches!(e.cause, RuleFailure::Rejected(_)) { "reject" } else { "error" };
+                tracing::warn!(app = %app.name, user = %user.id, error = %e, "rules decision failed");
+                let entry = audit(outcome, e.cause.to_string(), &e.module, &e.hash);
+                if let Err(store_error) = self.store.commit(vec![Mutation::Audit(entry)]).await {
+                    tracing::error!(error = %store_error, "cannot audit a failed decision");
+                }
+                return Err(ScimError::new(400, Some(ScimType::InvalidValue), e.to_string()));
+            }
+        };
+        let id = &decisions.module;
+        let (outcome, detail) = match decisions.attributes {
+            AttributeDecision::Provision(m) => {
+                let mut set: BTreeSet<String> = current_groups.into_iter().collect();
+                set.extend(decisions.groups.add.iter().cloned());
+                for g in &decisions.groups.remove {
+                    set.remove(g);
+                }
+                let account = DesiredAccount {
+                    username: m.username,
+                    full_name: m.full_name,
+                    email: m.email,
+                    active: m.active,
+                    custom_fields: decisions.custom_fields.into_iter().map(|f| (f.name, f.value)).collect(),
+                    groups: set.into_iter().collect(),
+                    groups_add: decisions.groups.add,
+                    groups_remove: decisions.groups.remove,
+                    groups_create: decisions.groups.create,
+                };
+                let detail = format!("{} ({} groups)", account.username, account.groups.len());
+                (DesiredOutcome::Provision(account), detail)
+            }
+            AttributeDecision::Skip(reason) => (DesiredOutcome::Skip { reason: reason.clone() }, reason),
+            // `decide` turns a rejection into an error; a Reject here is a contract breach.
+            AttributeDecision::Reject(reason) => {
+                return Err(ScimError::invalid_value(format!("rules module {} rejected the person: {reason}", id.name)))
+            }
+        };
+        let outcome_name = if matches!(outcome, DesiredOutcome::Provision(_)) { "provision" } else { "skip" };
+        let desired = DesiredUser {
+            scim_id: user.id.clone(),
+            outcome,
+            module_name: id.name.clone(),
+            module_hash: id.hash.clone(),
+            decided_at: crate::clock::now_rfc3339(),
+        };
+        Ok(vec![
+            Mutation::Desired {
+                app: app.name.clone(),
+                scim_id: user.id.clone(),
+                desired: Some(Arc::new(desired)),
+                basis: previous,
+            },
+            Mutation::Audit(audit(outcome_name, detail, &id.name, &id.hash)),
+        ])
+    }
+
+    /// A deleted user: no desired state any more.
+    fn removed(&self, app: &App, snap: &Snapshot, user: &StoredResource) -> Vec<Mutation> {
+        let module = self.registry.current(&app.name);
+        let (name, hash) = module.as_ref().map(|m| (m.id().name.clone(), m.id().hash.clone())).unwrap_or_default();
+        vec![
+            Mutation::Desired {
+                app: app.name.clone(),
+                scim_id: user.id.clone(),
+                desired: None,
+                basis: snap.app(&app.name).and_then(|d| d.desired.get(&user.id)).cloned(),
+            },
+            Mutation::Audit(AuditEntry {
+                at: crate::clock::now_rfc3339(),
+                app: app.name.to_string(),
+                subject: user.id.to_string(),
+                user_name: user.name_key.to_string(),
+                action: Action::Delete.as_str().to_owned(),
+                outcome: "removed".to_owned(),
+                module_name: name,
+                module_hash: hash,
+                detail: String::new(),
+            }),
+        ]
+    }
+}
+
+/// Member ids whose IdP groups differ between `before` and `after` of a group: all of
+/// them when the group is created, deleted or renamed, else those added or removed.
+fn affected_members(before: Option<&StoredResource>, after: Option<&StoredResource>) -> Vec<Arc<str>> {
+    let ids = |r: Option<&StoredResource>| -> BTreeSet<Arc<str>> {
+        r.map(|r| r.members.iter().cloned().collect()).unwrap_or_default()
+    };
+    let (old, new) = (ids(before), ids(after));
+    let renamed = match (before, after) {
+        (Some(b), Some(a)) => display_name(b) != display_name(a),
+        _ => true,
+    };
+    if renamed {
+        old.union(&new).cloned().collect()
+    } else {
+        old.symmetric_difference(&new).cloned().collect()
+    }
+}
+
+fn display_name(r: &StoredResource) -> String {
+    r.value().ok().and_then(|v| v.get("displayName").and_then(Value::as_str).map(str::to_owned)).unwrap_or_default()
+}
+
+/// The IdP groups of `user_id`: as the snapshot has them, or, while a group change is
+/// being decided, with that group as it will be after the change.
+fn groups_of(
+    app: &App,
+    snap: &Snapshot,
+    user_id: &str,
+    changing: Option<(Option<&StoredResource>, Option<&StoredResource>)>,
+) -> Vec<IdpGroup> {
+    let changed_id = changing.and_then(|(b, a)| a.or(b)).map(|g| g.id.clone());
+    let mut out: Vec<IdpGroup> = snap
+        .collection(&app.name, ResourceKind::Group)
+        .map(|groups| {
+            groups
+                .groups_of(user_id)
+                .filter(|g| Some(&g.id) != changed_id.as_ref())
+                .map(|g| IdpGroup { id: g.id.to_string(), display_name: display_name(g) })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some((_, Some(after))) = changing {
+        if after.members.iter().any(|m| &**m == user_id) {
+            out.push(IdpGroup { id: after.id.to_string(), display_name: display_name(after) });
+        }
+    }
+    out.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    out
+}

@@ -1,0 +1,240 @@
+//! The rules in the SCIM write path, through the real router: each write's decision is
+//! stored as desired Confluence state with the module's hash and audited; a module that
+//! rejects or misbehaves fails the request with a 4xx naming it, and nothing is stored;
+//! hot reload under load fails no request and every decision names the version that was live.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use usersync::config::Config;
+use usersync::rules::content_hash;
+use usersync::server::Service;
+use usersync::store::desired::audit;
+use usersync::store::{migrate, open_connection, tokens, DesiredOutcome};
+
+use crate::guests;
+use crate::harness::temp_dir;
+
+struct Rig {
+    service: Service,
+    tokens: HashMap<String, String>,
+    config: Config,
+}
+
+/// A server whose apps are `(name, module file, settings TOML)`.
+fn rig(dir: &Path, apps: &[(&str, &str, &str)]) -> Rig {
+    let mut text = format!("[server]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{}\"\n", dir.join("usersync.db").display());
+    for (name, module, settings) in apps {
+        text.push_str(&format!("[[apps]]\nname = \"{name}\"\nkind = \"okta\"\nrules = \"{module}\"\n[apps.settings]\n{settings}\n"));
+    }
+    let config = Config::from_toml(&text, dir).unwrap();
+    let mut conn = open_connection(&config.database_path()).unwrap();
+    migrate(&mut conn).unwrap();
+    let tokens = apps.iter().map(|(name, ..)| (name.to_string(), tokens::create(&conn, name, "t").unwrap().1)).collect();
+    let service = usersync::server::build(&config).unwrap();
+    Rig { service, tokens, config }
+}
+
+impl Rig {
+    async fn call(&self, app: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("/scim/v2/{app}{path}"))
+            .header("authorization", format!("Bearer {}", self.tokens[app]))
+            .header("content-type", "application/scim+json")
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap();
+        let resp = self.service.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let raw = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&raw).unwrap_or(Value::Null))
+    }
+
+    fn desired(&self, app: &str, id: &str) -> Option<Arc<usersync::store::DesiredUser>> {
+        self.service.inbound.snapshot().app(app)?.desired.get(id).cloned()
+    }
+
+    fn groups(&self, app: &str, id: &str) -> Vec<String> {
+        match self.desired(app, id).map(|d| d.outcome.clone()) {
+            Some(DesiredOutcome::Provision(a)) => a.groups,
+            other => panic!("{app}/{id}: not provisioned: {other:?}"),
+        }
+    }
+}
+
+fn ada() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "Ada.Lovelace@example.com",
+        "name": {"givenName": "Ada", "familyName": "Lovelace"},
+        "emails": [{"value": "ada@example.com", "primary": true, "type": "work"}],
+        "active": true,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scim_writes_store_the_decisions_of_the_apps_module() {
+    let dir = temp_dir("rules-pipeline");
+    let standard = guests::component(guests::STANDARD);
+    std::fs::write(dir.join("standard.wasm"), standard).unwrap();
+    let settings = "username_regex = \"@.*$\"\nusername_replacement = \"\"\ndefault_groups_new = [\"confluence-users\"]\n[apps.settings.group_mapping]\nEngineering = \"eng\"";
+    let rig = rig(&dir, &[("okta", "standard.wasm", settings)]);
+
+    let (status, user) = rig.call("okta", Method::POST, "/Users", Some(ada())).await;
+    assert_eq!(status, 201, "{user}");
+    let id = user["id"].as_str().unwrap().to_owned();
+    let desired = rig.desired("okta", &id).unwrap();
+    assert_eq!(desired.module_hash, content_hash(standard));
+    let DesiredOutcome::Provision(account) = &desired.outcome else { panic!("{desired:?}") };
+    assert_eq!((account.username.as_str(), account.full_name.as_str(), account.email.as_str()), ("ada.lovelace", "Ada Lovelace", "ada@example.com"));
+    assert_eq!(account.groups, ["confluence-users"]);
+
+    // A group membership change re-decides the member.
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Engineering", "members": [{"value": id}]});
+    let (status, group) = rig.call("okta", Method::POST, "/Groups", Some(group)).await;
+    assert_eq!(status, 201, "{group}");
+    assert!(rig.groups("okta", &id).contains(&"eng".to_owned()), "{:?}", rig.groups("okta", &id));
+    // Deactivation by PATCH: the user stays, disabled.
+    let off = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]});
+    assert_eq!(rig.call("okta", Method::PATCH, &format!("/Users/{id}"), Some(off)).await.0, 200);
+    let DesiredOutcome::Provision(account) = &rig.desired("okta", &id).unwrap().outcome else { panic!() };
+    assert!(!account.active);
+
+    // Every decision is audited with the module's hash; deleting the user clears its state.
+    assert_eq!(rig.call("okta", Method::DELETE, &format!("/Users/{id}"), None).await.0, 204);
+    assert!(rig.desired("okta", &id).is_none());
+    let conn = open_connection(&rig.config.database_path()).unwrap();
+    let log = audit(&conn, Some("okta"), Some(&id), 100).unwrap();
+    let actions: Vec<(&str, &str)> = log.iter().rev().map(|e| (e.action.as_str(), e.outcome.as_str())).collect();
+    assert_eq!(actions, [("create", "provision"), ("membership", "provision"), ("patch", "provision"), ("delete", "removed")]);
+    assert!(log.iter().all(|e| e.module_hash == content_hash(standard)));
+
+    // Health names the module serving.
+    let req = Request::builder().uri("/healthz").body(Body::empty()).unwrap();
+    let resp = rig.service.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let health: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["rules"][0]["hash"], content_hash(standard));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_decision_fails_its_request_and_stores_nothing() {
+    let dir = temp_dir("rules-failing");
+    std::fs::write(dir.join("hostile.wasm"), guests::component(guests::HOSTILE)).unwrap();
+    let hash = content_hash(guests::component(guests::HOSTILE));
+    let rig = rig(
+        &dir,
+        &[
+            ("rejecting", "hostile.wasm", "mode = \"reject\"\nonly_user = \"Ada.Lovelace@example.com\""),
+            ("trapping", "hostile.wasm", "mode = \"trap\"\nonly_user = \"Ada.Lovelace@example.com\""),
+            ("invalid", "hostile.wasm", "mode = \"invalid-username\"\nonly_user = \"Ada.Lovelace@example.com\""),
+            ("fine", "hostile.wasm", "mode = \"ok\""),
+            ("missing", "nowhere.wasm", ""),
+        ],
+    );
+    for (app, says) in [("rejecting", "rejected the person: not allowed: test"), ("trapping", "trapped"), ("invalid", "invalid decision")] {
+        let (status, body) = rig.call(app, Method::POST, "/Users", Some(ada())).await;
+        assert_eq!(status, 400, "{app}: {body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("rules module hostile") && detail.contains(&hash[..12]) && detail.contains(says), "{app}: {detail}");
+        assert_eq!(rig.call(app, Method::GET, "/Users", None).await.1["totalResults"], 0, "{app}: nothing stored");
+    }
+    // The other apps are unaffected; an app whose module never loaded answers 503.
+    assert_eq!(rig.call("fine", Method::POST, "/Users", Some(ada())).await.0, 201);
+    let (status, body) = rig.call("missing", Method::POST, "/Users", Some(ada())).await;
+    assert_eq!(status, 503, "{body}");
+    let req = Request::builder().uri("/healthz").body(Body::empty()).unwrap();
+    assert_eq!(rig.service.router.clone().oneshot(req).await.unwrap().status(), 503);
+}
+
+/// `core` with a custom section naming `version`: a distinct module (and content hash) per
+/// version, identical in behaviour.
+fn versioned(core: &[u8], version: usize) -> Vec<u8> {
+    let name = b"usersync-test-version";
+    let payload = version.to_string();
+    let mut out = core.to_vec();
+    out.push(0); // custom section
+    out.push(u8::try_from(1 + name.len() + payload.len()).unwrap());
+    out.push(u8::try_from(name.len()).unwrap());
+    out.extend_from_slice(name);
+    out.extend_from_slice(payload.as_bytes());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hot_reload_under_load_fails_nothing_and_attributes_every_decision() {
+    const SWAPS: usize = 100;
+    const CLIENTS: usize = 16;
+    let dir = temp_dir("rules-reload");
+    let core = guests::core_module(guests::HOSTILE);
+    let versions: Vec<Vec<u8>> = (0..=SWAPS).map(|v| versioned(core, v)).collect();
+    let hashes: Vec<String> = versions.iter().map(|v| content_hash(v)).collect();
+    let path = dir.join("rules.wasm");
+    std::fs::write(&path, &versions[0]).unwrap();
+    let rig = Arc::new(rig(&dir, &[("okta", "rules.wasm", "mode = \"ok\"")]));
+    let registry = rig.service.inbound.rules().unwrap().registry().clone();
+    assert_eq!(registry.current("okta").unwrap().id().hash, hashes[0]);
+
+    // When each version became visible as serving (observed; the real swap is a little earlier).
+    let live_since: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(vec![Instant::now()]));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (rig, done) = (rig.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut made = Vec::new();
+                let mut n = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let started = Instant::now();
+                    let body = json!({"userName": format!("user-{c}-{n}@example.com"), "active": true, "emails": [{"value": format!("u{c}-{n}@example.com"), "primary": true}]});
+                    let (status, user) = rig.call("okta", Method::POST, "/Users", Some(body)).await;
+                    assert_eq!(status, 201, "client {c} request {n}: {user}");
+                    made.push((started, user["id"].as_str().unwrap().to_owned()));
+                    n += 1;
+                }
+                made
+            })
+        })
+        .collect();
+    for (v, bytes) in versions.iter().enumerate().skip(1) {
+        // As editors save: a new file renamed over the old (every third swap writes in place).
+        if v % 3 == 0 {
+            std::fs::write(&path, bytes).unwrap();
+        } else {
+            let partial = dir.join("rules.wasm.new");
+            std::fs::write(&partial, bytes).unwrap();
+            std::fs::rename(&partial, &path).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while registry.current("okta").unwrap().id().hash != hashes[v] {
+            assert!(Instant::now() < deadline, "version {v} did not start serving");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        live_since.lock().unwrap().push(Instant::now());
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut decisions = 0;
+    let live_since = live_since.lock().unwrap().clone();
+    for client in clients {
+        for (started, id) in client.await.unwrap() {
+            let decided = rig.desired("okta", &id).unwrap().module_hash.clone();
+            let version = hashes.iter().position(|h| *h == decided).unwrap_or_else(|| panic!("{id}: unknown module {decided}"));
+            // The version observed live when the request started, or the next one (swapped in
+            // between our observation and the decision).
+            let live = live_since.iter().rposition(|t| *t <= started).unwrap_or(0);
+            assert!(version == live || version == live + 1, "{id}: decided by version {version}, live at its start: {live}");
+            decisions += 1;
+        }
+    }
+    assert!(decisions >= CLIENTS * 10, "only {decisions} requests ran across {SWAPS} swaps");
+    assert_eq!(registry.status()[0].reloads, SWAPS as u64);
+    assert!(registry.status()[0].last_error.is_none());
+}
