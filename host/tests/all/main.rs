@@ -11,4 +11,5 @@ mod idp_replay;
 mod okta_spec;
 mod rules_engine;
 mod rules_pipeline;
+mod sample_rules;
 mod scim_protocol;

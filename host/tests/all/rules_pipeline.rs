@@ -238,3 +238,64 @@ async fn hot_reload_under_load_fails_nothing_and_attributes_every_decision() {
     assert_eq!(registry.status()[0].reloads, SWAPS as u64);
     assert!(registry.status()[0].last_error.is_none());
 }
+
+/// `usersync rules build`, `rules check` and `rules status` (no server running), as an
+/// administrator runs them.
+#[test]
+fn the_rules_cli_builds_checks_and_reports() {
+    let dir = temp_dir("rules-cli");
+    let usersync = env!("CARGO_BIN_EXE_usersync");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(usersync)
+            .args(args)
+            .env("USERSYNC_LOG", "warn")
+            // Its own target folder, as guests.rs, so it never waits on the test build's lock.
+            .env("CARGO_TARGET_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-guests"))
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let module = dir.join("dept.wasm");
+    let crate_dir = guests::workspace().join("sample-rules/department-groups");
+    let (ok, _, err) = run(&["rules", "build", crate_dir.to_str().unwrap(), "--out", module.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(err.contains("passed its self-test"), "{err}");
+
+    let person = json!({
+        "userName": "grace@example.com", "displayName": "Grace Hopper",
+        "emails": [{"value": "grace@example.com", "primary": true}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Research & Development"},
+        "groups": [{"value": "g1", "display": "Navy"}],
+    });
+    std::fs::write(dir.join("person.json"), person.to_string()).unwrap();
+    let (ok, out, err) =
+        run(&["rules", "check", module.to_str().unwrap(), "--input", dir.join("person.json").to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let decisions: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(decisions["module"]["hash"], content_hash(&std::fs::read(&module).unwrap()));
+    assert_eq!(decisions["attributes"]["provision"]["email"], "grace@example.com");
+    assert!(decisions["groups"]["create"].as_array().unwrap().contains(&json!("dept-research-development")), "{decisions}");
+
+    // A person the module cannot accept: the check fails and says why.
+    std::fs::write(dir.join("nomail.json"), json!({"userName": "nomail"}).to_string()).unwrap();
+    let (ok, _, err) = run(&["rules", "check", module.to_str().unwrap(), "--input", dir.join("nomail.json").to_str().unwrap()]);
+    assert!(!ok && err.contains("rules module dept") && err.contains("no usable e-mail address"), "{err}");
+    // Input that is not a SCIM user at all.
+    std::fs::write(dir.join("bad.json"), json!({"userName": {"a": 1}}).to_string()).unwrap();
+    let (ok, _, err) = run(&["rules", "check", module.to_str().unwrap(), "--input", dir.join("bad.json").to_str().unwrap()]);
+    assert!(!ok && err.contains("not a valid SCIM user"), "{err}");
+
+    // Status without a server: each app's file is loaded here.
+    std::fs::write(dir.join("broken.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:9\"\n[[apps]]\nname = \"good\"\nkind = \"okta\"\nrules = \"dept.wasm\"\n[[apps]]\nname = \"bad\"\nkind = \"okta\"\nrules = \"broken.wasm\"\n"
+    );
+    std::fs::write(dir.join("usersync.toml"), config).unwrap();
+    let (ok, out, err) = run(&["rules", "status", "--config", dir.join("usersync.toml").to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let good = out.lines().find(|l| l.starts_with("good")).unwrap();
+    let bad = out.lines().find(|l| l.starts_with("bad")).unwrap();
+    assert!(good.contains(&content_hash(&std::fs::read(&module).unwrap())[..12]), "{out}");
+    assert!(bad.contains("does not fit the usersync:rules world"), "{out}");
+    assert!(out.contains("not running"), "{out}");
+}
