@@ -69,8 +69,8 @@
 //! usersync rules build <crate-dir>
 //! ```
 //!
-//! which runs `cargo build --profile rules --target wasm32-unknown-unknown` and wraps the
-//! core module into a component. The module imports nothing but `usersync:rules/host`
+//! which runs `cargo build --release --target wasm32-unknown-unknown` (the release profile
+//! tuned for size through cargo's environment) and wraps the core module into a component. The module imports nothing but `usersync:rules/host`
 //! (logging): no WASI, so no files, network, environment, clock or randomness.
 //!
 //! # Natively
