@@ -430,9 +430,75 @@ impl AppConfig {
     }
 }
 
+/// A TOML table of settings (`[apps.settings]`, or a file given to `usersync rules check`)
+/// as the rules contract's settings, in file order.
+///
+/// # Errors
+/// A value of a kind the contract has no setting for, naming its key.
+pub fn settings_from_toml(table: &toml::Table) -> Result<Vec<Setting>, String> {
+    use toml::Value as T;
+    let text_items = |key: &str, items: &[T]| -> Result<Vec<String>, String> {
+        items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("{key}: a list may hold only strings")))
+            .collect()
+    };
+    table
+        .iter()
+        .map(|(key, value)| {
+            let value = match value {
+                T::String(s) => SettingValue::Text(s.clone()),
+                T::Boolean(b) => SettingValue::Flag(*b),
+                T::Integer(n) => SettingValue::Number(*n),
+                T::Array(items) => SettingValue::TextList(text_items(key, items)?),
+                T::Table(pairs) => SettingValue::Mapping(
+                    pairs
+                        .iter()
+                        .map(|(k, v)| match v {
+                            T::String(s) => Ok((k.clone(), s.clone())),
+                            _ => Err(format!("{key}.{k}: a mapping's values must be strings")),
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+                T::Float(_) | T::Datetime(_) => {
+                    return Err(format!("{key}: use a string, boolean, integer, list of strings or table of strings"))
+                }
+            };
+            Ok(Setting { key: key.clone(), value })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_settings_and_limits() {
+        let text = "[server]\n[[apps]]\nname = \"a\"\nkind = \"okta\"\nrules = \"rules/a.wasm\"\n[apps.rules_limits]\ndeadline_ms = 20\n[apps.settings]\nname = \"x\"\nflag = true\nn = 3\nlist = [\"p\", \"q\"]\n[apps.settings.group_mapping]\nZeta = \"z\"\nAlpha = \"a\"\n";
+        let config = Config::from_toml(text, Path::new("/etc/usersync")).unwrap();
+        let app = &config.apps[0];
+        assert_eq!(app.rules_path(&config.base_dir).unwrap(), Path::new("/etc/usersync/rules/a.wasm"));
+        let limits = app.rules_limits.to_limits();
+        assert_eq!((limits.deadline.as_millis(), limits.memory_bytes, limits.log_lines), (20, 16 << 20, 100));
+        let settings = app.rule_settings().unwrap();
+        let values: Vec<(&str, &SettingValue)> = settings.iter().map(|s| (s.key.as_str(), &s.value)).collect();
+        assert_eq!(
+            values,
+            [
+                ("name", &SettingValue::Text("x".into())),
+                ("flag", &SettingValue::Flag(true)),
+                ("n", &SettingValue::Number(3)),
+                ("list", &SettingValue::TextList(vec!["p".into(), "q".into()])),
+                // In file order, not sorted.
+                ("group_mapping", &SettingValue::Mapping(vec![("Zeta".into(), "z".into()), ("Alpha".into(), "a".into())])),
+            ]
+        );
+        for bad in ["ratio = 0.5", "list = [1, 2]", "[apps.settings.m]\nk = 1", "[apps.rules_limits]\ndeadline_ms = 0", "[apps.rules_limits]\nmemory_mb = 1024"] {
+            let text = format!("[server]\n[[apps]]\nname = \"a\"\nkind = \"okta\"\n{}", if bad.starts_with('[') { bad.to_owned() } else { format!("[apps.settings]\n{bad}") });
+            assert!(Config::from_toml(&text, Path::new("/")).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_full_example_and_defaults() {
@@ -474,43 +540,4 @@ mod tests {
             assert!(Config::from_toml(bad, Path::new("/")).is_err(), "{bad}");
         }
     }
-}
-
-/// A TOML table of settings (`[apps.settings]`, or a file given to `usersync rules check`)
-/// as the rules contract's settings, in file order.
-///
-/// # Errors
-/// A value of a kind the contract has no setting for, naming its key.
-pub fn settings_from_toml(table: &toml::Table) -> Result<Vec<Setting>, String> {
-    use toml::Value as T;
-    let text_items = |key: &str, items: &[T]| -> Result<Vec<String>, String> {
-        items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("{key}: a list may hold only strings")))
-            .collect()
-    };
-    table
-        .iter()
-        .map(|(key, value)| {
-            let value = match value {
-                T::String(s) => SettingValue::Text(s.clone()),
-                T::Boolean(b) => SettingValue::Flag(*b),
-                T::Integer(n) => SettingValue::Number(*n),
-                T::Array(items) => SettingValue::TextList(text_items(key, items)?),
-                T::Table(pairs) => SettingValue::Mapping(
-                    pairs
-                        .iter()
-                        .map(|(k, v)| match v {
-                            T::String(s) => Ok((k.clone(), s.clone())),
-                            _ => Err(format!("{key}.{k}: a mapping's values must be strings")),
-                        })
-                        .collect::<Result<_, _>>()?,
-                ),
-                T::Float(_) | T::Datetime(_) => {
-                    return Err(format!("{key}: use a string, boolean, integer, list of strings or table of strings"))
-                }
-            };
-            Ok(Setting { key: key.clone(), value })
-        })
-        .collect()
 }

@@ -305,7 +305,7 @@ impl Shared {
         };
         self.apps
             .values()
-            .filter(|slot| event.need_rescan() || (relevant && event.paths.iter().any(|p| *p == slot.watched_path)))
+            .filter(|slot| event.need_rescan() || (relevant && event.paths.contains(&slot.watched_path)))
             .map(|slot| slot.spec.app.as_str())
             .collect()
     }

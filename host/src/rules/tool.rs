@@ -82,7 +82,7 @@ fn built_wasm(messages: &[u8]) -> Result<PathBuf> {
             continue;
         }
         let files = message["filenames"].as_array().into_iter().flatten().filter_map(Value::as_str);
-        if let Some(file) = files.filter(|f| f.ends_with(".wasm")).last() {
+        if let Some(file) = files.filter(|f| f.ends_with(".wasm")).next_back() {
             found = Some(PathBuf::from(file));
         }
     }

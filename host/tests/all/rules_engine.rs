@@ -76,7 +76,8 @@ fn each_misbehaviour_fails_only_its_decision() {
     let limits = RuleLimits { deadline: Duration::from_millis(50), memory_bytes: 8 << 20, log_lines: 10 };
     let module = engine.load("hostile", hostile_guest(), limits, &[]).unwrap();
     let hash_prefix = &module.id().hash[..12];
-    let cases: Vec<(&str, fn(&RuleFailure) -> bool)> = vec![
+    type Expected = fn(&RuleFailure) -> bool;
+    let cases: Vec<(&str, Expected)> = vec![
         ("trap", |f| matches!(f, RuleFailure::Trap(_))),
         ("panic", |f| matches!(f, RuleFailure::Panic(_) | RuleFailure::Trap(_))),
         ("loop", |f| matches!(f, RuleFailure::Deadline(d) if *d == Duration::from_millis(50))),

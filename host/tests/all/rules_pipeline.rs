@@ -287,9 +287,7 @@ fn the_rules_cli_builds_checks_and_reports() {
 
     // Status without a server: each app's file is loaded here.
     std::fs::write(dir.join("broken.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    let config = format!(
-        "[server]\nlisten = \"127.0.0.1:9\"\n[[apps]]\nname = \"good\"\nkind = \"okta\"\nrules = \"dept.wasm\"\n[[apps]]\nname = \"bad\"\nkind = \"okta\"\nrules = \"broken.wasm\"\n"
-    );
+    let config = "[server]\nlisten = \"127.0.0.1:9\"\n[[apps]]\nname = \"good\"\nkind = \"okta\"\nrules = \"dept.wasm\"\n[[apps]]\nname = \"bad\"\nkind = \"okta\"\nrules = \"broken.wasm\"\n";
     std::fs::write(dir.join("usersync.toml"), config).unwrap();
     let (ok, out, err) = run(&["rules", "status", "--config", dir.join("usersync.toml").to_str().unwrap()]);
     assert!(ok, "{err}");
