@@ -113,11 +113,32 @@ database = "$work/usersync.db"
 [[apps]]
 name = "bench"
 kind = "generic"
+
+# The same app with the standard rules module: every create is decided by it.
+[[apps]]
+name = "rules"
+kind = "generic"
+rules = "standard.wasm"
+[apps.settings]
+username_regex = "@.*\$"
+username_replacement = ""
+default_groups_new = ["confluence-users"]
+default_groups_all = ["staff"]
+on_the_fly = true
+keep_existing_groups = true
+[apps.settings.group_mapping]
+Engineering = "confluence-developers"
 EOF
+log "building the standard rules module (usersync rules build sample-rules/standard)"
+"$server_bin" rules build sample-rules/standard --out "$work/standard.wasm" 2>>"$work/server.log" ||
+    die "usersync rules build failed (is the wasm32-unknown-unknown target installed?)"
 
 token=$("$server_bin" token create --config "$work/usersync.toml" --app bench \
     2>>"$work/server.log" | tail -n 1)
 [[ -n $token ]] || die "usersync token create printed no token"
+rules_token=$("$server_bin" token create --config "$work/usersync.toml" --app rules \
+    2>>"$work/server.log" | tail -n 1)
+[[ -n $rules_token ]] || die "usersync token create printed no token for the rules app"
 # The generator reads the token from the environment, curl from a header file: not in `ps`.
 export USERSYNC_BENCH_TOKEN=$token
 auth_header=$work/auth.header
@@ -153,7 +174,8 @@ sample_rss() {
     log "server VmRSS after $1: $((kb / 1024)) MB"
 }
 
-# run_scenario NAME URL PID EXTRA...: one load run against the process PID; keeps its JSON
+# run_scenario NAME URL PID EXTRA...: one load run (of the generator's scenario $SCENARIO,
+# default NAME) against the process PID; keeps its JSON
 # line in $work/NAME.json and, in $work/NAME.cpu, the CPU the process used meanwhile: cores
 # busy on average, and microseconds per successful request (warm-up included on both sides).
 run_scenario() {
@@ -163,7 +185,7 @@ run_scenario() {
     log "$name: ${warmup}s warm-up + ${secs}s measured, $concurrency clients"
     ticks0=$(cpu_ticks "$pid")
     t0=$(now_ms)
-    "$bench_bin" load --url "$url" --scenario "$name" --concurrency "$concurrency" \
+    "$bench_bin" load --url "$url" --scenario "${SCENARIO:-$name}" --concurrency "$concurrency" \
         --threads "$threads" --warmup-secs "$warmup" --duration-secs "$secs" "$@" \
         >"$work/$name.json"
     ticks1=$(cpu_ticks "$pid")
@@ -207,8 +229,11 @@ sample_rss "filter"
 peak_kb=$(hwm_kb "$server_pid")
 if ((peak_kb < max_rss_kb)); then peak_kb=$max_rss_kb; fi
 run_scenario create "$scim" "$server_pid"
+# The same creates through the standard rules module (a decision per create, stored with
+# the user in one transaction), on the same server.
+SCENARIO=create USERSYNC_BENCH_TOKEN=$rules_token run_scenario create_rules "$public_url/scim/v2/rules" "$server_pid"
 end_rss_kb=$(rss_kb "$server_pid")
-stored_at_end=$((users + $(jq -r .ok_total "$work/create.json")))
+stored_at_end=$((users + $(jq -r .ok_total "$work/create.json") + $(jq -r .ok_total "$work/create_rules.json")))
 
 durability="skipped (CRASH=0)"
 restart_ms=
@@ -251,11 +276,14 @@ printf '\n### SCIM benchmark: %s users, %s clients, %ss measured after %ss warm-
     "$users" "$concurrency" "$secs" "$warmup"
 printf '| scenario | requests/s | vs baseline | p50 µs | p90 µs | p99 µs | errors | server cores | server CPU µs/req |\n'
 printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
-for name in baseline get filter create; do
+for name in baseline get filter create create_rules; do
     rps=$(field "$name" throughput_per_sec)
     errors=$(field "$name" errors)
     vs=$(ratio "$rps")
     [[ $name == create ]] && vs="—"
+    # Rules on, as a ratio to the same creates with rules off.
+    [[ $name == create_rules ]] &&
+        vs=$(awk -v a="$rps" -v b="$(field create throughput_per_sec)" 'BEGIN { printf "%.2f of create", a / b }')
     read -r cores cpu_us <"$work/$name.cpu"
     printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$vs" \
         "$(field "$name" p50_us)" "$(field "$name" p90_us)" "$(field "$name" p99_us)" \
