@@ -207,6 +207,6 @@ mod tests {
         let groups: Vec<_> = input.person.groups.iter().map(|g| g.display_name.as_str()).collect();
         assert_eq!(groups, ["Engineering", "g2"]);
         assert!(!input.confluence.exists);
-        assert!(input_from_json(&json!({"userName": 7}), &check).is_err());
+        assert!(input_from_json(&json!({"userName": {"a": 1}}), &check).is_err());
     }
 }
