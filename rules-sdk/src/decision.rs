@@ -2,7 +2,7 @@
 //! from the raw fields with Confluence's rules applied, and the three decisions together.
 
 use crate::{
-    is_usable_email, normalize_email, normalize_username, AttributeDecision, CustomField, GroupDecision, Input, Rules,
+    is_usable_email, normalize_email, normalize_username, AttributeDecision, Decisions, GroupDecision, Input, Rules,
     UserMapping,
 };
 
@@ -94,20 +94,9 @@ impl UserFields<'_> {
     }
 }
 
-/// The three decisions for one person, as the host would collect them from a module.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decisions {
-    /// The attribute mapping.
-    pub attributes: AttributeDecision,
-    /// The custom profile fields.
-    pub custom_fields: Vec<CustomField>,
-    /// The group mapping.
-    pub groups: GroupDecision,
-}
-
 impl Decisions {
-    /// Runs the three decisions of `R` natively: what a module's tests, and the host's
-    /// native baseline, compare against.
+    /// Runs `R`'s three decision methods natively, one after the other: what
+    /// [`Rules::decide`] does by default, and what a module's tests compare against.
     pub fn of<R: Rules + ?Sized>(input: &Input) -> Self {
         Decisions {
             attributes: R::map_attributes(input),

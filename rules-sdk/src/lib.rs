@@ -78,6 +78,8 @@
 //! The crate also compiles for the host's target, so a module's logic can be unit-tested
 //! with `cargo test`: [`export_rules!`] then exports nothing and [`log`] writes nowhere.
 
+#[cfg(all(target_arch = "wasm32", feature = "bump-allocator"))]
+mod alloc;
 mod construct;
 mod decision;
 pub mod defaults;
@@ -87,7 +89,7 @@ mod path;
 mod person;
 mod settings;
 
-pub use decision::{Decisions, UserFields};
+pub use decision::UserFields;
 pub use names::{is_usable_email, normalize_email, normalize_group, normalize_username, slug};
 pub use settings::SettingError;
 
@@ -115,8 +117,8 @@ pub mod bindings {
 }
 
 pub use bindings::usersync::rules::types::{
-    App, Attribute, AttributeDecision, ConfluenceUser, CustomField, Enterprise, GroupDecision, IdpGroup, Input,
-    LogLevel, Name, Person, Setting, SettingValue, Source, TypedValue, UserMapping,
+    App, Attribute, AttributeDecision, ConfluenceUser, CustomField, Decisions, Enterprise, GroupDecision, IdpGroup,
+    Input, LogLevel, Name, Person, Setting, SettingValue, Source, TypedValue, UserMapping,
 };
 
 // Lets the generated bindings name this crate by its path from any crate, this one included.
@@ -132,7 +134,9 @@ pub mod __private {
 /// A rules module: the three decisions the host asks for, for each person it provisions.
 ///
 /// Every method has a default, so a module implements only the decisions it changes. The
-/// host calls each one in a fresh instance, with the same [`Input`].
+/// host calls [`decide`](Rules::decide) once per person, in a fresh instance; by default it
+/// runs the three decision methods in turn. A module whose decisions share costly work
+/// (parsing settings, compiling regular expressions) overrides `decide` to do it once.
 ///
 /// # Defaults
 ///
@@ -163,10 +167,15 @@ pub trait Rules {
         let _ = input;
         GroupDecision::unchanged()
     }
+
+    /// All three decisions: what the host calls. Default: [`Decisions::of`], the three
+    /// methods above in turn.
+    fn decide(input: &Input) -> Decisions {
+        Decisions::of::<Self>(input)
+    }
 }
 
-/// Exports a [`Rules`] implementation as the module's `map-attributes`,
-/// `map-custom-fields` and `map-groups`. Use it once, in the module's `lib.rs`:
+/// Exports a [`Rules`] implementation as the module's `decide`. Use it once, in the module's `lib.rs`:
 ///
 /// ```
 /// struct MyRules;
@@ -184,14 +193,8 @@ macro_rules! export_rules {
             struct __UsersyncRulesExport;
 
             impl $crate::__private::Guest for __UsersyncRulesExport {
-                fn map_attributes(input: $crate::Input) -> $crate::AttributeDecision {
-                    <$rules as $crate::Rules>::map_attributes(&input)
-                }
-                fn map_custom_fields(input: $crate::Input) -> ::std::vec::Vec<$crate::CustomField> {
-                    <$rules as $crate::Rules>::map_custom_fields(&input)
-                }
-                fn map_groups(input: $crate::Input) -> $crate::GroupDecision {
-                    <$rules as $crate::Rules>::map_groups(&input)
+                fn decide(input: $crate::Input) -> $crate::Decisions {
+                    <$rules as $crate::Rules>::decide(&input)
                 }
             }
 

@@ -19,7 +19,9 @@ pub(super) const ALLOWED_IMPORT_PREFIXES: &[&str] = &["usersync:rules/host@1.", 
 pub(super) fn to_wit(input: &host::RuleInput) -> wit::Input {
     let p = &input.person;
     let typed = |vs: &[host::TypedValue]| -> Vec<wit::TypedValue> {
-        vs.iter().map(|v| wit::TypedValue { value: v.value.clone(), kind: v.kind.clone(), primary: v.primary }).collect()
+        vs.iter()
+            .map(|v| wit::TypedValue { value: v.value.clone(), kind: v.kind.clone(), primary: v.primary })
+            .collect()
     };
     wit::Input {
         person: wit::Person {
@@ -62,7 +64,11 @@ pub(super) fn to_wit(input: &host::RuleInput) -> wit::Input {
                 .iter()
                 .map(|a| wit::Attribute { schema: a.schema.clone(), name: a.name.clone(), values: a.values.clone() })
                 .collect(),
-            groups: p.groups.iter().map(|g| wit::IdpGroup { id: g.id.clone(), display_name: g.display_name.clone() }).collect(),
+            groups: p
+                .groups
+                .iter()
+                .map(|g| wit::IdpGroup { id: g.id.clone(), display_name: g.display_name.clone() })
+                .collect(),
             raw_json: p.raw_json.clone(),
         },
         app: wit::App {
@@ -92,7 +98,20 @@ pub(super) fn to_wit(input: &host::RuleInput) -> wit::Input {
     }
 }
 
-pub(super) fn from_wit_attributes(d: wit::AttributeDecision) -> host::AttributeDecision {
+pub(super) fn from_wit(d: wit::Decisions, module: host::ModuleId) -> host::Decisions {
+    host::Decisions {
+        attributes: from_wit_attributes(d.attributes),
+        custom_fields: d
+            .custom_fields
+            .into_iter()
+            .map(|f| host::CustomField { name: f.name, value: f.value })
+            .collect(),
+        groups: host::GroupDecision { add: d.groups.add, remove: d.groups.remove, create: d.groups.create },
+        module,
+    }
+}
+
+fn from_wit_attributes(d: wit::AttributeDecision) -> host::AttributeDecision {
     match d {
         wit::AttributeDecision::Provision(m) => host::AttributeDecision::Provision(host::UserMapping {
             username: m.username,
@@ -103,12 +122,4 @@ pub(super) fn from_wit_attributes(d: wit::AttributeDecision) -> host::AttributeD
         wit::AttributeDecision::Skip(reason) => host::AttributeDecision::Skip(reason),
         wit::AttributeDecision::Reject(reason) => host::AttributeDecision::Reject(reason),
     }
-}
-
-pub(super) fn from_wit_custom_fields(fields: Vec<wit::CustomField>) -> Vec<host::CustomField> {
-    fields.into_iter().map(|f| host::CustomField { name: f.name, value: f.value }).collect()
-}
-
-pub(super) fn from_wit_groups(g: wit::GroupDecision) -> host::GroupDecision {
-    host::GroupDecision { add: g.add, remove: g.remove, create: g.create }
 }

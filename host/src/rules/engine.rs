@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits,
     StoreLimitsBuilder, Trap,
 };
 
@@ -57,6 +57,11 @@ impl Default for RuleLimits {
 const LOG_LINE_BYTES: usize = 1024;
 /// Decisions that can run at once (pool slots); more wait for a slot.
 const CONCURRENT_DECISIONS: u32 = 64;
+/// Bytes of each instance's linear memory kept resident (and reset in place) between
+/// decisions; see [`RulesEngine::new`].
+const KEEP_RESIDENT: usize = 4 << 20;
+/// The same for each instance's tables.
+const KEEP_RESIDENT_TABLE: usize = 64 << 10;
 /// The epoch ticker's period.
 const TICK: Duration = Duration::from_millis(1);
 
@@ -115,7 +120,14 @@ impl RulesEngine {
             .total_core_instances(CONCURRENT_DECISIONS * 4)
             .total_memories(CONCURRENT_DECISIONS * 2)
             .total_tables(CONCURRENT_DECISIONS * 4)
-            .max_memory_size(RuleLimits::MAX_MEMORY_BYTES);
+            .max_memory_size(RuleLimits::MAX_MEMORY_BYTES)
+            // A decision dirties a few dozen pages of its instance's memory. Resetting them in
+            // place (found with Linux's PAGEMAP_SCAN where the kernel has it, 6.7+) keeps them
+            // resident, so the next decision in that slot takes no page faults; beyond
+            // `KEEP_RESIDENT` bytes, memory is returned to the kernel as before.
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT_TABLE)
+            .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -200,8 +212,8 @@ impl RulesEngine {
         Ok(module)
     }
 
-    /// Makes the three decisions for one person, in a fresh instance: `map-attributes`,
-    /// `map-custom-fields`, `map-groups`, then validates them against Confluence's naming
+    /// Makes the three decisions for one person, in a fresh instance (one call of the
+    /// module's `decide`), then validates them against Confluence's naming
     /// rules ([`super::validate`]). Synchronous and CPU-bound, up to the module's deadline:
     /// async callers run it on `spawn_blocking`. When [`CONCURRENT_DECISIONS`] decisions
     /// are running, it waits for one to finish.
@@ -222,13 +234,8 @@ impl RulesEngine {
         let state = store.into_data();
         drop(slot);
         state.log.finish();
-        let (attributes, custom_fields, groups) = outcome.map_err(|e| fail(state.failure(&e, module.limits)))?;
-        let decisions = Decisions {
-            attributes: contract::from_wit_attributes(attributes),
-            custom_fields: contract::from_wit_custom_fields(custom_fields),
-            groups: contract::from_wit_groups(groups),
-            module: module.id.clone(),
-        };
+        let decisions = outcome.map_err(|e| fail(state.failure(&e, module.limits)))?;
+        let decisions = contract::from_wit(decisions, module.id.clone());
         if let super::types::AttributeDecision::Reject(reason) = decisions.attributes {
             return Err(fail(RuleFailure::Rejected(reason)));
         }
@@ -325,14 +332,13 @@ fn deadline_ticks(deadline: Duration) -> u64 {
     u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX / 2).max(1) + 1
 }
 
-type Outcome = (wit::AttributeDecision, Vec<wit::CustomField>, wit::GroupDecision);
-
-fn run(pre: &RulesPre<DecisionState>, store: &mut Store<DecisionState>, input: &wit::Input) -> wasmtime::Result<Outcome> {
+fn run(
+    pre: &RulesPre<DecisionState>,
+    store: &mut Store<DecisionState>,
+    input: &wit::Input,
+) -> wasmtime::Result<wit::Decisions> {
     let rules = pre.instantiate(&mut *store)?;
-    let attributes = rules.call_map_attributes(&mut *store, input)?;
-    let custom_fields = rules.call_map_custom_fields(&mut *store, input)?;
-    let groups = rules.call_map_groups(&mut *store, input)?;
-    Ok((attributes, custom_fields, groups))
+    rules.call_decide(&mut *store, input)
 }
 
 /// One decision's store data: its memory limiter and its log budget.
@@ -343,10 +349,8 @@ struct DecisionState {
 
 impl DecisionState {
     fn new(module: &LoadedModule) -> Self {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(module.limits.memory_bytes)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits =
+            StoreLimitsBuilder::new().memory_size(module.limits.memory_bytes).trap_on_grow_failure(true).build();
         DecisionState {
             limiter: MemoryCap { limits, refused: false },
             log: GuestLog {
@@ -372,9 +376,10 @@ impl DecisionState {
             return RuleFailure::Panic(line.clone());
         }
         match trap {
-            Some(Trap::UnreachableCodeReached) => {
-                RuleFailure::Trap(format!("{} (an explicit trap, or a panic the module did not log)", Trap::UnreachableCodeReached))
-            }
+            Some(Trap::UnreachableCodeReached) => RuleFailure::Trap(format!(
+                "{} (an explicit trap, or a panic the module did not log)",
+                Trap::UnreachableCodeReached
+            )),
             Some(trap) => RuleFailure::Trap(trap.to_string()),
             None => RuleFailure::Trap(format!("{error:#}")),
         }
@@ -503,7 +508,10 @@ impl Gate {
             state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
         state.running += 1;
-        self.changed.notify_all();
+        // Only the first decision has someone to wake: the ticker, asleep while none runs.
+        if state.running == 1 {
+            self.changed.notify_all();
+        }
         Slot(self)
     }
 
@@ -532,8 +540,14 @@ impl Gate {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.0.lock().running -= 1;
-        self.0.changed.notify_all();
+        let mut state = self.0.lock();
+        // Only a full gate can have decisions waiting for a slot.
+        let was_full = state.running == CONCURRENT_DECISIONS;
+        state.running -= 1;
+        drop(state);
+        if was_full {
+            self.0.changed.notify_all();
+        }
     }
 }
 

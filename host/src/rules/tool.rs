@@ -18,10 +18,10 @@ use crate::scim::schema::AppSchemas;
 /// randomness can even be imported.
 pub const TARGET: &str = "wasm32-unknown-unknown";
 
-/// Cargo's release profile, tuned for a small module that instantiates quickly; set through
+/// Cargo's release profile, tuned as the workspace's `rules` profile is; set through
 /// the environment, so a rule author's crate needs no profile of its own.
 const PROFILE_ENV: &[(&str, &str)] = &[
-    ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s"),
+    ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3"),
     ("CARGO_PROFILE_RELEASE_LTO", "true"),
     ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1"),
     ("CARGO_PROFILE_RELEASE_PANIC", "abort"),
@@ -53,9 +53,7 @@ pub fn build(crate_dir: &Path, out: Option<&Path>) -> Result<PathBuf> {
         .stderr(Stdio::inherit());
     let output = command.output().context("cannot run cargo")?;
     if !output.status.success() {
-        bail!(
-            "cargo build failed (is the target installed? `rustup target add {TARGET}`); see the messages above"
-        );
+        bail!("cargo build failed (is the target installed? `rustup target add {TARGET}`); see the messages above");
     }
     let wasm = built_wasm(&output.stdout)?;
     let core = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
@@ -132,7 +130,11 @@ pub fn input_from_json(person: &Value, check: &CheckInput) -> Result<RuleInput> 
     let person: Person = crate::inbound::person::person_from_scim(&user, &schemas.user, groups);
     Ok(RuleInput {
         person,
-        app: AppInfo { name: check.app_name.clone(), idp_kind: check.idp_kind.clone(), settings: check.settings.clone() },
+        app: AppInfo {
+            name: check.app_name.clone(),
+            idp_kind: check.idp_kind.clone(),
+            settings: check.settings.clone(),
+        },
         confluence: match &check.existing_groups {
             Some(groups) => ConfluenceUser { exists: true, username: None, groups: groups.clone() },
             None => ConfluenceUser::default(),
@@ -167,9 +169,7 @@ pub fn settings_json(settings: &[Setting]) -> Value {
                 SettingValue::Flag(b) => json!(b),
                 SettingValue::Number(n) => json!(n),
                 SettingValue::TextList(l) => json!(l),
-                SettingValue::Mapping(m) => {
-                    Value::Object(m.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
-                }
+                SettingValue::Mapping(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), json!(v))).collect()),
             };
             (s.key.clone(), v)
         })

@@ -35,7 +35,7 @@
 //!
 //! A flag may also be given as text (`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`) and a
 //! text-list as comma-separated text. A setting of the wrong kind, a regular expression that
-//! does not compile, or a mapping with a blank side makes `map-attributes` reject every
+//! does not compile, or a mapping with a blank side makes the attribute decision reject every
 //! person with a reason naming the setting (and the other two decisions change nothing),
 //! rather than provisioning people wrongly. Unknown keys are ignored.
 //!
@@ -75,6 +75,11 @@ impl Rules for Standard {
 
     fn map_groups(input: &Input) -> GroupDecision {
         map_groups(input)
+    }
+
+    /// The settings are read (and their regular expressions compiled) once for all three.
+    fn decide(input: &Input) -> Decisions {
+        decide(input)
     }
 }
 

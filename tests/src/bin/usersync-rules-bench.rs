@@ -2,10 +2,10 @@
 //!
 //! - **Decision latency**: the standard rules module, loaded with a realistic set of settings,
 //!   decides about one realistic person `--iterations` times on one thread
-//!   ([`RulesEngine::decide`]: fresh store and instance, the three calls, validation), each
-//!   call timed. In the same run, interleaved in blocks so that both see the same machine, the
-//!   baseline: the same logic natively (the standard rules crate's [`Rules`] methods, the same
-//!   three calls on the same input). With `--floor-module`, a module with trivial logic
+//!   ([`RulesEngine::decide`]: fresh store and instance, the module's `decide`, validation),
+//!   each call timed. In the same run, interleaved in blocks so that both see the same
+//!   machine, the baseline: the same logic natively (the standard rules crate's
+//!   [`Rules::decide`], on the same input). With `--floor-module`, a module with trivial logic
 //!   too: the engine's fixed cost of a decision. Exact percentiles, and the ratio to native.
 //! - **Throughput**: decisions per second over a fixed window with 1 and with `--threads`
 //!   threads sharing one loaded module, and the native calls the same way.
@@ -167,8 +167,8 @@ fn main() -> anyhow::Result<ExitCode> {
             s.p50.as_secs_f64() / native_stats.p50.as_secs_f64().max(f64::EPSILON)
         );
     };
-    row("native: the standard rules' three `Rules` calls", &native_stats);
-    row("module: `engine.decide` (fresh instance + three calls + validation)", &wasm_stats);
+    row("native: the standard rules' `Rules::decide`", &native_stats);
+    row("module: `engine.decide` (fresh instance + `decide` + validation)", &wasm_stats);
     if !floor_samples.is_empty() {
         row("floor: `engine.decide` of a trivial module, same input", &Stats::of(floor_samples));
     }
@@ -345,7 +345,8 @@ fn to_sdk(input: &RuleInput) -> usersync_rules::Input {
 /// The native decisions, in the host's types, to compare with the module's.
 fn native_decisions(input: &usersync_rules::Input) -> (AttributeDecision, Vec<CustomField>, GroupDecision) {
     use usersync_rules as sdk;
-    let attributes = match Standard::map_attributes(input) {
+    let sdk::Decisions { attributes, custom_fields, groups: g } = Standard::decide(input);
+    let attributes = match attributes {
         sdk::AttributeDecision::Provision(m) => AttributeDecision::Provision(UserMapping {
             username: m.username,
             full_name: m.full_name,
@@ -355,19 +356,13 @@ fn native_decisions(input: &usersync_rules::Input) -> (AttributeDecision, Vec<Cu
         sdk::AttributeDecision::Skip(reason) => AttributeDecision::Skip(reason),
         sdk::AttributeDecision::Reject(reason) => AttributeDecision::Reject(reason),
     };
-    let fields =
-        Standard::map_custom_fields(input).into_iter().map(|f| CustomField { name: f.name, value: f.value }).collect();
-    let g = Standard::map_groups(input);
+    let fields = custom_fields.into_iter().map(|f| CustomField { name: f.name, value: f.value }).collect();
     (attributes, fields, GroupDecision { add: g.add, remove: g.remove, create: g.create })
 }
 
-/// One native decision: the three calls the host makes of a module, on the same input.
+/// One native decision: what the module's `decide` runs, on the same input.
 fn native_once(input: &usersync_rules::Input) {
-    let input = black_box(input);
-    let attributes = Standard::map_attributes(input);
-    let fields = Standard::map_custom_fields(input);
-    let groups = Standard::map_groups(input);
-    drop(black_box((attributes, fields, groups)));
+    drop(black_box(Standard::decide(black_box(input))));
 }
 
 fn decide_once(engine: &RulesEngine, module: &LoadedModule, input: &RuleInput) -> anyhow::Result<()> {

@@ -1,8 +1,8 @@
 //! A rules module that misbehaves on request, for the host's tests: the text setting
-//! `mode` picks what `map-attributes` does; with the text setting `only_user`, only for the
+//! `mode` picks what the attribute decision (`map_attributes`) does; with the text setting `only_user`, only for the
 //! person with that `userName` (others are mapped as `ok`).
 //!
-//! | `mode` | `map-attributes` |
+//! | `mode` | `map_attributes` |
 //! | --- | --- |
 //! | `trap` | executes `unreachable` |
 //! | `loop` | never returns |
@@ -15,8 +15,8 @@
 //!
 //! Mapping plainly: username = `userName` lower-cased, full name = `displayName` (else the
 //! username as sent), e-mail = the primary address, active as sent; every IdP group joins
-//! (and creates) the same-named group, lower-cased; no custom fields. `map-custom-fields`
-//! and `map-groups` behave the same in every mode.
+//! (and creates) the same-named group, lower-cased; no custom fields. `map_custom_fields`
+//! and `map_groups` behave the same in every mode.
 
 use usersync_rules::{log, AttributeDecision, GroupDecision, Input, Rules, UserMapping};
 
