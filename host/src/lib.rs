@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod confluence;
 pub mod http;
 pub mod inbound;
 pub mod rules;

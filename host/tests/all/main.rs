@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod confluence_client;
 mod durability;
 mod fuzz_corpus;
 mod guests;
