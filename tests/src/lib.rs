@@ -1,4 +1,5 @@
-//! Test support for UserSync: the load generator behind `tests/bench/scim.sh` (and, later,
-//! the Confluence emulator and end-to-end helpers).
+//! Test support for UserSync: the load generator behind `tests/bench/scim.sh`, the
+//! Confluence Data Center REST emulator, and (later) end-to-end helpers.
 
+pub mod emulator;
 pub mod load;
