@@ -35,6 +35,10 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub apps: Vec<AppConfig>,
+    /// `[confluence]`: where decisions are applied. Without it, SCIM changes and the rules'
+    /// decisions are stored but nothing is sent anywhere.
+    #[serde(default)]
+    pub confluence: Option<ConfluenceConfig>,
     /// The directory relative paths in this file are resolved against (set by [`Config::load`]).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -148,6 +152,125 @@ pub struct AppConfig {
     /// arrays of strings, and tables of strings (mappings, in file order).
     #[serde(default)]
     pub settings: toml::Table,
+    /// What a person the identity provider deletes (or the rules stop provisioning)
+    /// becomes in Confluence: `disable` (default) or `delete`. `active: false` always
+    /// disables.
+    #[serde(default)]
+    pub deprovision: DeprovisionPolicy,
+}
+
+/// `deprovision` of an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeprovisionPolicy {
+    #[default]
+    Disable,
+    Delete,
+}
+
+/// `[confluence]`: the Confluence Data Center every app provisions into. Each app gets its
+/// own connection pool and concurrency limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfluenceConfig {
+    /// Base URL, with the context path if any (`https://wiki.example.com/confluence`).
+    pub url: String,
+    /// For basic authentication: the administrator's username, with `password_env` or
+    /// `password_file`. Or use a personal access token (`token_env` / `token_file`).
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub token_env: Option<String>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// The Confluence version, when it must not be detected (`9.2.1`).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Requests each app may have in flight at once. Default 4.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: usize,
+    /// Timeout of one request, in milliseconds. Default 10,000.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// How long a SCIM write waits for its Confluence operations before answering (the
+    /// rest are applied from the outbox), in milliseconds. Default 2,000.
+    #[serde(default = "default_apply_deadline_ms")]
+    pub apply_deadline_ms: u64,
+    /// Longest wait between retries of a failing operation, in milliseconds. Default 30,000.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+fn default_apply_deadline_ms() -> u64 {
+    2_000
+}
+fn default_max_backoff_ms() -> u64 {
+    30_000
+}
+
+/// Credentials for Confluence, read from the environment or files named in the config.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ConfluenceCredentials {
+    Basic { username: String, password: String },
+    Token(String),
+}
+
+impl std::fmt::Debug for ConfluenceCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfluenceCredentials::Basic { username, .. } => write!(f, "Basic({username}, <password>)"),
+            ConfluenceCredentials::Token(_) => f.write_str("Token(<secret>)"),
+        }
+    }
+}
+
+impl ConfluenceConfig {
+    /// Reads the credentials.
+    ///
+    /// # Errors
+    /// Neither or both of a username+password and a token are given, or a variable or file
+    /// named is missing or empty.
+    pub fn credentials(&self, base_dir: &Path) -> Result<ConfluenceCredentials, ConfigError> {
+        let secret =
+            |env: &Option<String>, file: &Option<PathBuf>, what: &str| -> Result<Option<String>, ConfigError> {
+                let fail = |detail: String| ConfigError::Secret { app: "confluence".into(), detail };
+                let value = match (env, file) {
+                    (Some(var), _) => std::env::var(var)
+                        .map_err(|_| fail(format!("environment variable {var} ({what}) is not set")))?,
+                    (None, Some(file)) => {
+                        let path = if file.is_absolute() { file.clone() } else { base_dir.join(file) };
+                        std::fs::read_to_string(&path).map_err(|e| fail(format!("{} ({what}): {e}", path.display())))?
+                    }
+                    (None, None) => return Ok(None),
+                };
+                let value = value.trim().to_owned();
+                if value.is_empty() {
+                    return Err(fail(format!("the {what} is empty")));
+                }
+                Ok(Some(value))
+            };
+        let password = secret(&self.password_env, &self.password_file, "password")?;
+        let token = secret(&self.token_env, &self.token_file, "personal access token")?;
+        match (&self.username, password, token) {
+            (Some(username), Some(password), None) => {
+                Ok(ConfluenceCredentials::Basic { username: username.clone(), password })
+            }
+            (None, None, Some(token)) => Ok(ConfluenceCredentials::Token(token)),
+            _ => Err(ConfigError::Invalid(
+                "[confluence] needs either username with password_env/password_file, or token_env/token_file".into(),
+            )),
+        }
+    }
 }
 
 /// `[apps.rules_limits]`.
@@ -260,11 +383,9 @@ impl ExtensionConfig {
         };
         let mut attributes = Vec::new();
         for a in &self.attributes {
-            let ty = AttrType::parse(&a.ty)
-                .filter(|t| *t != AttrType::Complex)
-                .ok_or_else(|| {
-                    ConfigError::Invalid(format!("extension {}: attribute {}: unknown type {:?}", self.urn, a.name, a.ty))
-                })?;
+            let ty = AttrType::parse(&a.ty).filter(|t| *t != AttrType::Complex).ok_or_else(|| {
+                ConfigError::Invalid(format!("extension {}: attribute {}: unknown type {:?}", self.urn, a.name, a.ty))
+            })?;
             if !is_attr_name(&a.name) {
                 return Err(ConfigError::Invalid(format!(
                     "extension {}: {:?} is not a valid attribute name",
@@ -278,9 +399,7 @@ impl ExtensionConfig {
             def.description = a.description.clone();
             attributes.push(def);
         }
-        let name = self.name.clone().unwrap_or_else(|| {
-            self.urn.rsplit(':').next().unwrap_or("Extension").to_owned()
-        });
+        let name = self.name.clone().unwrap_or_else(|| self.urn.rsplit(':').next().unwrap_or("Extension").to_owned());
         Ok(CustomExtension::new(applies_to, &self.urn, &name, attributes))
     }
 }
@@ -298,8 +417,8 @@ impl Config {
     /// The file cannot be read, is not valid TOML, or breaks a rule (duplicate or non-URL-safe
     /// app names, a bad extension).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         let mut config: Config = toml::from_str(&text)
             .map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -335,7 +454,10 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("app {:?} is declared twice", app.name)));
             }
             if app.rules_limits.deadline_ms == 0 || app.rules_limits.deadline_ms > 10_000 {
-                return Err(ConfigError::Invalid(format!("app {}: rules_limits.deadline_ms must be 1-10000", app.name)));
+                return Err(ConfigError::Invalid(format!(
+                    "app {}: rules_limits.deadline_ms must be 1-10000",
+                    app.name
+                )));
             }
             if app.rules_limits.memory_mb == 0 || app.rules_limits.memory_mb > RuleLimits::MAX_MEMORY_BYTES >> 20 {
                 return Err(ConfigError::Invalid(format!(
@@ -349,7 +471,10 @@ impl Config {
             for ext in &app.extensions {
                 ext.to_extension()?;
                 if !urns.insert(ext.urn.to_ascii_lowercase()) {
-                    return Err(ConfigError::Invalid(format!("app {}: extension {} declared twice", app.name, ext.urn)));
+                    return Err(ConfigError::Invalid(format!(
+                        "app {}: extension {} declared twice",
+                        app.name, ext.urn
+                    )));
                 }
             }
         }
@@ -395,7 +520,8 @@ impl AppConfig {
     /// # Errors
     /// A value of a kind the contract has no setting for (a float, a date, a nested table).
     pub fn rule_settings(&self) -> Result<Vec<Setting>, ConfigError> {
-        settings_from_toml(&self.settings).map_err(|e| ConfigError::Invalid(format!("app {}: settings: {e}", self.name)))
+        settings_from_toml(&self.settings)
+            .map_err(|e| ConfigError::Invalid(format!("app {}: settings: {e}", self.name)))
     }
 
     /// The bootstrap token named by `token_env` / `token_file`, if any.
@@ -491,11 +617,23 @@ mod tests {
                 ("n", &SettingValue::Number(3)),
                 ("list", &SettingValue::TextList(vec!["p".into(), "q".into()])),
                 // In file order, not sorted.
-                ("group_mapping", &SettingValue::Mapping(vec![("Zeta".into(), "z".into()), ("Alpha".into(), "a".into())])),
+                (
+                    "group_mapping",
+                    &SettingValue::Mapping(vec![("Zeta".into(), "z".into()), ("Alpha".into(), "a".into())])
+                ),
             ]
         );
-        for bad in ["ratio = 0.5", "list = [1, 2]", "[apps.settings.m]\nk = 1", "[apps.rules_limits]\ndeadline_ms = 0", "[apps.rules_limits]\nmemory_mb = 1024"] {
-            let text = format!("[server]\n[[apps]]\nname = \"a\"\nkind = \"okta\"\n{}", if bad.starts_with('[') { bad.to_owned() } else { format!("[apps.settings]\n{bad}") });
+        for bad in [
+            "ratio = 0.5",
+            "list = [1, 2]",
+            "[apps.settings.m]\nk = 1",
+            "[apps.rules_limits]\ndeadline_ms = 0",
+            "[apps.rules_limits]\nmemory_mb = 1024",
+        ] {
+            let text = format!(
+                "[server]\n[[apps]]\nname = \"a\"\nkind = \"okta\"\n{}",
+                if bad.starts_with('[') { bad.to_owned() } else { format!("[apps.settings]\n{bad}") }
+            );
             assert!(Config::from_toml(&text, Path::new("/")).is_err(), "{bad}");
         }
     }

@@ -11,3 +11,4 @@ pub mod rules;
 pub mod scim;
 pub mod server;
 pub mod store;
+pub mod sync;

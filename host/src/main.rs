@@ -45,6 +45,49 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Synchronize: run every person of an app through the rules again, compare with
+    /// Confluence and repair the drift. Uses the running server (with an admin token),
+    /// or, when none runs, does the work in this process.
+    Sync {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        app: String,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// An admin token, for a running server (`usersync token create --admin`).
+        #[arg(long, env = "USERSYNC_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// The audit log: every decision and Confluence operation, newest first.
+    Audit {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        app: Option<String>,
+        /// One person (their SCIM id).
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// What the rules decided for one person (Confluence username, groups, custom fields).
+    Person {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        app: String,
+        /// Their SCIM id, or their Confluence username.
+        id: String,
+    },
+    /// Confluence operations waiting in the outbox, and those Confluence refused.
+    Outbox {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        app: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,8 +139,11 @@ enum TokenCommand {
         #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
         config: PathBuf,
         /// The app (as named in the config file).
-        #[arg(long)]
-        app: String,
+        #[arg(long, required_unless_present = "admin")]
+        app: Option<String>,
+        /// An admin token instead, for the admin API (`/admin/v1/`, `usersync sync`).
+        #[arg(long, conflicts_with = "app")]
+        admin: bool,
         /// A note to recognise the token by, e.g. "OneLogin production".
         #[arg(long, default_value = "")]
         label: String,
@@ -134,6 +180,40 @@ fn main() -> Result<()> {
         Command::Token { command } => token(command)?,
         Command::Rules { command } => rules(command)?,
         Command::Demo { dir, listen } => demo(&dir, listen)?,
+        Command::Sync { config, app, dry_run, token } => sync(&Config::load(&config)?, &app, dry_run, token)?,
+        Command::Audit { config, app, subject, limit } => {
+            let config = Config::load(&config)?;
+            let conn = open_db(&config)?;
+            let entries = usersync::store::desired::audit(&conn, app.as_deref(), subject.as_deref(), limit)?;
+            println!("{:<24} {:<12} {:<38} {:<20} {:<11} {:<9} {:<12} DETAIL", "AT", "APP", "PERSON", "USER", "ACTION", "OUTCOME", "MODULE");
+            for e in entries {
+                let hash = e.module_hash.get(..12).unwrap_or(&e.module_hash);
+                println!("{:<24} {:<12} {:<38} {:<20} {:<11} {:<9} {:<12} {}", e.at, e.app, e.subject, e.user_name, e.action, e.outcome, hash, e.detail);
+            }
+        }
+        Command::Person { config, app, id } => {
+            let config = Config::load(&config)?;
+            let conn = open_db(&config)?;
+            match usersync::store::desired::find(&conn, &app, &id)? {
+                Some(d) => println!("{:#}", usersync::http::admin::desired_json(&d)),
+                None => bail!("no decision stored for {id:?} in app {app}"),
+            }
+        }
+        Command::Outbox { config, app } => {
+            let config = Config::load(&config)?;
+            let conn = open_db(&config)?;
+            let pending = usersync::store::outbox::pending(&conn)?;
+            let pending: Vec<_> = pending.into_iter().filter(|r| app.as_deref().is_none_or(|a| a == r.app)).collect();
+            println!("{} operation(s) waiting", pending.len());
+            for r in pending.iter().take(50) {
+                println!("  #{:<8} {:<12} {:<20} {}", r.seq, r.app, r.subject, r.op);
+            }
+            let failed = usersync::store::outbox::failed(&conn, app.as_deref(), 50)?;
+            println!("{} recent operation(s) Confluence refused", failed.len());
+            for f in failed {
+                println!("  #{:<8} {:<12} {:<20} {} -- {} ({})", f.row.seq, f.row.app, f.row.subject, f.row.op, f.error, f.failed_at);
+            }
+        }
     }
     Ok(())
 }
@@ -147,12 +227,19 @@ fn open_db(config: &Config) -> Result<rusqlite::Connection> {
 
 fn token(command: TokenCommand) -> Result<()> {
     match command {
-        TokenCommand::Create { config, app, label } => {
+        TokenCommand::Create { config, app, admin, label } => {
             let config = Config::load(&config)?;
+            let conn = open_db(&config)?;
+            if admin {
+                let (id, secret) = tokens::create(&conn, usersync::http::admin::ADMIN, &label)?;
+                eprintln!("Created admin token {id}. Copy it now: it is not shown again.");
+                println!("{secret}");
+                return Ok(());
+            }
+            let app = app.unwrap_or_default();
             if config.app(&app).is_none() {
                 bail!("there is no app {app:?} in the config file");
             }
-            let conn = open_db(&config)?;
             let (id, secret) = tokens::create(&conn, &app, &label)?;
             eprintln!("Created token {id} for app {app}. Copy it now: it is not shown again.");
             eprintln!("SCIM base URL: {}/scim/v2/{app}", config.public_url());
@@ -194,9 +281,12 @@ fn rules(command: RulesCommand) -> Result<()> {
         RulesCommand::Check { module, input, settings, idp_kind, app, existing_groups } => {
             let settings = match settings {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                    let table: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
-                    usersync::config::settings_from_toml(&table).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                    let text =
+                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let table: toml::Table =
+                        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+                    usersync::config::settings_from_toml(&table)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
                 }
                 None => Vec::new(),
             };
@@ -252,14 +342,22 @@ fn rules_status(config: &Config) -> Result<()> {
     for app in &config.apps {
         let Some(path) = app.rules_path(&config.base_dir) else { continue };
         let name = path.file_stem().map_or_else(|| app.name.clone(), |s| s.to_string_lossy().into_owned());
-        let loaded = std::fs::read(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
-            .and_then(|bytes| {
+        let loaded =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display())).and_then(|bytes| {
                 let settings = app.rule_settings().map_err(|e| e.to_string())?;
-                engine.load(&name, &bytes, app.rules_limits.to_limits(), &settings).map_err(|e: RulesError| e.to_string())
+                engine
+                    .load(&name, &bytes, app.rules_limits.to_limits(), &settings)
+                    .map_err(|e: RulesError| e.to_string())
             });
         match loaded {
-            Ok(m) => println!("{:<16} {:<24} {:<14} {:<26} {:>7}  -", app.name, name, m.id().short_hash(), "(not running)", 0),
+            Ok(m) => println!(
+                "{:<16} {:<24} {:<14} {:<26} {:>7}  -",
+                app.name,
+                name,
+                m.id().short_hash(),
+                "(not running)",
+                0
+            ),
             Err(e) => println!("{:<16} {:<24} {:<14} {:<26} {:>7}  {e}", app.name, name, "-", "(not running)", 0),
         }
     }
@@ -289,5 +387,73 @@ fn demo(dir: &std::path::Path, listen: std::net::SocketAddr) -> Result<()> {
     println!();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(usersync::server::serve(&config))?;
+    Ok(())
+}
+
+/// `usersync sync`: through the running server's admin API, else in this process.
+fn sync(config: &Config, app: &str, dry_run: bool, token: Option<String>) -> Result<()> {
+    use std::io::IsTerminal as _;
+    if config.app(app).is_none() {
+        bail!("there is no app {app:?} in the config file");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let health = format!("http://{}/healthz", config.server.listen);
+    let running = runtime.block_on(async {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().ok()?;
+        client.get(&health).send().await.ok().map(|_| ())
+    });
+    let report = if running.is_some() {
+        let Some(token) = token else {
+            bail!("the server is running at {health}: give an admin token (--token or USERSYNC_ADMIN_TOKEN; `usersync token create --admin`)");
+        };
+        eprintln!("Synchronizing app {app} through the running server{} ...", if dry_run { " (dry run)" } else { "" });
+        let url = format!("http://{}/admin/v1/apps/{app}/sync?dryRun={dry_run}", config.server.listen);
+        runtime.block_on(async {
+            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build()?;
+            let response = client.post(&url).bearer_auth(token).send().await?;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await?;
+            if !status.is_success() {
+                bail!("the server refused: {} {}", status, body["detail"].as_str().unwrap_or_default());
+            }
+            Ok(body)
+        })?
+    } else {
+        eprintln!("No server at {health}; synchronizing app {app} in this process{} ...", if dry_run { " (dry run)" } else { "" });
+        let terminal = std::io::stderr().is_terminal();
+        let progress = move |line: &str| {
+            if terminal {
+                eprint!("\r\x1b[2K  {line}");
+            } else {
+                eprintln!("  {line}");
+            }
+        };
+        let report = runtime.block_on(async {
+            let service = usersync::server::build(config)?;
+            let report = service.inbound.synchronize(app, dry_run, std::time::Duration::from_secs(24 * 3600), &progress).await;
+            anyhow::Ok(report.map_err(|e| anyhow::anyhow!("{}", e.detail))?)
+        })?;
+        if terminal {
+            eprintln!();
+        }
+        usersync::http::admin::report_json(&report)
+    };
+    if dry_run {
+        for step in report["plan"].as_array().into_iter().flatten() {
+            println!("{}  (person {})", step["operation"].as_str().unwrap_or_default(), step["person"].as_str().unwrap_or_default());
+        }
+    }
+    let s = &report["summary"];
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    eprintln!(
+        "{}: {} people, {} in step; users: {} created, {} updated, {} enabled, {} disabled; groups created: {}; memberships: {} added, {} removed{}",
+        if dry_run { "Plan" } else { "Done" },
+        n("people"), n("inStep"), n("usersCreated"), n("usersUpdated"), n("usersEnabled"), n("usersDisabled"),
+        n("groupsCreated"), n("membersAdded"), n("membersRemoved"),
+        if dry_run { " (nothing changed)" } else { "" }
+    );
+    for f in report["failed"].as_array().into_iter().flatten() {
+        eprintln!("  not decided: person {}: {}", f["person"].as_str().unwrap_or_default(), f["error"].as_str().unwrap_or_default());
+    }
     Ok(())
 }

@@ -5,13 +5,18 @@ use std::sync::Arc;
 
 use axum::Router;
 
-use crate::config::{Config, ConfigError};
+use std::time::Duration;
+
+use crate::config::{Config, ConfigError, ConfluenceCredentials, DeprovisionPolicy};
+use crate::confluence::{Auth, Backoff, ConfluenceClient, ConfluenceSettings};
 use crate::http::{router, HttpLimits, HttpState};
 use crate::inbound::{apps_from_config, relocate, Inbound, RulesHook};
 use crate::rules::{AppModule, ModuleRegistry, RulesEngine, RulesError};
 use crate::scim::normalize::Limits;
 use crate::store::tokens::TokenVerifier;
+use crate::store::{open_connection, outbox};
 use crate::store::{Store, StoreError};
+use crate::sync::{AppSync, Deprovision, Outbox};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -21,6 +26,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Rules(#[from] RulesError),
+    #[error("Confluence: {0}")]
+    Confluence(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
 }
@@ -29,6 +36,8 @@ pub enum StartError {
 pub struct Service {
     pub router: Router,
     pub inbound: Arc<Inbound>,
+    /// Each app's Confluence side (empty without `[confluence]`).
+    pub confluence: HashMap<String, Arc<AppSync>>,
 }
 
 /// Opens the store and builds the router for `config`.
@@ -49,17 +58,100 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
     let store = Store::open(&db, relocate(&apps))?;
     let tokens = TokenVerifier::new(&db, fixed)?;
     let mut inbound = Inbound::new(store.clone(), apps, Limits::default(), config.server.max_results);
+    let confluence = confluence_sync(config, &store)?;
     if let Some(rules) = rules_hook(config, store)? {
         inbound = inbound.with_rules(rules);
     }
+    let confluence_apps = confluence.clone();
+    inbound = inbound.with_confluence(confluence);
     let inbound = Arc::new(inbound);
     let limits = HttpLimits {
         max_body_bytes: config.server.max_body_bytes,
         bulk_max_operations: config.server.bulk_max_operations,
         bulk_max_payload_bytes: config.server.bulk_max_payload_bytes,
     };
-    let router = router(HttpState { inbound: inbound.clone(), tokens, limits });
-    Ok(Service { router, inbound })
+    let router = router(HttpState { inbound: inbound.clone(), tokens, limits, db: db.clone() });
+    Ok(Service { router, inbound, confluence: confluence_apps })
+}
+
+/// Each app's Confluence side when `[confluence]` is configured: a client (with the app's
+/// own concurrency limit), the outbox restored from the database, and the workers, started
+/// on the current Tokio runtime. Empty without `[confluence]`.
+///
+/// # Errors
+/// The credentials cannot be read, the URL is not usable, or the database fails.
+pub fn confluence_sync(config: &Config, store: &Store) -> Result<HashMap<String, Arc<AppSync>>, StartError> {
+    let Some(c) = &config.confluence else { return Ok(HashMap::new()) };
+    let auth = match c.credentials(&config.base_dir)? {
+        ConfluenceCredentials::Basic { username, password } => Auth::Basic { username, password },
+        ConfluenceCredentials::Token(token) => Auth::Token(token),
+    };
+    let conn = open_connection(&config.database_path())?;
+    let max_seq = outbox::max_seq(&conn).map_err(StoreError::from)?;
+    let pending = outbox::pending(&conn).map_err(StoreError::from)?;
+    drop(conn);
+    let outbox = Outbox::new(config.apps.iter().map(|a| a.name.as_str()), max_seq);
+    let backoff = Backoff { base: Duration::from_millis(250), cap: Duration::from_millis(c.max_backoff_ms.max(1)) };
+    let mut out = HashMap::new();
+    for app in &config.apps {
+        let mut settings = ConfluenceSettings::new(c.url.clone(), auth.clone());
+        settings.request_timeout = Duration::from_millis(c.request_timeout_ms.max(1));
+        settings.max_concurrency = c.max_concurrency.max(1);
+        settings.version = c.version.clone();
+        let client = ConfluenceClient::new(settings).map_err(|e| StartError::Confluence(e.to_string()))?;
+        let policy = match app.deprovision {
+            DeprovisionPolicy::Disable => Deprovision::Disable,
+            DeprovisionPolicy::Delete => Deprovision::Delete,
+        };
+        let sync = AppSync::new(
+            &app.name,
+            client,
+            outbox.clone(),
+            store.clone(),
+            backoff,
+            Duration::from_millis(c.apply_deadline_ms),
+            policy,
+            c.max_concurrency.max(1),
+        );
+        out.insert(app.name.clone(), sync);
+    }
+    let orphans = outbox.restore(pending);
+    if !orphans.is_empty() {
+        tracing::warn!(count = orphans.len(), "outbox operations of apps no longer configured stay in the database");
+    }
+    for (name, sync) in &out {
+        let queued = outbox.len(name);
+        if queued > 0 {
+            tracing::info!(app = %name, queued, "resuming Confluence operations from the outbox");
+        }
+        sync.spawn_workers();
+    }
+    if let Some(sync) = out.values().next() {
+        let client = sync.client().clone();
+        tokio::spawn(async move { announce_version(client).await });
+    }
+    Ok(out)
+}
+
+/// Detects the Confluence version (retrying while Confluence is unreachable) and logs
+/// what it cannot do.
+async fn announce_version(client: ConfluenceClient) {
+    let backoff = Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(60) };
+    for attempt in 0u32.. {
+        match client.probe().await {
+            Ok(info) => {
+                tracing::info!(version = %info.version.as_str(), "Confluence detected");
+                for limitation in info.limitations() {
+                    tracing::warn!(%limitation, "Confluence limitation");
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot detect the Confluence version yet");
+                tokio::time::sleep(backoff.delay(attempt, e.retry_after())).await;
+            }
+        }
+    }
 }
 
 /// The rules of the apps that name a module: one engine, and a registry that loads each
@@ -90,8 +182,12 @@ pub fn rules_hook(config: &Config, store: Store) -> Result<Option<Arc<RulesHook>
     let registry = ModuleRegistry::start(engine.clone(), modules)?;
     for status in registry.status() {
         match (&status.module, &status.last_error) {
-            (Some(m), _) => tracing::info!(app = %status.app, module = %m.name, hash = %m.short_hash(), "rules module serving"),
-            (None, Some(e)) => tracing::error!(app = %status.app, error = %e, "no rules module serving: SCIM writes to this app answer 503 until its module loads"),
+            (Some(m), _) => {
+                tracing::info!(app = %status.app, module = %m.name, hash = %m.short_hash(), "rules module serving")
+            }
+            (None, Some(e)) => {
+                tracing::error!(app = %status.app, error = %e, "no rules module serving: SCIM writes to this app answer 503 until its module loads")
+            }
             (None, None) => {}
         }
     }

@@ -1,4 +1,5 @@
-//! The HTTP surface: the SCIM endpoints of every app under `/scim/v2/<app>`, and `/healthz`.
+//! The HTTP surface: the SCIM endpoints of every app under `/scim/v2/<app>`, `/healthz`, and
+//! the admin API under `/admin/v1/` ([`admin`]).
 //!
 //! One middleware authenticates the app's bearer token and chooses the response media type
 //! (`application/scim+json`, or `application/json` where the client's `Accept` asks for it or
@@ -7,6 +8,7 @@
 //!
 //! **Architecture invariant:** handlers only translate HTTP to [`Inbound`] calls and back.
 
+pub mod admin;
 mod bulk;
 mod discovery;
 mod error;
@@ -45,6 +47,8 @@ pub struct HttpState {
     pub inbound: Arc<Inbound>,
     pub tokens: Arc<TokenVerifier>,
     pub limits: HttpLimits,
+    /// The database file (the admin API reads the audit log and failed operations).
+    pub db: std::path::PathBuf,
 }
 
 /// The media type a response is sent as, chosen per request.
@@ -88,12 +92,18 @@ pub fn router(state: HttpState) -> Router {
         .route("/scim/v2/{app}/Users", get(resources::list_users).post(resources::create_user))
         .route(
             "/scim/v2/{app}/Users/{id}",
-            get(resources::get_user).put(resources::replace_user).patch(resources::patch_user).delete(resources::delete_user),
+            get(resources::get_user)
+                .put(resources::replace_user)
+                .patch(resources::patch_user)
+                .delete(resources::delete_user),
         )
         .route("/scim/v2/{app}/Groups", get(resources::list_groups).post(resources::create_group))
         .route(
             "/scim/v2/{app}/Groups/{id}",
-            get(resources::get_group).put(resources::replace_group).patch(resources::patch_group).delete(resources::delete_group),
+            get(resources::get_group)
+                .put(resources::replace_group)
+                .patch(resources::patch_group)
+                .delete(resources::delete_group),
         )
         .route("/scim/v2/{app}/Users/.search", post(resources::search_users))
         .route("/scim/v2/{app}/Groups/.search", post(resources::search_groups))
@@ -108,6 +118,10 @@ pub fn router(state: HttpState) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/admin/v1/apps/{app}/audit", get(admin::audit))
+        .route("/admin/v1/apps/{app}/people/{id}", get(admin::person))
+        .route("/admin/v1/apps/{app}/outbox", get(admin::outbox))
+        .route("/admin/v1/apps/{app}/sync", post(admin::sync))
         .merge(scim)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), scim_edge))
@@ -262,8 +276,10 @@ pub(crate) async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> 
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    let text = std::str::from_utf8(&bytes).map_err(|_| ScimError::invalid_syntax("the request body is not valid UTF-8"))?;
-    serde_json::from_str(text).map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| ScimError::invalid_syntax("the request body is not valid UTF-8"))?;
+    serde_json::from_str(text)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
 fn too_large(limit: usize) -> ScimError {
@@ -288,7 +304,13 @@ mod tests {
         assert_eq!(MediaType::negotiate(Some("application/json"), Some(IdpKind::Entra)), Json);
         assert_eq!(MediaType::negotiate(None, Some(IdpKind::Onelogin)), Json);
         assert_eq!(MediaType::negotiate(Some("*/*"), Some(IdpKind::Okta)), ScimJson);
-        assert_eq!(MediaType::negotiate(Some("application/scim+json, application/json"), Some(IdpKind::Onelogin)), Json);
-        assert_eq!(MediaType::negotiate(Some("application/scim+json, application/json"), Some(IdpKind::Entra)), ScimJson);
+        assert_eq!(
+            MediaType::negotiate(Some("application/scim+json, application/json"), Some(IdpKind::Onelogin)),
+            Json
+        );
+        assert_eq!(
+            MediaType::negotiate(Some("application/scim+json, application/json"), Some(IdpKind::Entra)),
+            ScimJson
+        );
     }
 }

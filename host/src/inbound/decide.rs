@@ -18,7 +18,9 @@ use crate::rules::types::{AppInfo, AttributeDecision, ConfluenceUser, IdpGroup, 
 use crate::rules::{ModuleRegistry, RuleFailure, RulesEngine};
 use crate::scim::error::{ScimError, ScimResult, ScimType};
 use crate::scim::schema::ResourceKind;
-use crate::store::{AuditEntry, DesiredAccount, DesiredOutcome, DesiredUser, Mutation, Snapshot, Store, StoredResource};
+use crate::store::{
+    AuditEntry, DesiredAccount, DesiredOutcome, DesiredUser, Mutation, Snapshot, Store, StoredResource,
+};
 
 /// What triggered a decision (recorded in the audit log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub enum Action {
     Patch,
     Delete,
     Membership,
+    /// Synchronize re-ran the rules.
+    Sync,
 }
 
 impl Action {
@@ -38,6 +42,7 @@ impl Action {
             Action::Patch => "patch",
             Action::Delete => "delete",
             Action::Membership => "membership",
+            Action::Sync => "sync",
         }
     }
 }
@@ -133,7 +138,11 @@ impl RulesHook {
         let current_groups = confluence.groups.clone();
         let input = RuleInput {
             person: person_from_scim(&value, &app.schemas.user, groups),
-            app: AppInfo { name: app.name.to_string(), idp_kind: app.kind.as_str().to_owned(), settings: settings.to_vec() },
+            app: AppInfo {
+                name: app.name.to_string(),
+                idp_kind: app.kind.as_str().to_owned(),
+                settings: settings.to_vec(),
+            },
             confluence,
         };
         let engine = self.engine.clone();

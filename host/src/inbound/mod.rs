@@ -12,6 +12,7 @@
 mod decide;
 mod list;
 pub mod person;
+mod synchronize;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,9 +25,13 @@ use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::normalize::{name_key, normalize_resource, Limits};
 use crate::scim::patch::{self, PatchRequest};
 use crate::scim::schema::{AppSchemas, ResourceKind, ResourceType};
-use crate::store::{etag, member_ids, CommitError, Conflict, Expect, Mutation, Relocate, Snapshot, Store, StoredResource};
+use crate::store::{
+    etag, member_ids, CommitError, Conflict, Expect, Mutation, Relocate, Snapshot, Store, StoredResource,
+};
+use crate::sync::AppSync;
 pub use decide::{Action, RulesHook};
 pub use list::{ListPage, ListQuery, SortOrder};
+pub use synchronize::SyncReport;
 
 /// One identity-provider connection as the protocol layer sees it.
 #[derive(Debug)]
@@ -50,6 +55,8 @@ pub struct Inbound {
     pub max_results: usize,
     /// The rules, for apps that have a module: every write's desired Confluence state.
     rules: Option<Arc<RulesHook>>,
+    /// Where each app's decisions are applied.
+    confluence: HashMap<String, Arc<AppSync>>,
 }
 
 /// The outcome of `POST`: the resource, and whether it was adopted (an existing user linked
@@ -96,7 +103,9 @@ pub fn relocate(apps: &HashMap<String, Arc<App>>) -> Relocate {
         }
         if let Some(members) = value.get_mut("members").and_then(Value::as_array_mut) {
             for m in members {
-                let (Some(v), Some(t)) = (m.get("value").and_then(Value::as_str), m.get("type").and_then(Value::as_str)) else {
+                let (Some(v), Some(t)) =
+                    (m.get("value").and_then(Value::as_str), m.get("type").and_then(Value::as_str))
+                else {
                     continue;
                 };
                 let r = format!("{base}/{}s/{v}", t);
@@ -110,7 +119,59 @@ pub fn relocate(apps: &HashMap<String, Arc<App>>) -> Relocate {
 
 impl Inbound {
     pub fn new(store: Store, apps: HashMap<String, Arc<App>>, limits: Limits, max_results: usize) -> Self {
-        Self { store, apps, limits, max_results, rules: None }
+        Self { store, apps, limits, max_results, rules: None, confluence: HashMap::new() }
+    }
+
+    /// Applies the apps' decisions to Confluence (apps without an entry only store them).
+    #[must_use]
+    pub fn with_confluence(mut self, confluence: HashMap<String, Arc<AppSync>>) -> Self {
+        self.confluence = confluence;
+        self
+    }
+
+    /// Commits a change with its Confluence consequences: the operations its decisions plan
+    /// are applied at once where they can be (within the app's deadline) and the rest are
+    /// queued in the outbox, in the same transaction as the change.
+    ///
+    /// # Errors
+    /// The outer error: Confluence refused an operation for good (nothing is stored). The
+    /// inner one: the store refused or failed the commit, as [`Store::commit`].
+    async fn commit(&self, app: &App, mut mutations: Vec<Mutation>) -> ScimResult<Result<(), CommitError>> {
+        let Some(sync) = self.confluence.get(&*app.name) else { return Ok(self.store.commit(mutations).await) };
+        let mut ops = Vec::new();
+        for m in &mutations {
+            if let Mutation::Desired { scim_id, desired, basis, .. } = m {
+                let planned = crate::sync::plan(basis.as_deref(), desired.as_deref(), sync.policy);
+                let hash = desired.as_ref().or(basis.as_ref()).map(|d| d.module_hash.as_str()).unwrap_or_default();
+                ops.extend(sync.queue(planned, scim_id, hash));
+            }
+        }
+        if ops.is_empty() {
+            return Ok(self.store.commit(mutations).await);
+        }
+        let at_once = match sync.apply_at_once(ops).await {
+            Ok(a) => a,
+            Err((op, refusal)) => {
+                tracing::warn!(app = %app.name, %refusal, "SCIM change refused: Confluence refuses it");
+                let entry = sync.audit(&op, Some(&refusal), None);
+                if let Err(e) = self.store.commit(vec![Mutation::Audit(entry)]).await {
+                    tracing::error!(error = %e, "cannot audit a refused change");
+                }
+                return Err(ScimError::new(400, None, refusal));
+            }
+        };
+        for (q, note) in &at_once.applied {
+            mutations.push(Mutation::Audit(sync.audit(q, None, note.as_deref())));
+        }
+        if !at_once.deferred.is_empty() {
+            mutations.push(Mutation::Enqueue(at_once.deferred.iter().map(|q| q.row(&app.name)).collect()));
+        }
+        let result = self.store.commit(mutations).await;
+        if result.is_ok() {
+            sync.outbox().push(&app.name, at_once.deferred);
+        }
+        drop(at_once.claims);
+        Ok(result)
     }
 
     /// Runs every write of the apps `rules` knows through their module.
@@ -118,6 +179,11 @@ impl Inbound {
     pub fn with_rules(mut self, rules: Arc<RulesHook>) -> Self {
         self.rules = Some(rules);
         self
+    }
+
+    /// The app's Confluence side, if `[confluence]` is configured.
+    pub fn confluence(&self, app: &str) -> Option<&Arc<AppSync>> {
+        self.confluence.get(app)
     }
 
     pub fn rules(&self) -> Option<&Arc<RulesHook>> {
@@ -156,11 +222,7 @@ impl Inbound {
     /// # Errors
     /// 404 when the app has no such resource.
     pub fn get(&self, app: &App, kind: ResourceKind, id: &str) -> ScimResult<Arc<StoredResource>> {
-        self.store
-            .snapshot()
-            .get(&app.name, kind, id)
-            .cloned()
-            .ok_or_else(|| not_found(kind, id))
+        self.store.snapshot().get(&app.name, kind, id).cloned().ok_or_else(|| not_found(kind, id))
     }
 
     /// `POST /Users` or `/Groups`.
@@ -187,9 +249,10 @@ impl Inbound {
             let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
             let now = crate::clock::now_rfc3339();
             let resource = Arc::new(self.render(app, &snap, kind, &id, 1, &now, &now, attrs.clone())?);
-            let mut mutations = vec![Mutation::Put { app: app.name.clone(), resource: resource.clone(), expect: Expect::Absent }];
+            let mut mutations =
+                vec![Mutation::Put { app: app.name.clone(), resource: resource.clone(), expect: Expect::Absent }];
             mutations.extend(self.consequences(app, &snap, None, Some(&resource), Action::Create).await?);
-            match self.store.commit(mutations).await {
+            match self.commit(app, mutations).await? {
                 Ok(()) => return Ok(Created { resource, adopted: false }),
                 Err(CommitError::Conflict(Conflict::NameTaken { .. } | Conflict::Stale { .. })) => continue,
                 Err(e) => return Err(commit_error(e, kind)),
@@ -202,7 +265,14 @@ impl Inbound {
     ///
     /// # Errors
     /// 404, 400, 409 (name taken), 412 (`If-Match` does not match).
-    pub async fn replace(&self, app: &App, kind: ResourceKind, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Arc<StoredResource>> {
+    pub async fn replace(
+        &self,
+        app: &App,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> ScimResult<Arc<StoredResource>> {
         let rt = app.schemas.of(kind);
         let attrs = normalize_resource(body, rt, &self.limits)?;
         for _ in 0..MAX_ATTEMPTS {
@@ -223,14 +293,22 @@ impl Inbound {
     ///
     /// # Errors
     /// 404, 400 (the PATCH or the resulting resource is invalid), 409, 412.
-    pub async fn patch(&self, app: &App, kind: ResourceKind, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Arc<StoredResource>> {
+    pub async fn patch(
+        &self,
+        app: &App,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> ScimResult<Arc<StoredResource>> {
         let rt = app.schemas.of(kind);
         let request = PatchRequest::parse(body)?;
         for _ in 0..MAX_ATTEMPTS {
             let snap = self.store.snapshot();
             let current = snap.get(&app.name, kind, id).cloned().ok_or_else(|| not_found(kind, id))?;
             check_if_match(&current, if_match)?;
-            let mut value = current.value().map_err(|e| ScimError::internal(format!("stored resource unreadable: {e}")))?;
+            let mut value =
+                current.value().map_err(|e| ScimError::internal(format!("stored resource unreadable: {e}")))?;
             if !patch::apply(&mut value, &request, rt)? {
                 return Ok(current);
             }
@@ -261,7 +339,7 @@ impl Inbound {
             }];
             mutations.extend(self.drop_member_everywhere(app, &snap, id)?);
             mutations.extend(self.consequences(app, &snap, Some(&current), None, Action::Delete).await?);
-            match self.store.commit(mutations).await {
+            match self.commit(app, mutations).await? {
                 Ok(()) => return Ok(()),
                 Err(CommitError::Conflict(Conflict::Stale { .. })) => continue,
                 Err(e) => return Err(commit_error(e, kind)),
@@ -286,7 +364,11 @@ impl Inbound {
             let created = meta_str(&value, "created");
             let now = crate::clock::now_rfc3339();
             let r = self.render(app, snap, ResourceKind::Group, &group.id, group.version + 1, &created, &now, attrs)?;
-            out.push(Mutation::Put { app: app.name.clone(), resource: Arc::new(r), expect: Expect::Version(group.version) });
+            out.push(Mutation::Put {
+                app: app.name.clone(),
+                resource: Arc::new(r),
+                expect: Expect::Version(group.version),
+            });
         }
         Ok(out)
     }
@@ -300,7 +382,10 @@ impl Inbound {
         action: Action,
     ) -> Result<Arc<StoredResource>, Retry> {
         let kind = current.kind;
-        let created = current.value().map(|v| meta_str(&v, "created")).map_err(|e| Retry::Fail(ScimError::internal(e.to_string())))?;
+        let created = current
+            .value()
+            .map(|v| meta_str(&v, "created"))
+            .map_err(|e| Retry::Fail(ScimError::internal(e.to_string())))?;
         let now = crate::clock::now_rfc3339();
         let next = self
             .render(app, snap, kind, &current.id, current.version + 1, &created, &now, attrs)
@@ -309,14 +394,19 @@ impl Inbound {
             return Ok(Arc::new(current.clone()));
         }
         let resource = Arc::new(next);
-        let mut mutations =
-            vec![Mutation::Put { app: app.name.clone(), resource: resource.clone(), expect: Expect::Version(current.version) }];
+        let mut mutations = vec![Mutation::Put {
+            app: app.name.clone(),
+            resource: resource.clone(),
+            expect: Expect::Version(current.version),
+        }];
         let consequences = self.consequences(app, snap, Some(current), Some(&resource), action).await;
         mutations.extend(consequences.map_err(Retry::Fail)?);
-        match self.store.commit(mutations).await {
+        match self.commit(app, mutations).await.map_err(Retry::Fail)? {
             Ok(()) => Ok(resource),
             Err(CommitError::Conflict(Conflict::Stale { .. })) => Err(Retry::Again),
-            Err(CommitError::Conflict(Conflict::NameTaken { name_key, .. })) => Err(Retry::Fail(name_taken(kind, &name_key))),
+            Err(CommitError::Conflict(Conflict::NameTaken { name_key, .. })) => {
+                Err(Retry::Fail(name_taken(kind, &name_key)))
+            }
             Err(e) => Err(Retry::Fail(commit_error(e, kind))),
         }
     }
@@ -324,7 +414,17 @@ impl Inbound {
     /// Builds the stored form: `schemas`, `id`, attributes, `meta`; members get `type` and
     /// `$ref` when they name a known user or group of the app.
     #[allow(clippy::too_many_arguments)]
-    fn render(&self, app: &App, snap: &Snapshot, kind: ResourceKind, id: &Arc<str>, version: u64, created: &str, modified: &str, mut attrs: Map<String, Value>) -> ScimResult<StoredResource> {
+    fn render(
+        &self,
+        app: &App,
+        snap: &Snapshot,
+        kind: ResourceKind,
+        id: &Arc<str>,
+        version: u64,
+        created: &str,
+        modified: &str,
+        mut attrs: Map<String, Value>,
+    ) -> ScimResult<StoredResource> {
         let key = name_key(kind, &attrs).ok_or_else(|| ScimError::internal("resource has no name"))?;
         let external_id = attrs.get("externalId").and_then(Value::as_str).map(Arc::from);
         if let Some(Value::Array(members)) = attrs.get_mut("members") {
@@ -347,7 +447,15 @@ impl Inbound {
         let mut json = serde_json::to_vec(&Value::Object(out)).map_err(|e| ScimError::internal(e.to_string()))?;
         // Held for the resource's lifetime: drop the serialiser's spare capacity.
         json.shrink_to_fit();
-        Ok(StoredResource { kind, id: id.clone(), version, name_key: Arc::from(key), external_id, json: Bytes::from(json), members })
+        Ok(StoredResource {
+            kind,
+            id: id.clone(),
+            version,
+            name_key: Arc::from(key),
+            external_id,
+            json: Bytes::from(json),
+            members,
+        })
     }
 
     pub fn resource_type<'a>(&self, app: &'a App, kind: ResourceKind) -> &'a ResourceType {
@@ -395,7 +503,11 @@ fn same_content(a: &StoredResource, b: &StoredResource) -> bool {
 }
 
 fn meta_str(v: &Value, field: &str) -> String {
-    v.get("meta").and_then(|m| m.get(field)).and_then(Value::as_str).map(str::to_owned).unwrap_or_else(crate::clock::now_rfc3339)
+    v.get("meta")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(crate::clock::now_rfc3339)
 }
 
 /// `If-Match`: `*` or a list of ETags, one of which must be the current version.

@@ -125,7 +125,8 @@ pub(super) fn append_audit(tx: &rusqlite::Savepoint<'_>, e: &AuditEntry) -> rusq
     Ok(())
 }
 
-pub(super) const SELECT_DESIRED: &str = "SELECT app, scim_id, outcome, username, full_name, email, active, custom_fields,
+pub(super) const SELECT_DESIRED: &str =
+    "SELECT app, scim_id, outcome, username, full_name, email, active, custom_fields,
     groups, groups_add, groups_remove, groups_create, reason, module_name, module_hash, decided_at FROM desired_users";
 
 /// Reads one `desired_users` row (columns in [`SELECT_DESIRED`] order) as (app, state).
@@ -159,11 +160,28 @@ pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<(String, DesiredUser)>
     Ok((app, d))
 }
 
+/// The decision stored for one person of an app: by SCIM id, or by the Confluence username
+/// it provisions.
+///
+/// # Errors
+/// The database fails.
+pub fn find(conn: &rusqlite::Connection, app: &str, id_or_username: &str) -> rusqlite::Result<Option<DesiredUser>> {
+    let sql = format!("{SELECT_DESIRED} WHERE app = ?1 AND (scim_id = ?2 OR username = lower(?2)) LIMIT 1");
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query_map(params![app, id_or_username], from_row)?;
+    rows.next().transpose().map(|r| r.map(|(_, d)| d))
+}
+
 /// The audit log of an app, newest first, optionally for one person.
 ///
 /// # Errors
 /// The database fails.
-pub fn audit(conn: &rusqlite::Connection, app: Option<&str>, subject: Option<&str>, limit: usize) -> rusqlite::Result<Vec<AuditEntry>> {
+pub fn audit(
+    conn: &rusqlite::Connection,
+    app: Option<&str>,
+    subject: Option<&str>,
+    limit: usize,
+) -> rusqlite::Result<Vec<AuditEntry>> {
     let mut stmt = conn.prepare(
         "SELECT at, app, subject, user_name, action, outcome, module_name, module_hash, detail FROM audit_log
          WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR subject = ?2) ORDER BY seq DESC LIMIT ?3",
@@ -236,20 +254,36 @@ mod tests {
         let app: Arc<str> = Arc::from("a");
         store
             .commit(vec![
-                Mutation::Desired { app: app.clone(), scim_id: Arc::from("u1"), desired: Some(Arc::new(provision.clone())), basis: None },
-                Mutation::Desired { app: app.clone(), scim_id: Arc::from("u2"), desired: Some(Arc::new(skip.clone())), basis: None },
+                Mutation::Desired {
+                    app: app.clone(),
+                    scim_id: Arc::from("u1"),
+                    desired: Some(Arc::new(provision.clone())),
+                    basis: None,
+                },
+                Mutation::Desired {
+                    app: app.clone(),
+                    scim_id: Arc::from("u2"),
+                    desired: Some(Arc::new(skip.clone())),
+                    basis: None,
+                },
                 Mutation::Audit(audit_entry.clone()),
             ])
             .await
             .unwrap();
-        assert_eq!(store.snapshot().app("a").unwrap().desired.get("u1").map(|d| (**d).clone()), Some(provision.clone()));
+        assert_eq!(
+            store.snapshot().app("a").unwrap().desired.get("u1").map(|d| (**d).clone()),
+            Some(provision.clone())
+        );
         // A decision made from a basis that has since changed is refused; from the current one, taken.
         let stale = Mutation::Desired { app: app.clone(), scim_id: Arc::from("u2"), desired: None, basis: None };
         let refused = store.commit(vec![stale]).await.unwrap_err();
         assert!(matches!(refused, CommitError::Conflict(Conflict::Stale { .. })), "{refused}");
         let basis = store.snapshot().app("a").unwrap().desired.get("u2").cloned();
         assert!(basis.is_some());
-        store.commit(vec![Mutation::Desired { app: app.clone(), scim_id: Arc::from("u2"), desired: None, basis }]).await.unwrap();
+        store
+            .commit(vec![Mutation::Desired { app: app.clone(), scim_id: Arc::from("u2"), desired: None, basis }])
+            .await
+            .unwrap();
         drop(store);
         let reopened = open(&db);
         let snap = reopened.snapshot();

@@ -14,6 +14,7 @@
 //! **Architecture invariant:** only the writer thread writes the `resources` table.
 
 pub mod desired;
+pub mod outbox;
 pub mod snapshot;
 pub mod tokens;
 
@@ -27,6 +28,7 @@ use tokio::sync::oneshot;
 
 use crate::scim::schema::ResourceKind;
 pub use desired::{AuditEntry, DesiredAccount, DesiredOutcome, DesiredUser};
+pub use outbox::{FailedRow, OutboxRow};
 pub use snapshot::{etag, AppData, Collection, Snapshot, StoredResource};
 
 /// Rewrites a stored resource of an app as it is loaded (for `meta.location`).
@@ -55,16 +57,38 @@ pub enum Expect {
 /// One change to one resource.
 #[derive(Debug, Clone)]
 pub enum Mutation {
-    Put { app: Arc<str>, resource: Arc<StoredResource>, expect: Expect },
-    Delete { app: Arc<str>, kind: ResourceKind, id: Arc<str>, expect: Expect },
+    Put {
+        app: Arc<str>,
+        resource: Arc<StoredResource>,
+        expect: Expect,
+    },
+    Delete {
+        app: Arc<str>,
+        kind: ResourceKind,
+        id: Arc<str>,
+        expect: Expect,
+    },
     /// Sets (or, with `None`, clears) the desired Confluence state of a person. `basis` is
     /// the desired state the decision started from (as read from a snapshot): if another
     /// commit changed it since, this one is refused as [`Conflict::Stale`] and the caller
     /// decides again, so two concurrent changes to a person (their user and one of their
     /// groups, say) cannot leave a decision that saw only one of them.
-    Desired { app: Arc<str>, scim_id: Arc<str>, desired: Option<Arc<DesiredUser>>, basis: Option<Arc<DesiredUser>> },
+    Desired {
+        app: Arc<str>,
+        scim_id: Arc<str>,
+        desired: Option<Arc<DesiredUser>>,
+        basis: Option<Arc<DesiredUser>>,
+    },
     /// Appends to the audit log.
     Audit(AuditEntry),
+    /// Queues Confluence operations.
+    Enqueue(Vec<OutboxRow>),
+    /// An outbox operation is finished: applied (`failed: None`), or refused by Confluence
+    /// for good (kept with its error in `outbox_failed`).
+    Dequeue {
+        seq: u64,
+        failed: Option<String>,
+    },
 }
 
 /// Why a commit was refused.
@@ -132,9 +156,7 @@ impl Store {
     /// [`CommitError::Store`] if SQLite fails.
     pub async fn commit(&self, mutations: Vec<Mutation>) -> Result<(), CommitError> {
         let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(WriteRequest { mutations, reply })
-            .map_err(|_| StoreError::WriterGone)?;
+        self.writer.send(WriteRequest { mutations, reply }).map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 }
@@ -155,6 +177,7 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_scim.sql")),
     (2, include_str!("../../migrations/0002_desired.sql")),
+    (3, include_str!("../../migrations/0003_outbox.sql")),
 ];
 
 /// Applies the migrations in `host/migrations/` that the file has not seen yet.
@@ -162,7 +185,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// # Errors
 /// A migration fails; the file is left at the last version that succeeded.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)",
+    )?;
     for (version, sql) in MIGRATIONS {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let done: Option<i64> = tx
@@ -184,11 +209,13 @@ fn kind_str(kind: ResourceKind) -> &'static str {
     kind.as_str()
 }
 
-fn load_snapshot(conn: &Connection, render: &(dyn Fn(&str, &mut serde_json::Value) + Send + Sync)) -> Result<Snapshot, StoreError> {
+fn load_snapshot(
+    conn: &Connection,
+    render: &(dyn Fn(&str, &mut serde_json::Value) + Send + Sync),
+) -> Result<Snapshot, StoreError> {
     let mut snapshot = Snapshot::default();
-    let mut stmt = conn.prepare(
-        "SELECT seq, app, kind, id, name_key, external_id, version, body FROM resources ORDER BY seq",
-    )?;
+    let mut stmt =
+        conn.prepare("SELECT seq, app, kind, id, name_key, external_id, version, body FROM resources ORDER BY seq")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
@@ -197,12 +224,13 @@ fn load_snapshot(conn: &Connection, render: &(dyn Fn(&str, &mut serde_json::Valu
         let id: String = row.get(3)?;
         let body: String = row.get(7)?;
         let kind = if kind == "User" { ResourceKind::User } else { ResourceKind::Group };
-        let mut value: serde_json::Value = serde_json::from_str(&body)
-            .map_err(|e| StoreError::Corrupt { id: id.clone(), detail: e.to_string() })?;
+        let mut value: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { id: id.clone(), detail: e.to_string() })?;
         let members = member_ids(value.get("members"));
         // Locations follow the configured public URL, which may have changed since.
         render(&app, &mut value);
-        let mut json = serde_json::to_vec(&value).map_err(|e| StoreError::Corrupt { id: id.clone(), detail: e.to_string() })?;
+        let mut json =
+            serde_json::to_vec(&value).map_err(|e| StoreError::Corrupt { id: id.clone(), detail: e.to_string() })?;
         json.shrink_to_fit();
         let resource = StoredResource {
             kind,
@@ -375,6 +403,12 @@ fn apply_request(
                 }
             }
             Mutation::Audit(entry) => desired::append_audit(tx, entry)?,
+            Mutation::Enqueue(rows) => {
+                for r in rows {
+                    outbox::insert(tx, r)?;
+                }
+            }
+            Mutation::Dequeue { seq, failed } => outbox::finish(tx, *seq, failed.as_deref())?,
         }
     }
     Ok(Ok(()))

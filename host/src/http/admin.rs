@@ -1,0 +1,185 @@
+//! The admin API under `/admin/v1/`, for `usersync audit`, `usersync sync` and people's
+//! own tooling. Authenticated with an admin token (`usersync token create --admin`),
+//! never with an app's SCIM token.
+//!
+//! - `GET  /admin/v1/apps/{app}/audit?subject=&limit=` — the audit log, newest first;
+//! - `GET  /admin/v1/apps/{app}/people/{id}` — what the rules decided for one person,
+//!   custom fields included;
+//! - `GET  /admin/v1/apps/{app}/outbox` — operations waiting, and those Confluence refused;
+//! - `POST /admin/v1/apps/{app}/sync?dryRun=true|false&waitSeconds=` — Synchronize.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{error_response, json_response, HttpState};
+use crate::inbound::SyncReport;
+use crate::scim::error::ScimError;
+use crate::store::{open_connection, DesiredOutcome, DesiredUser};
+
+/// The token namespace of admin tokens (not a valid app name, so never an app's).
+pub const ADMIN: &str = "@admin";
+
+fn authorize(state: &HttpState, headers: &HeaderMap) -> Result<(), Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim()))
+        .filter(|t| !t.is_empty());
+    match token {
+        Some(t) if state.tokens.verify(ADMIN, t) => Ok(()),
+        _ => {
+            Err(error_response(&ScimError::unauthorized("an admin token is required (usersync token create --admin)")))
+        }
+    }
+}
+
+fn known_app(state: &HttpState, app: &str) -> Result<(), Response> {
+    match state.inbound.app(app) {
+        Some(_) => Ok(()),
+        None => Err(error_response(&ScimError::not_found(format!("no app {app}")))),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct AuditQuery {
+    subject: Option<String>,
+    limit: Option<usize>,
+}
+
+pub(super) async fn audit(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers).and_then(|()| known_app(&state, &app)) {
+        return r;
+    }
+    let db = state.db.clone();
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let rows = tokio::task::spawn_blocking(move || {
+        let conn = open_connection(&db).map_err(|e| e.to_string())?;
+        crate::store::desired::audit(&conn, Some(&app), q.subject.as_deref(), limit).map_err(|e| e.to_string())
+    })
+    .await;
+    match rows {
+        Ok(Ok(entries)) => {
+            let items: Vec<Value> = entries
+                .into_iter()
+                .map(|e| {
+                    json!({"at": e.at, "subject": e.subject, "userName": e.user_name, "action": e.action,
+                        "outcome": e.outcome, "module": e.module_name, "moduleHash": e.module_hash, "detail": e.detail})
+                })
+                .collect();
+            json_response(StatusCode::OK, json!({"entries": items}).to_string())
+        }
+        Ok(Err(e)) => error_response(&ScimError::internal(e)),
+        Err(e) => error_response(&ScimError::internal(e.to_string())),
+    }
+}
+
+/// A person's decided Confluence state as JSON.
+pub fn desired_json(d: &DesiredUser) -> Value {
+    let mut v =
+        json!({"id": &*d.scim_id, "module": d.module_name, "moduleHash": d.module_hash, "decidedAt": d.decided_at});
+    match &d.outcome {
+        DesiredOutcome::Provision(a) => {
+            v["outcome"] = json!("provision");
+            v["confluence"] = json!({
+                "username": a.username, "fullName": a.full_name, "email": a.email, "active": a.active,
+                "groups": a.groups,
+                "customFields": a.custom_fields.iter().map(|(k, val)| json!({"name": k, "value": val})).collect::<Vec<_>>(),
+            });
+        }
+        DesiredOutcome::Skip { reason } => {
+            v["outcome"] = json!("skip");
+            v["reason"] = json!(reason);
+        }
+    }
+    v
+}
+
+pub(super) async fn person(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path((app, id)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers).and_then(|()| known_app(&state, &app)) {
+        return r;
+    }
+    let snap = state.inbound.snapshot();
+    match snap.app(&app).and_then(|a| a.desired.get(id.as_str())) {
+        Some(d) => json_response(StatusCode::OK, desired_json(d).to_string()),
+        None => error_response(&ScimError::not_found(format!("no decision for person {id} in app {app}"))),
+    }
+}
+
+pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, Path(app): Path<String>) -> Response {
+    if let Err(r) = authorize(&state, &headers).and_then(|()| known_app(&state, &app)) {
+        return r;
+    }
+    let queued = state.inbound.confluence(&app).map(|s| s.outbox().len(&app));
+    let db = state.db.clone();
+    let name = app.clone();
+    let failed = tokio::task::spawn_blocking(move || {
+        let conn = open_connection(&db).map_err(|e| e.to_string())?;
+        crate::store::outbox::failed(&conn, Some(&name), 1000).map_err(|e| e.to_string())
+    })
+    .await;
+    match failed {
+        Ok(Ok(rows)) => {
+            let items: Vec<Value> = rows
+                .into_iter()
+                .map(|f| json!({"seq": f.row.seq, "user": f.row.subject, "op": serde_json::from_str::<Value>(&f.row.op).unwrap_or(Value::Null),
+                    "person": f.row.origin, "queuedAt": f.row.queued_at, "failedAt": f.failed_at, "error": f.error}))
+                .collect();
+            json_response(StatusCode::OK, json!({"app": app, "queued": queued, "failed": items}).to_string())
+        }
+        Ok(Err(e)) => error_response(&ScimError::internal(e)),
+        Err(e) => error_response(&ScimError::internal(e.to_string())),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct SyncQuery {
+    #[serde(rename = "dryRun", default)]
+    dry_run: bool,
+    #[serde(rename = "waitSeconds")]
+    wait_seconds: Option<u64>,
+}
+
+/// A Synchronize report as JSON.
+pub fn report_json(r: &SyncReport) -> Value {
+    let s = &r.summary;
+    json!({
+        "app": r.app,
+        "dryRun": r.dry_run,
+        "summary": {"people": s.people, "inStep": s.in_step, "usersCreated": s.users_created, "usersUpdated": s.users_updated,
+            "usersEnabled": s.users_enabled, "usersDisabled": s.users_disabled, "groupsCreated": s.groups_created,
+            "membersAdded": s.members_added, "membersRemoved": s.members_removed},
+        "plan": r.plan.iter().map(|(origin, op)| json!({"person": origin, "operation": op.describe()})).collect::<Vec<_>>(),
+        "failed": r.failed.iter().map(|(id, e)| json!({"person": id, "error": e})).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) async fn sync(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+    Query(q): Query<SyncQuery>,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers).and_then(|()| known_app(&state, &app)) {
+        return r;
+    }
+    let wait = Duration::from_secs(q.wait_seconds.unwrap_or(600).min(3600));
+    let progress = |line: &str| tracing::info!(%app, "synchronize: {line}");
+    match state.inbound.synchronize(&app, q.dry_run, wait, &progress).await {
+        Ok(report) => json_response(StatusCode::OK, report_json(&report).to_string()),
+        Err(e) => error_response(&e),
+    }
+}

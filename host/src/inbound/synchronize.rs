@@ -1,0 +1,142 @@
+//! Synchronize for one app: run every person the app knows through the rules again, read
+//! Confluence, and queue the operations that repair the drift (or, on a dry run, only
+//! report them).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{Action, Inbound};
+use crate::scim::error::{ScimError, ScimResult};
+use crate::scim::schema::ResourceKind;
+use crate::store::{AuditEntry, DesiredUser, Mutation};
+use crate::sync::reconcile::{self, Summary};
+use crate::sync::Op;
+
+/// What a Synchronize did or, on a dry run, would do.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub app: String,
+    pub dry_run: bool,
+    /// Each planned operation, with the SCIM id of the person it is for.
+    pub plan: Vec<(String, Op)>,
+    pub summary: Summary,
+    /// People the rules could not decide about (id, error); they are left as they were.
+    pub failed: Vec<(String, String)>,
+}
+
+/// People decided per commit: bounds a transaction and the memory of a large app.
+const CHUNK: usize = 256;
+
+impl Inbound {
+    /// Synchronize `app`. Without `dry_run`, the new decisions are stored and the repair
+    /// operations are queued in the outbox (in one transaction each), and this waits until
+    /// the outbox has applied them (or `wait` passes; the rest are applied later).
+    ///
+    /// # Errors
+    /// 404 for an unknown app, 409 for an app without Confluence or rules, 503 when
+    /// Confluence cannot be read.
+    pub async fn synchronize(
+        &self,
+        app_name: &str,
+        dry_run: bool,
+        wait: Duration,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> ScimResult<SyncReport> {
+        let app = self.app(app_name).cloned().ok_or_else(|| ScimError::new(404, None, format!("no app {app_name}")))?;
+        let sync = self
+            .confluence
+            .get(app_name)
+            .cloned()
+            .ok_or_else(|| ScimError::new(409, None, format!("app {app_name} has no Confluence configured")))?;
+        let rules = self
+            .rules
+            .clone()
+            .ok_or_else(|| ScimError::new(409, None, format!("app {app_name} has no rules module")))?;
+        let mut report = SyncReport { app: app_name.to_owned(), dry_run, ..SyncReport::default() };
+
+        // 1. Decide again about everyone.
+        let snap = self.store.snapshot();
+        let users: Vec<_> =
+            snap.collection(&app.name, ResourceKind::User).map(|c| c.iter().cloned().collect()).unwrap_or_default();
+        progress(&format!("deciding about {} people", users.len()));
+        let mut desired: BTreeMap<String, DesiredUser> = BTreeMap::new();
+        for (n, chunk) in users.chunks(CHUNK).enumerate() {
+            let mut mutations = Vec::new();
+            for user in chunk {
+                match rules.consequences(&app, &snap, Some(user), Some(user), Action::Sync).await {
+                    Ok(ms) => {
+                        for m in &ms {
+                            if let Mutation::Desired { desired: Some(d), .. } = m {
+                                desired.insert(user.id.to_string(), (**d).clone());
+                            }
+                        }
+                        mutations.extend(ms);
+                    }
+                    Err(e) => report.failed.push((user.id.to_string(), e.detail)),
+                }
+            }
+            if !dry_run && !mutations.is_empty() {
+                // A concurrent SCIM change to one of these people wins; the next
+                // Synchronize sees it.
+                if let Err(e) = self.store.commit(mutations).await {
+                    tracing::warn!(app = %app.name, error = %e, "some re-decisions were not stored (changed meanwhile)");
+                }
+            }
+            progress(&format!("decided {}/{}", (n * CHUNK + chunk.len()).min(users.len()), users.len()));
+        }
+
+        // 2. Read Confluence and diff.
+        let managed = reconcile::managed_groups(desired.values());
+        let actual = reconcile::read_actual(sync.client(), &managed, progress)
+            .await
+            .map_err(|e| ScimError::new(503, None, format!("cannot read Confluence: {e}")))?;
+        let (plan, summary) = reconcile::repair(&desired, &actual);
+        report.summary = summary;
+        report.plan = plan;
+        if dry_run || report.plan.is_empty() {
+            return Ok(report);
+        }
+
+        // 3. Queue the repairs, durably, and let the workers apply them.
+        progress(&format!("queueing {} operations", report.plan.len()));
+        let mut by_origin: BTreeMap<&str, Vec<Op>> = BTreeMap::new();
+        for (origin, op) in &report.plan {
+            by_origin.entry(origin.as_str()).or_default().push(op.clone());
+        }
+        let mut queued = Vec::new();
+        for (origin, ops) in by_origin {
+            let hash = desired.get(origin).map(|d| d.module_hash.clone()).unwrap_or_default();
+            queued.extend(sync.queue(ops, origin, &hash));
+        }
+        for chunk in queued.chunks(4096) {
+            let rows = chunk.iter().map(|q| q.row(&app.name)).collect();
+            self.store.commit(vec![Mutation::Enqueue(rows)]).await.map_err(|e| ScimError::internal(e.to_string()))?;
+            sync.outbox().push(&app.name, chunk.to_vec());
+        }
+        let entry = AuditEntry {
+            at: crate::clock::now_rfc3339(),
+            app: app.name.to_string(),
+            subject: "-".into(),
+            user_name: "-".into(),
+            action: "sync".into(),
+            outcome: "queued".into(),
+            module_name: String::new(),
+            module_hash: String::new(),
+            detail: report.summary.lines().join("; "),
+        };
+        if let Err(e) = self.store.commit(vec![Mutation::Audit(entry)]).await {
+            tracing::error!(error = %e, "cannot audit a Synchronize");
+        }
+        let started = std::time::Instant::now();
+        let total = report.plan.len();
+        loop {
+            let left = sync.outbox().len(&app.name);
+            progress(&format!("applying: {}/{} done", total.saturating_sub(left).min(total), total));
+            if left == 0 || started.elapsed() >= wait {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,106 @@
+//! The outbox's rows: Confluence operations waiting to be applied, and those Confluence
+//! refused for good. The store keeps them as opaque JSON; `crate::sync` gives them meaning.
+
+use rusqlite::{params, Connection};
+
+/// One queued Confluence operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Applied in this order within a subject; allocated by `crate::sync::Outbox`.
+    pub seq: u64,
+    pub app: String,
+    /// The Confluence username the operation concerns (its queue).
+    pub subject: String,
+    /// The operation, as JSON.
+    pub op: String,
+    /// The SCIM id of the person whose change planned it, or `sync`.
+    pub origin: String,
+    /// The rules module version whose decision planned it.
+    pub module_hash: String,
+    pub queued_at: String,
+}
+
+/// An operation Confluence refused for good, after it had been accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRow {
+    pub row: OutboxRow,
+    pub failed_at: String,
+    pub error: String,
+}
+
+fn seq_param(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+pub(super) fn insert(tx: &rusqlite::Savepoint<'_>, r: &OutboxRow) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO outbox (seq, app, subject, op, origin, module_hash, queued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![seq_param(r.seq), r.app, r.subject, r.op, r.origin, r.module_hash, r.queued_at],
+    )?;
+    Ok(())
+}
+
+/// Removes a done operation; a refused one is kept in `outbox_failed` with its error.
+pub(super) fn finish(tx: &rusqlite::Savepoint<'_>, seq: u64, failed: Option<&str>) -> rusqlite::Result<()> {
+    if let Some(error) = failed {
+        tx.execute(
+            "INSERT OR REPLACE INTO outbox_failed (seq, app, subject, op, origin, module_hash, queued_at, failed_at, error)
+             SELECT seq, app, subject, op, origin, module_hash, queued_at, ?2, ?3 FROM outbox WHERE seq = ?1",
+            params![seq_param(seq), crate::clock::now_rfc3339(), error],
+        )?;
+    }
+    tx.execute("DELETE FROM outbox WHERE seq = ?1", params![seq_param(seq)])?;
+    Ok(())
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+        app: r.get(1)?,
+        subject: r.get(2)?,
+        op: r.get(3)?,
+        origin: r.get(4)?,
+        module_hash: r.get(5)?,
+        queued_at: r.get(6)?,
+    })
+}
+
+/// Every waiting operation, in `seq` order.
+///
+/// # Errors
+/// The database fails.
+pub fn pending(conn: &Connection) -> rusqlite::Result<Vec<OutboxRow>> {
+    let mut stmt =
+        conn.prepare("SELECT seq, app, subject, op, origin, module_hash, queued_at FROM outbox ORDER BY seq")?;
+    let rows = stmt.query_map([], row)?;
+    rows.collect()
+}
+
+/// The operations Confluence refused for good, newest first, optionally of one app.
+///
+/// # Errors
+/// The database fails.
+pub fn failed(conn: &Connection, app: Option<&str>, limit: usize) -> rusqlite::Result<Vec<FailedRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, app, subject, op, origin, module_hash, queued_at, failed_at, error FROM outbox_failed
+         WHERE (?1 IS NULL OR app = ?1) ORDER BY seq DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![app, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        Ok(FailedRow { row: row(r)?, failed_at: r.get(7)?, error: r.get(8)? })
+    })?;
+    rows.collect()
+}
+
+/// The highest sequence number ever used (0 for none), so new operations sort after
+/// every stored one.
+///
+/// # Errors
+/// The database fails.
+pub fn max_seq(conn: &Connection) -> rusqlite::Result<u64> {
+    let max: i64 = conn.query_row(
+        "SELECT max(coalesce((SELECT max(seq) FROM outbox), 0), coalesce((SELECT max(seq) FROM outbox_failed), 0))",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(max).unwrap_or(0))
+}

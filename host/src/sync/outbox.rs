@@ -1,0 +1,295 @@
+//! The outbox in memory: per app, one queue of Confluence operations per subject (the
+//! Confluence username they concern), in `seq` order, and who is working on which subject.
+//!
+//! The durable copy is the store's `outbox` table: a row is written in the transaction of
+//! the change that planned it and deleted in the transaction that records its outcome.
+//! This structure is rebuilt from the table at start-up ([`Outbox::restore`]), so an
+//! operation accepted before a crash is applied after it.
+//!
+//! A subject is worked on by one party at a time: a worker applying its queue, or a SCIM
+//! request applying its own operations at once ([`Outbox::claim`]). A request may only
+//! claim a subject whose queue is empty, so what it applies can never overtake an older
+//! queued operation.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+
+use super::plan::Op;
+use crate::store::OutboxRow;
+
+/// A queued operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub seq: u64,
+    pub subject: String,
+    pub op: Op,
+    pub origin: String,
+    pub module_hash: String,
+}
+
+impl Queued {
+    /// The row that stores it.
+    pub fn row(&self, app: &str) -> OutboxRow {
+        OutboxRow {
+            seq: self.seq,
+            app: app.to_owned(),
+            subject: self.subject.clone(),
+            op: serde_json::to_string(&self.op).unwrap_or_default(),
+            origin: self.origin.clone(),
+            module_hash: self.module_hash.clone(),
+            queued_at: crate::clock::now_rfc3339(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct AppQueue {
+    queues: HashMap<String, VecDeque<Queued>>,
+    /// Subjects with queued operations that nobody is working on, oldest first.
+    ready: VecDeque<String>,
+    busy: HashSet<String>,
+}
+
+impl AppQueue {
+    fn push(&mut self, q: Queued) {
+        let subject = q.subject.clone();
+        let queue = self.queues.entry(subject.clone()).or_default();
+        let was_empty = queue.is_empty();
+        queue.push_back(q);
+        if was_empty && !self.busy.contains(&subject) {
+            self.ready.push_back(subject);
+        }
+    }
+}
+
+/// Every app's queues. Share it as an `Arc`.
+pub struct Outbox {
+    apps: Mutex<HashMap<Arc<str>, AppQueue>>,
+    wake: HashMap<Arc<str>, Arc<Notify>>,
+    next_seq: AtomicU64,
+}
+
+/// A subject claimed for work; dropping it releases the subject (and makes it ready again
+/// if operations were queued for it meanwhile).
+pub struct Claim {
+    outbox: Arc<Outbox>,
+    app: Arc<str>,
+    subject: String,
+}
+
+impl Claim {
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut apps = self.outbox.lock();
+        let Some(q) = apps.get_mut(&self.app) else { return };
+        q.busy.remove(&self.subject);
+        if q.queues.get(&self.subject).is_some_and(|ops| !ops.is_empty()) {
+            q.ready.push_back(self.subject.clone());
+            drop(apps);
+            self.outbox.notify(&self.app);
+        }
+    }
+}
+
+impl Outbox {
+    /// An empty outbox for these apps, handing out sequence numbers above `max_seq`.
+    pub fn new<'a>(apps: impl IntoIterator<Item = &'a str>, max_seq: u64) -> Arc<Outbox> {
+        let names: Vec<Arc<str>> = apps.into_iter().map(Arc::from).collect();
+        Arc::new(Outbox {
+            apps: Mutex::new(names.iter().map(|a| (a.clone(), AppQueue::default())).collect()),
+            wake: names.iter().map(|a| (a.clone(), Arc::new(Notify::new()))).collect(),
+            next_seq: AtomicU64::new(max_seq + 1),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, AppQueue>> {
+        self.apps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn notify(&self, app: &str) {
+        if let Some(n) = self.wake.get(app) {
+            n.notify_waiters();
+            n.notify_one();
+        }
+    }
+
+    /// Rebuilds the queues from the stored rows (in `seq` order). Rows of apps no longer
+    /// configured, or that do not parse, are returned untouched (they stay in the table).
+    pub fn restore(&self, rows: Vec<OutboxRow>) -> Vec<OutboxRow> {
+        let mut left = Vec::new();
+        let mut apps = self.lock();
+        let mut touched = Vec::new();
+        for row in rows {
+            let (Some(q), Ok(op)) = (apps.get_mut(row.app.as_str()), serde_json::from_str::<Op>(&row.op)) else {
+                left.push(row);
+                continue;
+            };
+            q.push(Queued { seq: row.seq, subject: row.subject, op, origin: row.origin, module_hash: row.module_hash });
+            touched.push(row.app);
+        }
+        drop(apps);
+        for app in touched {
+            self.notify(&app);
+        }
+        left
+    }
+
+    /// A new sequence number: later than every queued operation.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Claims `subject` of `app` for a request that wants to apply operations at once:
+    /// `None` if it has queued operations or someone is working on it.
+    pub fn claim(self: &Arc<Self>, app: &str, subject: &str) -> Option<Claim> {
+        let mut apps = self.lock();
+        let (name, q) = apps.get_key_value(app).map(|(k, _)| k.clone()).zip(apps.get_mut(app))?;
+        if q.busy.contains(subject) || q.queues.get(subject).is_some_and(|ops| !ops.is_empty()) {
+            return None;
+        }
+        q.busy.insert(subject.to_owned());
+        Some(Claim { outbox: self.clone(), app: name, subject: subject.to_owned() })
+    }
+
+    /// Queues operations that the store has committed. Call before dropping any claim on
+    /// their subjects.
+    pub fn push(&self, app: &str, ops: Vec<Queued>) {
+        if ops.is_empty() {
+            return;
+        }
+        let mut apps = self.lock();
+        let Some(q) = apps.get_mut(app) else { return };
+        for op in ops {
+            q.push(op);
+        }
+        drop(apps);
+        self.notify(app);
+    }
+
+    /// A ready subject of `app` and its oldest operation, claimed for a worker.
+    pub fn next(self: &Arc<Self>, app: &str) -> Option<(Claim, Queued)> {
+        let mut apps = self.lock();
+        let name = apps.get_key_value(app).map(|(k, _)| k.clone())?;
+        let q = apps.get_mut(app)?;
+        while let Some(subject) = q.ready.pop_front() {
+            if q.busy.contains(&subject) {
+                continue;
+            }
+            let Some(head) = q.queues.get(&subject).and_then(|ops| ops.front()).cloned() else {
+                q.queues.remove(&subject);
+                continue;
+            };
+            q.busy.insert(subject.clone());
+            return Some((Claim { outbox: self.clone(), app: name, subject }, head));
+        }
+        None
+    }
+
+    /// Removes a finished operation (the head of its subject's queue).
+    pub fn finish(&self, app: &str, subject: &str, seq: u64) {
+        let mut apps = self.lock();
+        let Some(q) = apps.get_mut(app) else { return };
+        if let Some(ops) = q.queues.get_mut(subject) {
+            if ops.front().is_some_and(|h| h.seq == seq) {
+                ops.pop_front();
+            }
+            if ops.is_empty() {
+                q.queues.remove(subject);
+            }
+        }
+    }
+
+    /// The next operation of a subject the caller holds a claim on.
+    pub fn head(&self, claim: &Claim) -> Option<Queued> {
+        let apps = self.lock();
+        apps.get(&claim.app)?.queues.get(&claim.subject)?.front().cloned()
+    }
+
+    /// Waits until operations are queued for `app` (or a claim with work is released).
+    pub async fn wait(&self, app: &str) {
+        if let Some(n) = self.wake.get(app) {
+            n.notified().await;
+        }
+    }
+
+    /// Queued operations of `app`.
+    pub fn len(&self, app: &str) -> usize {
+        self.lock().get(app).map_or(0, |q| q.queues.values().map(VecDeque::len).sum())
+    }
+
+    /// Whether every queue of every app is empty.
+    pub fn is_empty(&self) -> bool {
+        self.lock().values().all(|q| q.queues.values().all(VecDeque::is_empty))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(seq: u64, subject: &str) -> Queued {
+        Queued {
+            seq,
+            subject: subject.into(),
+            op: Op::SetActive { username: subject.into(), active: true },
+            origin: "o".into(),
+            module_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_subject_is_worked_on_by_one_party_in_order() {
+        let outbox = Outbox::new(["a"], 0);
+        // A request may claim an idle subject; the worker then cannot take it.
+        let claim = outbox.claim("a", "ada").unwrap();
+        assert!(outbox.claim("a", "ada").is_none());
+        outbox.push("a", vec![op(1, "ada"), op(2, "ada"), op(3, "bob")]);
+        let (bob, head) = outbox.next("a").unwrap();
+        assert_eq!((bob.subject(), head.seq), ("bob", 3));
+        assert!(outbox.next("a").is_none(), "ada is claimed, bob is busy");
+        drop(claim);
+        let (ada, head) = outbox.next("a").unwrap();
+        assert_eq!(head.seq, 1);
+        // A queued subject cannot be claimed by a request: it would overtake.
+        drop(bob);
+        assert!(outbox.claim("a", "ada").is_none());
+        outbox.finish("a", "ada", 1);
+        assert_eq!(outbox.head(&ada).map(|q| q.seq), Some(2));
+        outbox.finish("a", "ada", 2);
+        assert!(outbox.head(&ada).is_none());
+        drop(ada);
+        outbox.finish("a", "bob", 3);
+        assert!(outbox.is_empty());
+        assert!(outbox.claim("a", "ada").is_some());
+        assert!(outbox.claim("nope", "ada").is_none());
+    }
+
+    #[test]
+    fn restore_keeps_order_and_returns_what_it_cannot_place() {
+        let outbox = Outbox::new(["a"], 10);
+        let row = |seq, app: &str, op: &str| OutboxRow {
+            seq,
+            app: app.into(),
+            subject: "ada".into(),
+            op: op.into(),
+            origin: "o".into(),
+            module_hash: String::new(),
+            queued_at: String::new(),
+        };
+        let json = serde_json::to_string(&Op::DeleteUser { username: "ada".into() }).unwrap();
+        let left =
+            outbox.restore(vec![row(4, "a", &json), row(5, "gone", &json), row(6, "a", "{"), row(7, "a", &json)]);
+        assert_eq!(left.iter().map(|r| r.seq).collect::<Vec<_>>(), [5, 6]);
+        assert_eq!(outbox.len("a"), 2);
+        assert_eq!(outbox.next("a").map(|(_, q)| q.seq), Some(4));
+        assert_eq!(outbox.next_seq(), 11);
+    }
+}

@@ -1,0 +1,268 @@
+//! One app's link to Confluence: its client, its outbox workers, and the at-once apply a
+//! SCIM write tries before it answers.
+//!
+//! Workers take a ready subject from the [`Outbox`], apply its operations in order and
+//! record each outcome in the store (the row leaves the outbox in the same transaction as
+//! its audit entry). A transient failure pauses the whole app (Confluence is down, slow or
+//! rate-limited for everyone, not for one user) for the back-off delay, or for what
+//! `Retry-After` says; the operation stays at the head of its queue. A permanent refusal
+//! moves the operation to `outbox_failed` and the queue goes on.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::apply::{apply, Applied, KnownGroups};
+use super::outbox::{Claim, Outbox, Queued};
+use super::plan::{Deprovision, Op};
+use crate::confluence::{Backoff, ConfluenceClient};
+use crate::store::{AuditEntry, Mutation, Store};
+
+/// How a SCIM write's operations fared when applied at once.
+#[derive(Default)]
+pub struct AtOnce {
+    /// Applied, with an audit note each.
+    pub applied: Vec<(Queued, Option<String>)>,
+    /// Left for the outbox (Confluence slow or failing, the deadline passed, or an older
+    /// operation for the same user still queued).
+    pub deferred: Vec<Queued>,
+    /// Claims on the subjects applied: hold them until `deferred` is in the outbox.
+    pub claims: Vec<Claim>,
+}
+
+/// One app's Confluence side.
+pub struct AppSync {
+    app: Arc<str>,
+    client: ConfluenceClient,
+    outbox: Arc<Outbox>,
+    store: Store,
+    groups: KnownGroups,
+    backoff: Backoff,
+    /// Until when Confluence is left alone after a transient failure.
+    paused_until: Mutex<Option<Instant>>,
+    failures: AtomicU32,
+    pub apply_deadline: Duration,
+    pub policy: Deprovision,
+    workers: usize,
+}
+
+impl AppSync {
+    pub fn new(
+        app: &str,
+        client: ConfluenceClient,
+        outbox: Arc<Outbox>,
+        store: Store,
+        backoff: Backoff,
+        apply_deadline: Duration,
+        policy: Deprovision,
+        workers: usize,
+    ) -> Arc<AppSync> {
+        Arc::new(AppSync {
+            app: Arc::from(app),
+            client,
+            outbox,
+            store,
+            groups: KnownGroups::default(),
+            backoff,
+            paused_until: Mutex::new(None),
+            failures: AtomicU32::new(0),
+            apply_deadline,
+            policy,
+            workers: workers.max(1),
+        })
+    }
+
+    pub fn client(&self) -> &ConfluenceClient {
+        &self.client
+    }
+
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// Starts the app's outbox workers (as many as its concurrency limit).
+    pub fn spawn_workers(self: &Arc<Self>) {
+        for _ in 0..self.workers {
+            let me = self.clone();
+            tokio::spawn(async move { me.work().await });
+        }
+    }
+
+    fn paused_for(&self) -> Option<Duration> {
+        let until = (*self.paused_until.lock().unwrap_or_else(PoisonError::into_inner))?;
+        until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+    }
+
+    /// Notes a transient failure: the app pauses for the back-off delay.
+    fn pause(&self, retry_after: Option<Duration>, error: &str) {
+        let attempt = self.failures.fetch_add(1, Ordering::Relaxed);
+        let delay = self.backoff.delay(attempt, retry_after);
+        tracing::warn!(app = %self.app, %error, retry_in_ms = delay.as_millis() as u64, "Confluence unavailable; operations wait in the outbox");
+        let mut until = self.paused_until.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = Instant::now() + delay;
+        if until.is_none_or(|u| u < next) {
+            *until = Some(next);
+        }
+    }
+
+    fn recovered(&self) {
+        if self.failures.swap(0, Ordering::Relaxed) > 0 {
+            tracing::info!(app = %self.app, "Confluence reachable again");
+        }
+    }
+
+    async fn work(self: Arc<Self>) {
+        loop {
+            if let Some(wait) = self.paused_for() {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            match self.outbox.next(&self.app) {
+                Some((claim, head)) => self.run_subject(claim, head).await,
+                None => {
+                    // A missed wake-up costs at most this long.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), self.outbox.wait(&self.app)).await;
+                }
+            }
+        }
+    }
+
+    /// Applies a claimed subject's queue until it is empty or Confluence fails.
+    async fn run_subject(&self, claim: Claim, mut head: Queued) {
+        loop {
+            match apply(&self.client, &head.op, &self.groups).await {
+                Applied::Transient { error, retry_after } => {
+                    self.pause(retry_after, &error);
+                    return; // dropping the claim makes the subject ready again
+                }
+                outcome => {
+                    self.recovered();
+                    let (failed, note) = match outcome {
+                        Applied::Refused(e) => (Some(e), None),
+                        Applied::Done(note) => (None, note),
+                        Applied::Transient { .. } => (None, None),
+                    };
+                    if !self.record(&head, failed, note).await {
+                        self.pause(None, "the store cannot record an outcome");
+                        return;
+                    }
+                    self.outbox.finish(&self.app, claim.subject(), head.seq);
+                }
+            }
+            match self.outbox.head(&claim) {
+                Some(next) => head = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Removes a finished operation from the outbox and audits it, in one commit.
+    async fn record(&self, q: &Queued, failed: Option<String>, note: Option<String>) -> bool {
+        if let Some(e) = &failed {
+            tracing::warn!(app = %self.app, op = %q.op.describe(), error = %e, "Confluence refused an operation");
+        }
+        let entry = self.audit(q, failed.as_deref(), note.as_deref());
+        let result = self.store.commit(vec![Mutation::Dequeue { seq: q.seq, failed }, Mutation::Audit(entry)]).await;
+        if let Err(e) = &result {
+            tracing::error!(app = %self.app, error = %e, "cannot record an outbox outcome");
+        }
+        result.is_ok()
+    }
+
+    /// The audit entry of an operation's outcome.
+    pub fn audit(&self, q: &Queued, failed: Option<&str>, note: Option<&str>) -> AuditEntry {
+        let detail = match (failed, note) {
+            (Some(e), _) => format!("{}: {e}", q.op.describe()),
+            (None, Some(n)) => format!("{}: {n}", q.op.describe()),
+            (None, None) => q.op.describe(),
+        };
+        AuditEntry {
+            at: crate::clock::now_rfc3339(),
+            app: self.app.to_string(),
+            subject: q.origin.clone(),
+            user_name: q.subject.clone(),
+            action: "confluence".into(),
+            outcome: if failed.is_some() { "failed" } else { "applied" }.into(),
+            module_name: String::new(),
+            module_hash: q.module_hash.clone(),
+            detail,
+        }
+    }
+
+    /// Numbers `ops` (planned for the person `origin` by module `module_hash`) for the
+    /// outbox.
+    pub fn queue(&self, ops: Vec<Op>, origin: &str, module_hash: &str) -> Vec<Queued> {
+        let subjects = super::plan::subjects(&ops);
+        ops.into_iter()
+            .zip(subjects)
+            .map(|(op, subject)| Queued {
+                seq: self.outbox.next_seq(),
+                subject,
+                op,
+                origin: origin.to_owned(),
+                module_hash: module_hash.to_owned(),
+            })
+            .collect()
+    }
+
+    /// Applies a SCIM write's operations now, within the apply deadline, subject by
+    /// subject, where no older operation of the subject is queued.
+    ///
+    /// # Errors
+    /// Confluence refused an operation for good: that operation and the message, for the
+    /// SCIM error. The write
+    /// must then store nothing (what was applied before the refusal is idempotent and is
+    /// repaired by the identity provider's retry or by Synchronize).
+    pub async fn apply_at_once(&self, ops: Vec<Queued>) -> Result<AtOnce, (Queued, String)> {
+        let mut out = AtOnce::default();
+        let deadline = Instant::now() + self.apply_deadline;
+        let paused = self.paused_for().is_some();
+        // Operations keep their order; a subject whose turn failed defers the rest of its own.
+        let mut stopped: Vec<String> = Vec::new();
+        for q in ops {
+            let claimed = out.claims.iter().any(|c| c.subject() == q.subject);
+            if paused || stopped.contains(&q.subject) {
+                out.deferred.push(q);
+                continue;
+            }
+            if !claimed {
+                match self.outbox.claim(&self.app, &q.subject) {
+                    Some(c) => out.claims.push(c),
+                    None => {
+                        stopped.push(q.subject.clone());
+                        out.deferred.push(q);
+                        continue;
+                    }
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let outcome = if left.is_zero() {
+                None
+            } else {
+                tokio::time::timeout(left, apply(&self.client, &q.op, &self.groups)).await.ok()
+            };
+            match outcome {
+                Some(Applied::Done(note)) => {
+                    self.recovered();
+                    out.applied.push((q, note));
+                }
+                Some(Applied::Refused(e)) => {
+                    let message = format!("Confluence refused to {}: {e}", q.op.describe());
+                    return Err((q, message));
+                }
+                Some(Applied::Transient { error, retry_after }) => {
+                    self.pause(retry_after, &error);
+                    stopped.push(q.subject.clone());
+                    out.deferred.push(q);
+                }
+                None => {
+                    // Out of time: it may or may not have been applied; applying it again
+                    // from the outbox is harmless.
+                    stopped.push(q.subject.clone());
+                    out.deferred.push(q);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,15 @@
+//! End-to-end tests over real sockets: identity-provider traffic into UserSync, the
+//! standard rules compiled for wasm, and the Confluence emulator as Confluence. Each test
+//! asserts Confluence's final state (the emulator's snapshot) and, where it matters, its
+//! operation counters (nothing applied twice).
+//!
+//! The crate's one integration-test binary (one binary per crate keeps link time down).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod faults;
+mod flows;
+mod harness;
+mod kill;
+mod settings;
+mod synchronize;
