@@ -27,14 +27,6 @@ enum Command {
         #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
         config: PathBuf,
     },
-    /// Run a local demo: writes a config with one OneLogin app under `--dir`, creates a
-    /// token, prints the SCIM base URL and the token, and serves.
-    Demo {
-        #[arg(long, default_value = "usersync-demo")]
-        dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-    },
     /// Create, list and revoke the bearer tokens identity providers use.
     Token {
         #[command(subcommand)]
@@ -179,7 +171,6 @@ fn main() -> Result<()> {
         }
         Command::Token { command } => token(command)?,
         Command::Rules { command } => rules(command)?,
-        Command::Demo { dir, listen } => demo(&dir, listen)?,
         Command::Sync { config, app, dry_run, token } => sync(&Config::load(&config)?, &app, dry_run, token)?,
         Command::Audit { config, app, subject, limit } => {
             let config = Config::load(&config)?;
@@ -362,31 +353,6 @@ fn rules_status(config: &Config) -> Result<()> {
         }
     }
     println!("server: not running at {url}; the files were loaded here instead");
-    Ok(())
-}
-
-fn demo(dir: &std::path::Path, listen: std::net::SocketAddr) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join("usersync.toml");
-    let text = format!(
-        "# Written by `usersync demo`. Edit freely; see the README for every setting.\n\
-         [server]\nlisten = \"{listen}\"\npublic_url = \"http://{listen}\"\ndatabase = \"usersync.db\"\n\n\
-         [[apps]]\nname = \"onelogin\"\nkind = \"onelogin\"\n"
-    );
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    let config = Config::load(&path)?;
-    let conn = open_db(&config)?;
-    let (_, secret) = tokens::create(&conn, "onelogin", "demo")?;
-    drop(conn);
-    println!();
-    println!("  UserSync demo is starting (config: {}).", path.display());
-    println!("  SCIM Base URL:      {}/scim/v2/onelogin", config.public_url());
-    println!("  SCIM Bearer Token:  {secret}");
-    println!();
-    println!("  Try: curl -H 'Authorization: Bearer {secret}' {}/scim/v2/onelogin/Users", config.public_url());
-    println!();
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(usersync::server::serve(&config))?;
     Ok(())
 }
 

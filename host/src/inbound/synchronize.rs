@@ -122,7 +122,7 @@ impl Inbound {
             outcome: "queued".into(),
             module_name: String::new(),
             module_hash: String::new(),
-            detail: report.summary.lines().join("; "),
+            detail: report.summary.compact(),
         };
         if let Err(e) = self.store.commit(vec![Mutation::Audit(entry)]).await {
             tracing::error!(error = %e, "cannot audit a Synchronize");

@@ -65,19 +65,21 @@ impl Summary {
         }
     }
 
-    /// One line per kind of change, for people.
-    pub fn lines(&self) -> Vec<String> {
-        vec![
-            format!("people checked:     {}", self.people),
-            format!("already in step:    {}", self.in_step),
-            format!("users to create:    {}", self.users_created),
-            format!("users to update:    {}", self.users_updated),
-            format!("users to enable:    {}", self.users_enabled),
-            format!("users to disable:   {}", self.users_disabled),
-            format!("groups to create:   {}", self.groups_created),
-            format!("memberships to add: {}", self.members_added),
-            format!("memberships to remove: {}", self.members_removed),
-        ]
+    /// The counts on one line, for the audit log.
+    pub fn compact(&self) -> String {
+        format!(
+            "{} people, {} in step; users: {} to create, {} to update, {} to enable, {} to disable; \
+             groups to create: {}; memberships: {} to add, {} to remove",
+            self.people,
+            self.in_step,
+            self.users_created,
+            self.users_updated,
+            self.users_enabled,
+            self.users_disabled,
+            self.groups_created,
+            self.members_added,
+            self.members_removed
+        )
     }
 }
 
