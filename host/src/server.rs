@@ -16,7 +16,7 @@ use crate::scim::normalize::Limits;
 use crate::store::tokens::TokenVerifier;
 use crate::store::{open_connection, outbox};
 use crate::store::{Store, StoreError};
-use crate::sync::{AppSync, Deprovision, Outbox};
+use crate::sync::{AppSync, AppSyncSettings, Deprovision, Outbox};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -103,16 +103,13 @@ pub fn confluence_sync(config: &Config, store: &Store) -> Result<HashMap<String,
             DeprovisionPolicy::Disable => Deprovision::Disable,
             DeprovisionPolicy::Delete => Deprovision::Delete,
         };
-        let sync = AppSync::new(
-            &app.name,
-            client,
-            outbox.clone(),
-            store.clone(),
-            backoff,
-            Duration::from_millis(c.apply_deadline_ms),
+        let settings = AppSyncSettings {
+            apply_deadline: Duration::from_millis(c.apply_deadline_ms),
             policy,
-            c.max_concurrency.max(1),
-        );
+            workers: c.max_concurrency.max(1),
+            backoff,
+        };
+        let sync = AppSync::new(&app.name, client, outbox.clone(), store.clone(), settings);
         out.insert(app.name.clone(), sync);
     }
     let orphans = outbox.restore(pending);

@@ -24,24 +24,29 @@ use crate::store::{open_connection, DesiredOutcome, DesiredUser};
 /// The token namespace of admin tokens (not a valid app name, so never an app's).
 pub const ADMIN: &str = "@admin";
 
-fn authorize(state: &HttpState, headers: &HeaderMap) -> Result<(), Response> {
+/// The error response for a request without a valid admin token, or for an unknown app.
+fn refuse(state: &HttpState, headers: &HeaderMap, app: &str) -> Option<Response> {
+    authorize(state, headers).or_else(|| known_app(state, app))
+}
+
+fn authorize(state: &HttpState, headers: &HeaderMap) -> Option<Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim()))
         .filter(|t| !t.is_empty());
     match token {
-        Some(t) if state.tokens.verify(ADMIN, t) => Ok(()),
+        Some(t) if state.tokens.verify(ADMIN, t) => None,
         _ => {
-            Err(error_response(&ScimError::unauthorized("an admin token is required (usersync token create --admin)")))
+            Some(error_response(&ScimError::unauthorized("an admin token is required (usersync token create --admin)")))
         }
     }
 }
 
-fn known_app(state: &HttpState, app: &str) -> Result<(), Response> {
+fn known_app(state: &HttpState, app: &str) -> Option<Response> {
     match state.inbound.app(app) {
-        Some(_) => Ok(()),
-        None => Err(error_response(&ScimError::not_found(format!("no app {app}")))),
+        Some(_) => None,
+        None => Some(error_response(&ScimError::not_found(format!("no app {app}")))),
     }
 }
 
@@ -57,7 +62,7 @@ pub(super) async fn audit(
     Path(app): Path<String>,
     Query(q): Query<AuditQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers).and_then(|()| known_app(&state, &app)) {
+    if let Some(r) = refuse(&state, &headers, &app) {
         return r;
     }
     let db = state.db.clone();
@@ -109,7 +114,7 @@ pub(super) async fn person(
     headers: HeaderMap,
     Path((app, id)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers).and_then(|()| known_app(&state, &app)) {
+    if let Some(r) = refuse(&state, &headers, &app) {
         return r;
     }
     let snap = state.inbound.snapshot();
@@ -120,7 +125,7 @@ pub(super) async fn person(
 }
 
 pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, Path(app): Path<String>) -> Response {
-    if let Err(r) = authorize(&state, &headers).and_then(|()| known_app(&state, &app)) {
+    if let Some(r) = refuse(&state, &headers, &app) {
         return r;
     }
     let queued = state.inbound.confluence(&app).map(|s| s.outbox().len(&app));
@@ -173,7 +178,7 @@ pub(super) async fn sync(
     Path(app): Path<String>,
     Query(q): Query<SyncQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers).and_then(|()| known_app(&state, &app)) {
+    if let Some(r) = refuse(&state, &headers, &app) {
         return r;
     }
     let wait = Duration::from_secs(q.wait_seconds.unwrap_or(600).min(3600));

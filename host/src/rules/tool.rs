@@ -79,8 +79,8 @@ fn built_wasm(messages: &[u8]) -> Result<PathBuf> {
         if message["reason"] != "compiler-artifact" {
             continue;
         }
-        let files = message["filenames"].as_array().into_iter().flatten().filter_map(Value::as_str);
-        if let Some(file) = files.filter(|f| f.ends_with(".wasm")).next_back() {
+        let mut files = message["filenames"].as_array().into_iter().flatten().filter_map(Value::as_str);
+        if let Some(file) = files.rfind(|f| f.ends_with(".wasm")) {
             found = Some(PathBuf::from(file));
         }
     }

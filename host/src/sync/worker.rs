@@ -30,6 +30,18 @@ pub struct AtOnce {
     pub claims: Vec<Claim>,
 }
 
+/// How one app's Confluence side behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct AppSyncSettings {
+    /// How long a SCIM write waits for its operations before leaving them to the outbox.
+    pub apply_deadline: Duration,
+    pub policy: Deprovision,
+    /// Outbox workers (the app's concurrency limit).
+    pub workers: usize,
+    /// Waits between retries after a transient failure.
+    pub backoff: Backoff,
+}
+
 /// One app's Confluence side.
 pub struct AppSync {
     app: Arc<str>,
@@ -52,10 +64,7 @@ impl AppSync {
         client: ConfluenceClient,
         outbox: Arc<Outbox>,
         store: Store,
-        backoff: Backoff,
-        apply_deadline: Duration,
-        policy: Deprovision,
-        workers: usize,
+        settings: AppSyncSettings,
     ) -> Arc<AppSync> {
         Arc::new(AppSync {
             app: Arc::from(app),
@@ -63,12 +72,12 @@ impl AppSync {
             outbox,
             store,
             groups: KnownGroups::default(),
-            backoff,
+            backoff: settings.backoff,
             paused_until: Mutex::new(None),
             failures: AtomicU32::new(0),
-            apply_deadline,
-            policy,
-            workers: workers.max(1),
+            apply_deadline: settings.apply_deadline,
+            policy: settings.policy,
+            workers: settings.workers.max(1),
         })
     }
 

@@ -52,3 +52,46 @@ async fn synchronize_repairs_drift_and_dry_run_changes_nothing() {
     assert!(again.plan.is_empty(), "{:?}", again.plan);
     let _ = (ann, bob);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_shows_decisions_and_audit_to_admin_tokens_only() {
+    let app = AppSpec {
+        settings: "username_regex = \"@.*$\"\n[apps.settings.custom_fields]\ndepartment = \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\"",
+        ..AppSpec::new("app", "okta")
+    };
+    let s = Stack::start("admin", &[app]).await;
+    let body = serde_json::json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "userName":"dee@example.com","emails":[{"value":"dee@example.com","primary":true}],"displayName":"Dee",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Research"}});
+    let (status, created) = s.scim("app", "POST", "/Users", Some(body)).await;
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().unwrap();
+    s.settle().await;
+    let conn = usersync::store::open_connection(&s.dir.join("usersync.db")).unwrap();
+    let (_, admin) = usersync::store::tokens::create(&conn, usersync::http::admin::ADMIN, "e2e").unwrap();
+    let get = |path: String, token: String| {
+        let http = s.http.clone();
+        let url = format!("{}{path}", s.url);
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    // An app's SCIM token is not an admin token.
+    assert_eq!(get(format!("/admin/v1/apps/app/people/{id}"), s.tokens["app"].clone()).await.0, 401);
+    let (status, person) = get(format!("/admin/v1/apps/app/people/{id}"), admin.clone()).await;
+    assert_eq!(status, 200, "{person}");
+    assert_eq!(person["confluence"]["username"], "dee");
+    assert_eq!(person["confluence"]["customFields"][0], serde_json::json!({"name": "department", "value": "Research"}));
+    let (status, audit) = get("/admin/v1/apps/app/audit?limit=10".into(), admin.clone()).await;
+    assert_eq!(status, 200);
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(
+        entries.iter().any(|e| e["action"] == "confluence" && e["detail"] == "create user dee (Dee, dee@example.com)"),
+        "{audit}"
+    );
+    assert!(entries.iter().any(|e| e["action"] == "create" && e["outcome"] == "provision"), "{audit}");
+    let (status, outbox) = get("/admin/v1/apps/app/outbox".into(), admin.clone()).await;
+    assert_eq!((status, outbox["queued"].as_u64()), (200, Some(0)));
+    assert_eq!(get("/admin/v1/apps/nope/audit".into(), admin).await.0, 404);
+}
