@@ -48,12 +48,29 @@ pub fn map_groups(input: &Input, s: &Settings<'_>) -> GroupDecision {
     decision
 }
 
-/// Whether a `group_mapping` key names this IdP group: its display name (any case) or id.
+/// Whether a `group_mapping` key names this IdP group: its display name (in any case,
+/// non-ASCII letters included: `Équipe` names `ÉQUIPE`) or its id.
 fn names(key: &str, group: &IdpGroup) -> bool {
-    key.eq_ignore_ascii_case(group.display_name.trim()) || key == group.id
+    let name = group.display_name.trim();
+    key.eq_ignore_ascii_case(name) || key.to_lowercase() == name.to_lowercase() || key == group.id
 }
 
 fn on_the_fly_accepts(s: &Settings<'_>, display_name: &str) -> bool {
     s.on_the_fly_include.as_ref().is_none_or(|re| re.is_match(display_name))
         && !s.on_the_fly_exclude.as_ref().is_some_and(|re| re.is_match(display_name))
+}
+
+#[cfg(test)]
+mod names_tests {
+    use super::*;
+
+    #[test]
+    fn mapping_keys_match_names_in_any_case_and_ids() {
+        let group = IdpGroup { id: "g-1".into(), display_name: " Équipe Données ".into() };
+        assert!(names("équipe données", &group));
+        assert!(names("ÉQUIPE DONNÉES", &group));
+        assert!(names("g-1", &group));
+        assert!(!names("G-1", &group), "ids are exact");
+        assert!(!names("Équipe", &group));
+    }
 }
