@@ -131,7 +131,8 @@ pub fn router(state: HttpState) -> Router {
 /// Liveness, and each app's rules module: `200` with `"status": "ok"` when every app that
 /// names a module has one serving (`"degraded"` when a newer file failed to load and the
 /// previous version still serves), `503` with `"unavailable"` while an app has none, since
-/// its SCIM writes are refused until it loads.
+/// its SCIM writes are refused until it loads. `confluence` lists each app's queued
+/// operations and, while Confluence is failing, how long the app still waits.
 async fn healthz(State(state): State<HttpState>) -> Response {
     let modules = state.inbound.rules().map(|r| r.registry().status()).unwrap_or_default();
     let serving = modules.iter().all(|m| m.module.is_some());
@@ -154,8 +155,20 @@ async fn healthz(State(state): State<HttpState>) -> Response {
             })
         })
         .collect();
+    let mut confluence: Vec<Value> = state
+        .inbound
+        .confluence_apps()
+        .map(|(app, sync)| {
+            serde_json::json!({
+                "app": app,
+                "queued": sync.outbox().len(app),
+                "pausedForMs": sync.paused_for().map(|d| d.as_millis() as u64),
+            })
+        })
+        .collect();
+    confluence.sort_by(|a, b| a["app"].as_str().cmp(&b["app"].as_str()));
     let code = if serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = serde_json::json!({"status": status, "rules": rules});
+    let body = serde_json::json!({"status": status, "rules": rules, "confluence": confluence});
     let mut response = (code, body.to_string()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response

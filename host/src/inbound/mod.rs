@@ -181,6 +181,11 @@ impl Inbound {
         self
     }
 
+    /// Every app's Confluence side, by app name.
+    pub fn confluence_apps(&self) -> impl Iterator<Item = (&String, &Arc<AppSync>)> {
+        self.confluence.iter()
+    }
+
     /// The app's Confluence side, if `[confluence]` is configured.
     pub fn confluence(&self, app: &str) -> Option<&Arc<AppSync>> {
         self.confluence.get(app)

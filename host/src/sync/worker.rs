@@ -97,7 +97,8 @@ impl AppSync {
         }
     }
 
-    fn paused_for(&self) -> Option<Duration> {
+    /// How long the app still leaves Confluence alone after a transient failure.
+    pub fn paused_for(&self) -> Option<Duration> {
         let until = (*self.paused_until.lock().unwrap_or_else(PoisonError::into_inner))?;
         until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
     }
