@@ -374,9 +374,37 @@ fn sync(config: &Config, app: &str, dry_run: bool, token: Option<String>) -> Res
         };
         eprintln!("Synchronizing app {app} through the running server{} ...", if dry_run { " (dry run)" } else { "" });
         let url = format!("http://{}/admin/v1/apps/{app}/sync?dryRun={dry_run}", config.server.listen);
+        let terminal = std::io::stderr().is_terminal();
+        let app_name = app.to_owned();
         runtime.block_on(async {
             let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build()?;
-            let response = client.post(&url).bearer_auth(token).send().await?;
+            // Progress while the server works: its queue of Confluence operations for the app.
+            let watcher = client.clone();
+            let progress = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    let Ok(r) = watcher.get(&health).send().await else { continue };
+                    let Ok(h) = r.json::<serde_json::Value>().await else { continue };
+                    let queued = h["confluence"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|c| c["app"] == app_name.as_str())
+                        .and_then(|c| c["queued"].as_u64())
+                        .unwrap_or(0);
+                    if terminal {
+                        eprint!("\r\x1b[2K  working; {queued} Confluence operations queued");
+                    } else {
+                        eprintln!("  working; {queued} Confluence operations queued");
+                    }
+                }
+            });
+            let response = client.post(&url).bearer_auth(token).send().await;
+            progress.abort();
+            if terminal {
+                eprintln!();
+            }
+            let response = response?;
             let status = response.status();
             let body: serde_json::Value = response.json().await?;
             if !status.is_success() {
