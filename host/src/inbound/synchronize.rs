@@ -26,6 +26,8 @@ pub struct SyncReport {
 
 /// People decided per commit: bounds a transaction and the memory of a large app.
 const CHUNK: usize = 256;
+/// Decisions in flight at once (each on a blocking thread).
+const PARALLEL: usize = 8;
 
 impl Inbound {
     /// Synchronize `app`. Without `dry_run`, the new decisions are stored and the repair
@@ -61,9 +63,29 @@ impl Inbound {
         progress(&format!("deciding about {} people", users.len()));
         let mut desired: BTreeMap<String, DesiredUser> = BTreeMap::new();
         for (n, chunk) in users.chunks(CHUNK).enumerate() {
+            // The chunk's people are decided concurrently (each decision runs on a blocking
+            // thread), then committed together.
+            let mut decisions = tokio::task::JoinSet::new();
+            let mut decided = Vec::with_capacity(chunk.len());
+            for (i, user) in chunk.iter().enumerate() {
+                if decisions.len() >= PARALLEL {
+                    if let Some(joined) = decisions.join_next().await {
+                        decided.push(joined.map_err(|e| ScimError::internal(format!("a decision task failed: {e}")))?);
+                    }
+                }
+                let (rules, app, snap, user) = (rules.clone(), app.clone(), snap.clone(), user.clone());
+                decisions.spawn(async move {
+                    let outcome = rules.consequences(&app, &snap, Some(&user), Some(&user), Action::Sync).await;
+                    (i, user, outcome)
+                });
+            }
+            while let Some(joined) = decisions.join_next().await {
+                decided.push(joined.map_err(|e| ScimError::internal(format!("a decision task failed: {e}")))?);
+            }
+            decided.sort_by_key(|(i, _, _)| *i);
             let mut mutations = Vec::new();
-            for user in chunk {
-                match rules.consequences(&app, &snap, Some(user), Some(user), Action::Sync).await {
+            for (_, user, outcome) in decided {
+                match outcome {
                     Ok(ms) => {
                         for m in &ms {
                             if let Mutation::Desired { desired: Some(d), .. } = m {
