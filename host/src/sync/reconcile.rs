@@ -141,6 +141,15 @@ pub async fn read_actual(
 /// person's SCIM id) wants, given `actual`. Each operation comes with the SCIM id it is for.
 pub fn repair(desired: &BTreeMap<String, DesiredUser>, actual: &Actual) -> (Vec<(String, Op)>, Summary) {
     let managed = managed_groups(desired.values());
+    // Each user's memberships in managed groups, in group order: built in one pass over the
+    // members read, so that finding a person's stray memberships costs their own groups,
+    // not every managed group (100,000 people x 5,000 groups was 500 million lookups).
+    let mut member_of: HashMap<&str, Vec<&String>> = HashMap::new();
+    for g in &managed {
+        for m in actual.members.get(g).into_iter().flatten() {
+            member_of.entry(m.as_str()).or_default().push(g);
+        }
+    }
     let mut ops = Vec::new();
     let mut summary = Summary::default();
     let mut planned_groups: HashSet<String> = HashSet::new();
@@ -188,9 +197,8 @@ pub fn repair(desired: &BTreeMap<String, DesiredUser>, actual: &Actual) -> (Vec<
             }
         }
         if have.is_some() {
-            for g in &managed {
-                let member = actual.members.get(g).is_some_and(|m| m.contains(username));
-                if member && !want.groups.contains(g) {
+            for &g in member_of.get(username.as_str()).into_iter().flatten() {
+                if !want.groups.contains(g) {
                     person.push(Op::RemoveMember { username: username.clone(), group: g.clone() });
                 }
             }
