@@ -277,7 +277,8 @@ impl ConfluenceConfig {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesLimitsConfig {
-    /// CPU time for one decision, in milliseconds. Default 50.
+    /// Time one decision may take, in milliseconds: wall-clock time measured by the epoch
+    /// ticker, so a busy machine counts against it. Default 50.
     #[serde(default = "default_deadline_ms")]
     pub deadline_ms: u64,
     /// Memory one decision may use, in MiB (at most 256). Default 16.

@@ -10,8 +10,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::person::person_from_scim;
 use super::App;
 use crate::rules::types::{AppInfo, AttributeDecision, ConfluenceUser, IdpGroup, RuleInput, Setting};
@@ -265,8 +263,16 @@ fn affected_members(before: Option<&StoredResource>, after: Option<&StoredResour
     }
 }
 
+/// A group's `displayName`, read without building the rest of the resource (a large
+/// group's members would otherwise be parsed into a tree for every decision about any of
+/// its members).
 fn display_name(r: &StoredResource) -> String {
-    r.value().ok().and_then(|v| v.get("displayName").and_then(Value::as_str).map(str::to_owned)).unwrap_or_default()
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(rename = "displayName")]
+        display_name: Option<String>,
+    }
+    serde_json::from_slice::<Named>(&r.json).ok().and_then(|n| n.display_name).unwrap_or_default()
 }
 
 /// The IdP groups of `user_id`: as the snapshot has them, or, while a group change is

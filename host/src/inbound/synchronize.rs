@@ -3,6 +3,7 @@
 //! report them).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Action, Inbound};
@@ -61,7 +62,7 @@ impl Inbound {
         let users: Vec<_> =
             snap.collection(&app.name, ResourceKind::User).map(|c| c.iter().cloned().collect()).unwrap_or_default();
         progress(&format!("deciding about {} people", users.len()));
-        let mut desired: BTreeMap<String, DesiredUser> = BTreeMap::new();
+        let mut desired: BTreeMap<String, Arc<DesiredUser>> = BTreeMap::new();
         for (n, chunk) in users.chunks(CHUNK).enumerate() {
             // The chunk's people are decided concurrently (each decision runs on a blocking
             // thread), then committed together.
@@ -89,7 +90,7 @@ impl Inbound {
                     Ok(ms) => {
                         for m in &ms {
                             if let Mutation::Desired { desired: Some(d), .. } = m {
-                                desired.insert(user.id.to_string(), (**d).clone());
+                                desired.insert(user.id.to_string(), d.clone());
                             }
                         }
                         mutations.extend(ms);

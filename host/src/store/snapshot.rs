@@ -51,12 +51,18 @@ pub fn etag(version: u64) -> String {
 pub struct Collection {
     pub(crate) by_id: imbl::OrdMap<Arc<str>, (u64, Arc<StoredResource>)>,
     pub(crate) by_name: imbl::OrdMap<Arc<str>, Arc<str>>,
-    pub(crate) by_external: imbl::OrdMap<Arc<str>, imbl::OrdSet<Arc<str>>>,
+    pub(crate) by_external: imbl::OrdMap<Arc<str>, IdSet>,
     /// Insertion sequence → id: the stable order of unsorted listings.
     pub(crate) order: imbl::OrdMap<u64, Arc<str>>,
     /// Member id → the ids of the groups in this collection that list it.
-    pub(crate) member_of: imbl::OrdMap<Arc<str>, imbl::OrdSet<Arc<str>>>,
+    pub(crate) member_of: imbl::OrdMap<Arc<str>, IdSet>,
 }
+
+/// A small set of ids, sorted: what an index key maps to. Most keys hold one to a few ids
+/// (a user's groups, the holders of an `externalId`), and a persistent set per key cost
+/// about 380 MB for 100,000 users in 5,000 groups (`imbl` nodes are 64 slots however few
+/// keys they hold); a shared slice is rebuilt on change instead.
+pub(crate) type IdSet = Arc<[Arc<str>]>;
 
 impl Collection {
     pub fn get(&self, id: &str) -> Option<&Arc<StoredResource>> {
@@ -103,10 +109,10 @@ impl Collection {
         }
         self.by_name.insert(r.name_key.clone(), r.id.clone());
         if let Some(ext) = &r.external_id {
-            self.by_external.entry(ext.clone()).or_default().insert(r.id.clone());
+            add_to_set(&mut self.by_external, ext, &r.id);
         }
         for m in r.members.iter() {
-            self.member_of.entry(m.clone()).or_default().insert(r.id.clone());
+            add_to_set(&mut self.member_of, m, &r.id);
         }
         self.order.insert(seq, r.id.clone());
         self.by_id.insert(r.id.clone(), (seq, r));
@@ -136,17 +142,26 @@ impl Collection {
     }
 }
 
+/// Adds `id` to the set under `key`.
+fn add_to_set(index: &mut imbl::OrdMap<Arc<str>, IdSet>, key: &Arc<str>, id: &Arc<str>) {
+    let mut ids: Vec<Arc<str>> = index.get(key).map(|s| s.to_vec()).unwrap_or_default();
+    if let Err(at) = ids.binary_search(id) {
+        ids.insert(at, id.clone());
+        index.insert(key.clone(), Arc::from(ids));
+    }
+}
+
 /// Removes `id` from the set under `key`, and the set itself once it is empty.
-fn remove_from_set(index: &mut imbl::OrdMap<Arc<str>, imbl::OrdSet<Arc<str>>>, key: &Arc<str>, id: &Arc<str>) {
-    let now_empty = match index.get_mut(key) {
-        Some(ids) => {
-            ids.remove(id);
-            ids.is_empty()
-        }
-        None => false,
-    };
-    if now_empty {
+fn remove_from_set(index: &mut imbl::OrdMap<Arc<str>, IdSet>, key: &Arc<str>, id: &Arc<str>) {
+    let Some(ids) = index.get(key) else { return };
+    if !ids.contains(id) {
+        return;
+    }
+    let rest: Vec<Arc<str>> = ids.iter().filter(|i| *i != id).cloned().collect();
+    if rest.is_empty() {
         index.remove(key);
+    } else {
+        index.insert(key.clone(), Arc::from(rest));
     }
 }
 

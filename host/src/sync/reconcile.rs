@@ -12,6 +12,7 @@
 //! no group is ever deleted.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use super::plan::Op;
 use crate::confluence::{ConfluenceClient, ConfluenceError, GroupName};
@@ -85,7 +86,7 @@ impl Summary {
 
 /// The groups an app manages: every group a decision of the app puts someone in, or asks
 /// to create.
-pub fn managed_groups<'a>(desired: impl IntoIterator<Item = &'a DesiredUser>) -> BTreeSet<String> {
+pub fn managed_groups<'a>(desired: impl IntoIterator<Item = &'a Arc<DesiredUser>>) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for d in desired {
         if let DesiredOutcome::Provision(a) = &d.outcome {
@@ -139,7 +140,7 @@ pub async fn read_actual(
 
 /// The operations that make Confluence what `desired` (the app's decisions, keyed by the
 /// person's SCIM id) wants, given `actual`. Each operation comes with the SCIM id it is for.
-pub fn repair(desired: &BTreeMap<String, DesiredUser>, actual: &Actual) -> (Vec<(String, Op)>, Summary) {
+pub fn repair(desired: &BTreeMap<String, Arc<DesiredUser>>, actual: &Actual) -> (Vec<(String, Op)>, Summary) {
     let managed = managed_groups(desired.values());
     // Each user's memberships in managed groups, in group order: built in one pass over the
     // members read, so that finding a person's stray memberships costs their own groups,
@@ -218,9 +219,8 @@ pub fn repair(desired: &BTreeMap<String, DesiredUser>, actual: &Actual) -> (Vec<
 mod tests {
     use super::*;
     use crate::store::DesiredAccount;
-    use std::sync::Arc;
 
-    fn desired(id: &str, username: &str, groups: &[&str], create: &[&str]) -> (String, DesiredUser) {
+    fn desired(id: &str, username: &str, groups: &[&str], create: &[&str]) -> (String, Arc<DesiredUser>) {
         let d = DesiredUser {
             scim_id: Arc::from(id),
             outcome: DesiredOutcome::Provision(DesiredAccount {
@@ -236,12 +236,12 @@ mod tests {
             module_hash: "h".into(),
             decided_at: String::new(),
         };
-        (id.to_owned(), d)
+        (id.to_owned(), Arc::new(d))
     }
 
     #[test]
     fn repairs_exactly_the_drift() {
-        let want: BTreeMap<String, DesiredUser> = [
+        let want: BTreeMap<String, Arc<DesiredUser>> = [
             desired("1", "ada", &["eng", "staff"], &["eng"]),
             desired("2", "bob", &["staff"], &[]),
             desired("3", "cy", &["new"], &["new"]),
