@@ -57,18 +57,26 @@ impl Inbound {
             .ok_or_else(|| ScimError::new(409, None, format!("app {app_name} has no rules module")))?;
         let mut report = SyncReport { app: app_name.to_owned(), dry_run, ..SyncReport::default() };
 
-        // 1. Decide again about everyone.
-        let snap = self.store.snapshot();
-        let users: Vec<_> =
-            snap.collection(&app.name, ResourceKind::User).map(|c| c.iter().cloned().collect()).unwrap_or_default();
+        // 1. Decide again about everyone. Each chunk reads the latest snapshot, so the
+        // decisions replaced by earlier chunks are freed as the sync goes (holding the first
+        // snapshot would keep every old decision alive beside its replacement).
+        let users: Vec<Arc<str>> = self
+            .store
+            .snapshot()
+            .collection(&app.name, ResourceKind::User)
+            .map(|c| c.iter().map(|u| u.id.clone()).collect())
+            .unwrap_or_default();
         progress(&format!("deciding about {} people", users.len()));
         let mut desired: BTreeMap<String, Arc<DesiredUser>> = BTreeMap::new();
         for (n, chunk) in users.chunks(CHUNK).enumerate() {
             // The chunk's people are decided concurrently (each decision runs on a blocking
             // thread), then committed together.
+            let snap = self.store.snapshot();
             let mut decisions = tokio::task::JoinSet::new();
             let mut decided = Vec::with_capacity(chunk.len());
-            for (i, user) in chunk.iter().enumerate() {
+            for (i, id) in chunk.iter().enumerate() {
+                // Deleted since the sync started: nothing to decide.
+                let Some(user) = snap.get(&app.name, ResourceKind::User, id) else { continue };
                 if decisions.len() >= PARALLEL {
                     if let Some(joined) = decisions.join_next().await {
                         decided.push(joined.map_err(|e| ScimError::internal(format!("a decision task failed: {e}")))?);
