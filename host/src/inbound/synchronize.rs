@@ -27,8 +27,9 @@ pub struct SyncReport {
 
 /// People decided per commit: bounds a transaction and the memory of a large app.
 const CHUNK: usize = 256;
-/// Decisions in flight at once (each on a blocking thread).
-const PARALLEL: usize = 8;
+/// Decisions in flight at once (each on a blocking thread). A few keep both cores busy;
+/// more only add threads, each with its own allocator caches.
+const PARALLEL: usize = 3;
 
 impl Inbound {
     /// Synchronize `app`. Without `dry_run`, the new decisions are stored and the repair

@@ -80,7 +80,7 @@ pub(super) fn upsert(tx: &rusqlite::Savepoint<'_>, app: &str, d: &DesiredUser) -
         let pairs: Vec<Value> = a.custom_fields.iter().map(|(k, v)| Value::from(vec![k.clone(), v.clone()])).collect();
         Value::Array(pairs).to_string()
     });
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO desired_users (app, scim_id, outcome, username, full_name, email, active, custom_fields, groups,
              groups_add, groups_remove, groups_create, reason, module_name, module_hash, decided_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
@@ -89,25 +89,25 @@ pub(super) fn upsert(tx: &rusqlite::Savepoint<'_>, app: &str, d: &DesiredUser) -
              custom_fields = excluded.custom_fields, groups = excluded.groups, groups_add = excluded.groups_add,
              groups_remove = excluded.groups_remove, groups_create = excluded.groups_create, reason = excluded.reason,
              module_name = excluded.module_name, module_hash = excluded.module_hash, decided_at = excluded.decided_at",
-        params![
-            app,
-            &*d.scim_id,
-            outcome,
-            account.map(|a| a.username.as_str()),
-            account.map(|a| a.full_name.as_str()),
-            account.map(|a| a.email.as_str()),
-            account.map(|a| a.active),
-            fields.unwrap_or_else(|| "[]".into()),
-            list_json(account.map_or(&[], |a| &a.groups)),
-            list_json(account.map_or(&[], |a| &a.groups_add)),
-            list_json(account.map_or(&[], |a| &a.groups_remove)),
-            list_json(account.map_or(&[], |a| &a.groups_create)),
-            reason,
-            d.module_name,
-            d.module_hash,
-            d.decided_at,
-        ],
-    )?;
+    )?
+    .execute(params![
+        app,
+        &*d.scim_id,
+        outcome,
+        account.map(|a| a.username.as_str()),
+        account.map(|a| a.full_name.as_str()),
+        account.map(|a| a.email.as_str()),
+        account.map(|a| a.active),
+        fields.unwrap_or_else(|| "[]".into()),
+        list_json(account.map_or(&[], |a| &a.groups)),
+        list_json(account.map_or(&[], |a| &a.groups_add)),
+        list_json(account.map_or(&[], |a| &a.groups_remove)),
+        list_json(account.map_or(&[], |a| &a.groups_create)),
+        reason,
+        d.module_name,
+        d.module_hash,
+        d.decided_at,
+    ])?;
     Ok(())
 }
 
