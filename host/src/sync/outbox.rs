@@ -114,6 +114,11 @@ impl Outbox {
         self.apps.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The app's name as the outbox holds it (shared by its claims).
+    fn name(&self, app: &str) -> Option<Arc<str>> {
+        self.wake.get_key_value(app).map(|(k, _)| k.clone())
+    }
+
     fn notify(&self, app: &str) {
         if let Some(n) = self.wake.get(app) {
             n.notify_waiters();
@@ -150,8 +155,9 @@ impl Outbox {
     /// Claims `subject` of `app` for a request that wants to apply operations at once:
     /// `None` if it has queued operations or someone is working on it.
     pub fn claim(self: &Arc<Self>, app: &str, subject: &str) -> Option<Claim> {
+        let name = self.name(app)?;
         let mut apps = self.lock();
-        let (name, q) = apps.get_key_value(app).map(|(k, _)| k.clone()).zip(apps.get_mut(app))?;
+        let q = apps.get_mut(app)?;
         if q.busy.contains(subject) || q.queues.get(subject).is_some_and(|ops| !ops.is_empty()) {
             return None;
         }
@@ -176,8 +182,8 @@ impl Outbox {
 
     /// A ready subject of `app` and its oldest operation, claimed for a worker.
     pub fn next(self: &Arc<Self>, app: &str) -> Option<(Claim, Queued)> {
+        let name = self.name(app)?;
         let mut apps = self.lock();
-        let name = apps.get_key_value(app).map(|(k, _)| k.clone())?;
         let q = apps.get_mut(app)?;
         while let Some(subject) = q.ready.pop_front() {
             if q.busy.contains(&subject) {

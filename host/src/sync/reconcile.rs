@@ -59,8 +59,8 @@ impl Summary {
             Op::UpdateUser { .. } => self.users_updated += 1,
             Op::SetActive { active: true, .. } => self.users_enabled += 1,
             Op::SetActive { active: false, .. } => self.users_disabled += 1,
-            Op::DeleteUser { .. } => {}
-            Op::CreateGroup { .. } => {}
+            // Groups are counted once per group by `repair`, not once per member's queue.
+            Op::DeleteUser { .. } | Op::CreateGroup { .. } => {}
             Op::AddMember { .. } => self.members_added += 1,
             Op::RemoveMember { .. } => self.members_removed += 1,
         }

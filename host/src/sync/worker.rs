@@ -140,25 +140,20 @@ impl AppSync {
     /// Applies a claimed subject's queue until it is empty or Confluence fails.
     async fn run_subject(&self, claim: Claim, mut head: Queued) {
         loop {
-            match apply(&self.client, &head.op, &self.groups).await {
+            let (failed, note) = match apply(&self.client, &head.op, &self.groups).await {
                 Applied::Transient { error, retry_after } => {
                     self.pause(retry_after, &error);
                     return; // dropping the claim makes the subject ready again
                 }
-                outcome => {
-                    self.recovered();
-                    let (failed, note) = match outcome {
-                        Applied::Refused(e) => (Some(e), None),
-                        Applied::Done(note) => (None, note),
-                        Applied::Transient { .. } => (None, None),
-                    };
-                    if !self.record(&head, failed, note).await {
-                        self.pause(None, "the store cannot record an outcome");
-                        return;
-                    }
-                    self.outbox.finish(&self.app, claim.subject(), head.seq);
-                }
+                Applied::Refused(e) => (Some(e), None),
+                Applied::Done(note) => (None, note),
+            };
+            self.recovered();
+            if !self.record(&head, failed, note).await {
+                self.pause(None, "the store cannot record an outcome");
+                return;
             }
+            self.outbox.finish(&self.app, claim.subject(), head.seq);
             match self.outbox.head(&claim) {
                 Some(next) => head = next,
                 None => return,
