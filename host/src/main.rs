@@ -8,7 +8,8 @@ use usersync::config::Config;
 use usersync::store::{migrate, open_connection, tokens};
 
 /// mimalloc returns freed memory to the OS far better than glibc's per-thread arenas,
-/// which kept the transient JSON of every request around as resident memory.
+/// which kept the transient JSON of every request around as resident memory (and, built
+/// without transparent huge pages, keeps the store's resident size close to its heap).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -176,10 +177,16 @@ fn main() -> Result<()> {
             let config = Config::load(&config)?;
             let conn = open_db(&config)?;
             let entries = usersync::store::desired::audit(&conn, app.as_deref(), subject.as_deref(), limit)?;
-            println!("{:<24} {:<12} {:<38} {:<20} {:<11} {:<9} {:<12} DETAIL", "AT", "APP", "PERSON", "USER", "ACTION", "OUTCOME", "MODULE");
+            println!(
+                "{:<24} {:<12} {:<38} {:<20} {:<11} {:<9} {:<12} DETAIL",
+                "AT", "APP", "PERSON", "USER", "ACTION", "OUTCOME", "MODULE"
+            );
             for e in entries {
                 let hash = e.module_hash.get(..12).unwrap_or(&e.module_hash);
-                println!("{:<24} {:<12} {:<38} {:<20} {:<11} {:<9} {:<12} {}", e.at, e.app, e.subject, e.user_name, e.action, e.outcome, hash, e.detail);
+                println!(
+                    "{:<24} {:<12} {:<38} {:<20} {:<11} {:<9} {:<12} {}",
+                    e.at, e.app, e.subject, e.user_name, e.action, e.outcome, hash, e.detail
+                );
             }
         }
         Command::Person { config, app, id } => {
@@ -202,7 +209,10 @@ fn main() -> Result<()> {
             let failed = usersync::store::outbox::failed(&conn, app.as_deref(), 50)?;
             println!("{} recent operation(s) Confluence refused", failed.len());
             for f in failed {
-                println!("  #{:<8} {:<12} {:<20} {} -- {} ({})", f.row.seq, f.row.app, f.row.subject, f.row.op, f.error, f.failed_at);
+                println!(
+                    "  #{:<8} {:<12} {:<20} {} -- {} ({})",
+                    f.row.seq, f.row.app, f.row.subject, f.row.op, f.error, f.failed_at
+                );
             }
         }
     }
@@ -413,7 +423,10 @@ fn sync(config: &Config, app: &str, dry_run: bool, token: Option<String>) -> Res
             Ok(body)
         })?
     } else {
-        eprintln!("No server at {health}; synchronizing app {app} in this process{} ...", if dry_run { " (dry run)" } else { "" });
+        eprintln!(
+            "No server at {health}; synchronizing app {app} in this process{} ...",
+            if dry_run { " (dry run)" } else { "" }
+        );
         let terminal = std::io::stderr().is_terminal();
         let progress = move |line: &str| {
             if terminal {
@@ -424,7 +437,8 @@ fn sync(config: &Config, app: &str, dry_run: bool, token: Option<String>) -> Res
         };
         let report = runtime.block_on(async {
             let service = usersync::server::build(config)?;
-            let report = service.inbound.synchronize(app, dry_run, std::time::Duration::from_secs(24 * 3600), &progress).await;
+            let report =
+                service.inbound.synchronize(app, dry_run, std::time::Duration::from_secs(24 * 3600), &progress).await;
             anyhow::Ok(report.map_err(|e| anyhow::anyhow!("{}", e.detail))?)
         })?;
         if terminal {
@@ -434,7 +448,11 @@ fn sync(config: &Config, app: &str, dry_run: bool, token: Option<String>) -> Res
     };
     if dry_run {
         for step in report["plan"].as_array().into_iter().flatten() {
-            println!("{}  (person {})", step["operation"].as_str().unwrap_or_default(), step["person"].as_str().unwrap_or_default());
+            println!(
+                "{}  (person {})",
+                step["operation"].as_str().unwrap_or_default(),
+                step["person"].as_str().unwrap_or_default()
+            );
         }
     }
     let s = &report["summary"];
@@ -447,7 +465,11 @@ fn sync(config: &Config, app: &str, dry_run: bool, token: Option<String>) -> Res
         if dry_run { " (nothing changed)" } else { "" }
     );
     for f in report["failed"].as_array().into_iter().flatten() {
-        eprintln!("  not decided: person {}: {}", f["person"].as_str().unwrap_or_default(), f["error"].as_str().unwrap_or_default());
+        eprintln!(
+            "  not decided: person {}: {}",
+            f["person"].as_str().unwrap_or_default(),
+            f["error"].as_str().unwrap_or_default()
+        );
     }
     Ok(())
 }
