@@ -1,7 +1,8 @@
 //! The live module of each app, and hot reload: each app's module file is watched; a change
-//! (written in place, or renamed over the file, as editors and `cp`/`mv` save) is
-//! debounced, loaded off the request path on the registry's own thread (compiled,
-//! type-checked, self-tested) and swapped in atomically. A module that fails to load
+//! (written in place, or renamed over the file, as editors and `cp`/`mv` save) is loaded
+//! off the request path on the registry's own thread (compiled, type-checked, self-tested)
+//! and swapped in atomically: at once when the file is complete (closed after writing, or
+//! renamed into place), else once its events have been quiet for a moment. A module that fails to load
 //! leaves the previous one serving, and the failure is logged and kept in the app's status.
 //!
 //! Decisions read [`ModuleRegistry::current`] once and keep that `Arc`: a swap never changes
@@ -14,15 +15,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use super::engine::{LoadedModule, RuleLimits, RulesEngine};
 use super::error::{RuleFailure, RulesError};
 use super::types::{ModuleId, Setting};
 
-/// Quiet time after a file's last change before it is loaded: an editor's save is several
-/// events (truncate, write, close; or write a temporary file, rename it over).
+/// Quiet time after a file's last change before it is loaded, for events that do not say
+/// the file is complete: an editor's save is several events (truncate, write, close; or
+/// write a temporary file, rename it over), and only the last one says it is done.
 const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// An app's rules module: where its file is, the limits its decisions run under, and the
@@ -264,8 +266,9 @@ impl Shared {
         }
     }
 
-    /// The reload thread: collects file events per app, and loads an app's file once it
-    /// has been quiet for [`DEBOUNCE`]. Ends when the watcher is dropped.
+    /// The reload thread: collects file events per app, and loads an app's file when an
+    /// event says it is complete ([`settle_time`]), else once it has been quiet for
+    /// [`DEBOUNCE`]. Ends when the watcher is dropped.
     fn reload_on_change(&self, events: &Receiver<notify::Result<Event>>) {
         let mut due: BTreeMap<&str, Instant> = BTreeMap::new();
         loop {
@@ -275,7 +278,7 @@ impl Shared {
             };
             match received {
                 Ok(Ok(event)) => {
-                    let at = Instant::now() + DEBOUNCE;
+                    let at = Instant::now() + settle_time(&event.kind);
                     for app in self.apps_changed_by(&event) {
                         due.insert(app, at);
                     }
@@ -311,9 +314,50 @@ impl Shared {
     }
 }
 
+/// How long to wait after `kind` before loading: nothing when the file is complete (the
+/// writer closed it, or it was renamed into place, so no more bytes are coming), else
+/// [`DEBOUNCE`]. A file created by `open` is still empty, so a creation waits too.
+fn settle_time(kind: &EventKind) -> Duration {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+        | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => Duration::ZERO,
+        _ => DEBOUNCE,
+    }
+}
+
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<ModuleRegistry>();
     send_sync::<RulesEngine>();
     send_sync::<LoadedModule>();
 };
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, DataChange, MetadataKind};
+
+    use super::*;
+
+    #[test]
+    fn complete_files_load_at_once_and_other_changes_wait_for_quiet() {
+        let at_once = [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+        ];
+        for kind in at_once {
+            assert_eq!(settle_time(&kind), Duration::ZERO, "{kind:?}");
+        }
+        let wait = [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+            EventKind::Remove(notify::event::RemoveKind::File),
+            EventKind::Any,
+        ];
+        for kind in wait {
+            assert_eq!(settle_time(&kind), DEBOUNCE, "{kind:?}");
+        }
+    }
+}

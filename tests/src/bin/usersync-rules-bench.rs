@@ -464,7 +464,7 @@ struct Reload {
     sizes: [usize; 2],
     component_sizes: [usize; 2],
     standard_len: usize,
-    /// `engine.load` of each grown version, directly (no registry, no debounce).
+    /// `engine.load` of each grown version, directly (no registry, no file events).
     direct_loads: Vec<Duration>,
     /// `componentize` alone, of the grown module.
     componentize: Duration,
@@ -497,7 +497,7 @@ impl Reload {
         let direct = Stats::of(self.direct_loads.clone());
         println!();
         println!(
-            "- where the time goes: the registry's debounce is 100 ms; `engine.load` of the 1 MB module alone (validate, componentize, compile, self-test) took {}–{} ms (median {} ms over {}), of which `componentize` {} ms",
+            "- where the time goes: the registry loads a file renamed into place or closed after writing at once (other events wait for 100 ms of quiet); `engine.load` of the 1 MB module alone (validate, componentize, compile, self-test) took {}–{} ms (median {} ms over {}), of which `componentize` {} ms",
             ms(direct.min),
             ms(direct.max),
             ms(direct.p50),
