@@ -316,13 +316,26 @@ impl ConfluenceClient {
         segments: &[&str],
         query: &[(&str, &str)],
     ) -> Result<Vec<T>, ConfluenceError> {
+        let mut items = Vec::new();
+        self.list_pages(what, segments, query, |page| items.extend(page)).await?;
+        Ok(items)
+    }
+
+    /// [`Self::list_all`], handing each page's items to `each` as it arrives, so a caller
+    /// that keeps only part of each item (100,000 users, say) never holds the whole listing.
+    pub(super) async fn list_pages<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        mut each: impl FnMut(Vec<T>),
+    ) -> Result<(), ConfluenceError> {
         let limit = self.inner.tuning.page_limit.to_string();
         let first = {
             let mut url = self.url(segments);
             url.query_pairs_mut().extend_pairs(query).append_pair("start", "0").append_pair("limit", &limit);
             url
         };
-        let mut items = Vec::new();
         let mut url = first.clone();
         for _ in 0..MAX_PAGES {
             let page: wire::Page<T> = self
@@ -355,7 +368,7 @@ impl ConfluenceClient {
                 }
                 None => None,
             };
-            items.extend(page.results);
+            each(page.results);
             match next {
                 Some(next) if next == url => {
                     return Err(ConfluenceError::UnexpectedResponse {
@@ -364,7 +377,7 @@ impl ConfluenceClient {
                     })
                 }
                 Some(next) => url = next,
-                None => return Ok(items),
+                None => return Ok(()),
             }
         }
         Err(ConfluenceError::UnexpectedResponse {

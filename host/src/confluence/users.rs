@@ -345,10 +345,24 @@ impl ConfluenceClient {
     ///
     /// [`ConfluenceError::Unsupported`] before 8.4; the last error once retries are spent.
     pub async fn list_users(&self) -> Result<Vec<ConfluenceUser>, ConfluenceError> {
+        let mut users = Vec::new();
+        self.each_user(|u| users.push(u)).await?;
+        Ok(users)
+    }
+
+    /// [`Self::list_users`], handing each user to `each` as its page arrives instead of
+    /// collecting them all (what a Synchronize of a large instance reads them with).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::list_users`].
+    pub async fn each_user(&self, mut each: impl FnMut(ConfluenceUser)) -> Result<(), ConfluenceError> {
         self.require(Operation::ListUsers).await?;
-        let people: Vec<wire::Person> =
-            self.list_all("list users", &["rest", "api", "user", "list"], &[("expand", "status")]).await?;
-        Ok(people.into_iter().filter_map(|p| ConfluenceUser::from_wire(p, None)).collect())
+        let segments = ["rest", "api", "user", "list"];
+        self.list_pages("list users", &segments, &[("expand", "status")], |people: Vec<wire::Person>| {
+            people.into_iter().filter_map(|p| ConfluenceUser::from_wire(p, None)).for_each(&mut each);
+        })
+        .await
     }
 
     /// Licensed, active users with their email: `GET /rest/api/admin/users/list/active` (9.3+), all
@@ -358,14 +372,31 @@ impl ConfluenceClient {
     ///
     /// [`ConfluenceError::Unsupported`] before 9.3; the last error once retries are spent.
     pub async fn list_active_users_with_email(&self) -> Result<Vec<ConfluenceUser>, ConfluenceError> {
+        let mut users = Vec::new();
+        self.each_active_user_with_email(|u| users.push(u)).await?;
+        Ok(users)
+    }
+
+    /// [`Self::list_active_users_with_email`], handing each user to `each` as its page
+    /// arrives.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::list_active_users_with_email`].
+    pub async fn each_active_user_with_email(
+        &self,
+        mut each: impl FnMut(ConfluenceUser),
+    ) -> Result<(), ConfluenceError> {
         self.require(Operation::ActiveUsersWithEmail).await?;
-        let people: Vec<wire::Person> =
-            self.list_all("list active users", &["rest", "api", "admin", "users", "list", "active"], &[]).await?;
-        Ok(people
-            .into_iter()
-            .filter_map(|p| ConfluenceUser::from_wire(p, None))
-            .map(|user| ConfluenceUser { active: user.active.or(Some(true)), ..user })
-            .collect())
+        let segments = ["rest", "api", "admin", "users", "list", "active"];
+        self.list_pages("list active users", &segments, &[], |people: Vec<wire::Person>| {
+            people
+                .into_iter()
+                .filter_map(|p| ConfluenceUser::from_wire(p, None))
+                .map(|user| ConfluenceUser { active: user.active.or(Some(true)), ..user })
+                .for_each(&mut each);
+        })
+        .await
     }
 }
 

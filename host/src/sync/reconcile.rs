@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::plan::Op;
-use crate::confluence::{ConfluenceClient, ConfluenceError, GroupName};
+use crate::confluence::{ConfluenceClient, ConfluenceError, ConfluenceUsername, GroupName};
 use crate::store::{DesiredOutcome, DesiredUser};
 
 /// Confluence's actual state, as far as the app is concerned.
@@ -110,22 +110,28 @@ pub async fn read_actual(
 ) -> Result<Actual, ConfluenceError> {
     let mut actual = Actual::default();
     progress("reading Confluence users");
-    for u in client.list_users().await? {
-        actual.users.insert(
-            u.username.as_str().to_owned(),
-            ActualUser { full_name: u.display_name.clone(), email: None, active: u.active },
-        );
-    }
+    let users = &mut actual.users;
+    client
+        .each_user(|u| {
+            users.insert(
+                u.username.into_string(),
+                ActualUser { full_name: u.display_name, email: None, active: u.active },
+            );
+        })
+        .await?;
     if client.server_info().await.is_ok_and(|i| i.capabilities.active_users_with_email) {
         progress("reading e-mail addresses");
-        for listed in client.list_active_users_with_email().await? {
-            if let Some(u) = actual.users.get_mut(listed.username.as_str()) {
-                u.email = listed.email;
-            }
-        }
+        let users = &mut actual.users;
+        client
+            .each_active_user_with_email(|listed| {
+                if let Some(u) = users.get_mut(listed.username.as_str()) {
+                    u.email = listed.email;
+                }
+            })
+            .await?;
     }
     progress("reading Confluence groups");
-    actual.groups = client.list_groups().await?.into_iter().map(|g| g.as_str().to_owned()).collect();
+    actual.groups = client.list_groups().await?.into_iter().map(GroupName::into_string).collect();
     let total = managed.iter().filter(|g| actual.groups.contains(*g)).count();
     for (n, group) in managed.iter().filter(|g| actual.groups.contains(*g)).enumerate() {
         if n % 50 == 0 {
@@ -133,7 +139,7 @@ pub async fn read_actual(
         }
         let Ok(name) = GroupName::parse(group) else { continue };
         let members = client.group_members(&name).await?;
-        actual.members.insert(group.clone(), members.into_iter().map(|m| m.as_str().to_owned()).collect());
+        actual.members.insert(group.clone(), members.into_iter().map(ConfluenceUsername::into_string).collect());
     }
     Ok(actual)
 }
