@@ -30,6 +30,8 @@
 #   MAX_SECS=60 MAX_RSS_MB=500            the Synchronize target
 #   SKIP_PROVISION=1, SKIP_SYNC=1         run one scenario only
 #   KEEP=1                                keep the temporary directory (configs, logs, db)
+#   SEEDED_DB=<kept dir>/sync/usersync.db the host's store from a kept run of the same size:
+#                                         copied instead of seeding the host (saves minutes)
 #   USERSYNC_BIN, EMULATOR_BIN, E2E_BENCH_BIN, STANDARD_WASM   use these instead of building
 set -euo pipefail
 
@@ -111,7 +113,8 @@ fi
 if [[ ${SKIP_SYNC:-0} != 1 ]]; then
     log "scenario 2: Synchronize (load average $(loadavg))"
     RUST_LIB_BACKTRACE=0 "$bench_bin" sync "${common[@]}" --users "${USERS:-100000}" --groups "${SYNC_GROUPS:-5000}" \
-        --max-secs "${MAX_SECS:-60}" --max-rss-mb "${MAX_RSS_MB:-500}" >"$work/sync.out" || status=$?
+        --max-secs "${MAX_SECS:-60}" --max-rss-mb "${MAX_RSS_MB:-500}" ${SEEDED_DB:+--seeded-db "$SEEDED_DB"} \
+        >"$work/sync.out" || status=$?
     grep -v '^json: ' "$work/sync.out" || true
 fi
 

@@ -107,6 +107,10 @@ struct SyncArgs {
     /// `/usr/bin/time` (GNU time, for `-v`).
     #[arg(long, default_value = "/usr/bin/time")]
     time_bin: PathBuf,
+    /// The host's store from an earlier run of this scenario with the same sizes (its
+    /// `sync/usersync.db`, kept with `KEEP=1`): copied instead of seeding the host again.
+    #[arg(long)]
+    seeded_db: Option<PathBuf>,
 }
 
 const APP: &str = "bench";
@@ -729,16 +733,19 @@ struct Expected {
     removed: usize,
 }
 
-async fn sync(args: SyncArgs) -> anyhow::Result<bool> {
-    let common = &args.common;
+/// Seeds the host's store in `dir` through SCIM, without Confluence: `users` users, then
+/// `groups` groups with their `members`. Returns the seconds each took and the host's RSS
+/// in MB.
+async fn seed_host(
+    common: &Common,
+    dir: &Path,
+    users: usize,
+    groups: usize,
+    members: &[Vec<usize>],
+) -> anyhow::Result<(f64, f64, u64)> {
     let http = reqwest::Client::new();
-    let (users, groups, memberships) = (args.users, args.groups.max(1), args.memberships);
-    let dir = common.work.join("sync");
-    std::fs::create_dir_all(&dir)?;
-
-    // 1. The host's store: users and their IdP groups through SCIM, without Confluence.
     let port = free_port()?;
-    let config = write_config(&dir, port, &common.module, None, common.max_concurrency, 10_000)?;
+    let config = write_config(dir, port, &common.module, None, common.max_concurrency, 10_000)?;
     let token = create_token(&common.usersync, &config).await?;
     let host = start_host(common, &config, port, &http).await?;
     let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}/scim/v2/{APP}"), Some(&token))?;
@@ -767,13 +774,7 @@ async fn sync(args: SyncArgs) -> anyhow::Result<bool> {
     let mut pairs = std::mem::take(&mut *ids.lock().unwrap_or_else(PoisonError::into_inner));
     pairs.sort();
     let ids: Arc<Vec<String>> = Arc::new(pairs.into_iter().map(|(_, id)| id).collect());
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
-    for i in 0..users {
-        for g in groups_of(i, groups, memberships) {
-            members[g].push(i);
-        }
-    }
-    let members = Arc::new(members);
+    let members = Arc::new(members.to_vec());
     log(&format!("seeding the host: {groups} groups with their members"));
     let t = Instant::now();
     {
@@ -800,6 +801,38 @@ async fn sync(args: SyncArgs) -> anyhow::Result<bool> {
     log(&format!(
         "host seeded: users in {seed_users_secs:.1} s, groups in {seed_groups_secs:.1} s; host RSS {host_rss} MB"
     ));
+    Ok((seed_users_secs, seed_groups_secs, host_rss))
+}
+
+/// The users in each group: user `i` is in the groups [`groups_of`] gives.
+fn members_of_groups(users: usize, groups: usize, memberships: usize) -> Vec<Vec<usize>> {
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
+    for i in 0..users {
+        for g in groups_of(i, groups, memberships) {
+            members[g].push(i);
+        }
+    }
+    members
+}
+
+async fn sync(args: SyncArgs) -> anyhow::Result<bool> {
+    let common = &args.common;
+    let http = reqwest::Client::new();
+    let (users, groups, memberships) = (args.users, args.groups.max(1), args.memberships);
+    let dir = common.work.join("sync");
+    std::fs::create_dir_all(&dir)?;
+
+    // 1. The host's store: users and their IdP groups through SCIM, without Confluence.
+    let members = members_of_groups(users, groups, memberships);
+    let (seed_users_secs, seed_groups_secs, host_rss) = match &args.seeded_db {
+        Some(db) => {
+            std::fs::copy(db, dir.join("usersync.db"))
+                .with_context(|| format!("cannot copy the seeded store {}", db.display()))?;
+            log(&format!("host store copied from {}", db.display()));
+            (0.0, 0.0, 0)
+        }
+        None => seed_host(common, &dir, users, groups, &members).await?,
+    };
 
     // 2. The emulator: the same people and groups, with drift.
     let (emulator, emulator_url) = start_emulator(common, &dir, &http).await?;
