@@ -161,8 +161,18 @@ async fn announce_version(client: ConfluenceClient) {
 pub fn rules_hook(config: &Config, store: Store) -> Result<Option<Arc<RulesHook>>, StartError> {
     let mut modules = Vec::new();
     let mut settings = HashMap::new();
+    let database_folder = config.database_path().parent().and_then(|f| f.canonicalize().ok());
     for app in &config.apps {
         let Some(path) = app.rules_path(&config.base_dir) else { continue };
+        let module_folder = path.parent().and_then(|f| f.canonicalize().ok());
+        if module_folder.is_some() && module_folder == database_folder {
+            tracing::warn!(
+                app = %app.name,
+                module = %path.display(),
+                "the rules module shares its folder with the database, so every database write wakes the module \
+                 file watcher (CPU spent on every SCIM write); put modules in a folder of their own"
+            );
+        }
         let app_settings = app.rule_settings()?;
         modules.push(AppModule {
             app: app.name.clone(),

@@ -118,7 +118,7 @@ kind = "generic"
 [[apps]]
 name = "rules"
 kind = "generic"
-rules = "standard.wasm"
+rules = "rules/standard.wasm"
 [apps.settings]
 username_regex = "@.*\$"
 username_replacement = ""
@@ -130,7 +130,8 @@ keep_existing_groups = true
 Engineering = "confluence-developers"
 EOF
 log "building the standard rules module (usersync rules build sample-rules/standard)"
-"$server_bin" rules build sample-rules/standard --out "$work/standard.wasm" 2>>"$work/server.log" ||
+mkdir -p "$work/rules" # a folder of its own: the module's watcher hears every file in its folder
+"$server_bin" rules build sample-rules/standard --out "$work/rules/standard.wasm" 2>>"$work/server.log" ||
     die "usersync rules build failed (is the wasm32-unknown-unknown target installed?)"
 
 token=$("$server_bin" token create --config "$work/usersync.toml" --app bench \

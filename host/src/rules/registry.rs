@@ -8,7 +8,7 @@
 //! Decisions read [`ModuleRegistry::current`] once and keep that `Arc`: a swap never changes
 //! the module under a decision in flight.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -95,12 +95,6 @@ impl ModuleRegistry {
     /// [`RuleFailure::Unreadable`] (module `-`) when the file watcher cannot be created.
     /// A folder that cannot be watched is an error of its apps' status, not of `start`.
     pub fn start(engine: Arc<RulesEngine>, apps: Vec<AppModule>) -> Result<Arc<ModuleRegistry>, RulesError> {
-        let (events, received) = mpsc::channel();
-        let mut watcher = notify::recommended_watcher(events).map_err(|e| RulesError {
-            module: "-".into(),
-            hash: String::new(),
-            cause: RuleFailure::Unreadable(format!("cannot watch module files: {e}")),
-        })?;
         let mut slots = BTreeMap::new();
         let mut folders: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
         for spec in apps {
@@ -121,6 +115,21 @@ impl ModuleRegistry {
             };
             slots.insert(slot.spec.app.clone(), slot);
         }
+        // A folder watch reports every file in the folder (a database beside the module
+        // writes several times per request): only events for a module file, or that say
+        // events were lost, reach the reload thread.
+        let modules: BTreeSet<PathBuf> = slots.values().map(|slot: &AppSlot| slot.watched_path.clone()).collect();
+        let (events, received) = mpsc::channel();
+        let forward = move |event: notify::Result<Event>| {
+            if concerns_modules(&event, &modules) {
+                let _ = events.send(event);
+            }
+        };
+        let mut watcher = notify::recommended_watcher(forward).map_err(|e| RulesError {
+            module: "-".into(),
+            hash: String::new(),
+            cause: RuleFailure::Unreadable(format!("cannot watch module files: {e}")),
+        })?;
         let shared = Arc::new(Shared { engine, apps: slots });
         // Watch first, so a change made while the modules load is not missed.
         for (folder, apps) in folders {
@@ -314,6 +323,15 @@ impl Shared {
     }
 }
 
+/// Whether the reload thread must hear of `event`: it names a module file, says events
+/// were lost, or is an error of the watcher.
+fn concerns_modules(event: &notify::Result<Event>, modules: &BTreeSet<PathBuf>) -> bool {
+    match event {
+        Ok(e) => e.need_rescan() || e.paths.iter().any(|p| modules.contains(p)),
+        Err(_) => true,
+    }
+}
+
 /// How long to wait after `kind` before loading: nothing when the file is complete (the
 /// writer closed it, or it was renamed into place, so no more bytes are coming), else
 /// [`DEBOUNCE`]. A file created by `open` is still empty, so a creation waits too.
@@ -337,6 +355,18 @@ mod tests {
     use notify::event::{CreateKind, DataChange, MetadataKind};
 
     use super::*;
+
+    #[test]
+    fn only_events_about_module_files_reach_the_reload_thread() {
+        let modules: BTreeSet<PathBuf> = [PathBuf::from("/srv/rules/a.wasm")].into();
+        let event = |path: &str| Ok(Event::new(EventKind::Any).add_path(PathBuf::from(path)));
+        assert!(concerns_modules(&event("/srv/rules/a.wasm"), &modules));
+        assert!(!concerns_modules(&event("/srv/rules/usersync.db-wal"), &modules));
+        assert!(!concerns_modules(&event("/srv/rules/b.wasm"), &modules));
+        let lost = Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        assert!(concerns_modules(&Ok(lost), &modules), "lost events may have hidden a change");
+        assert!(concerns_modules(&Err(notify::Error::generic("watch failed")), &modules));
+    }
 
     #[test]
     fn complete_files_load_at_once_and_other_changes_wait_for_quiet() {

@@ -53,7 +53,11 @@ fn main() -> Result<()> {
 
     eprintln!("Building the standard rules module (cargo, wasm32-unknown-unknown) ...");
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("no workspace")?;
-    let module = dir.join("standard.wasm");
+    // In a folder of its own: the watcher of the module's folder would otherwise hear
+    // every write to the database beside it.
+    let rules_dir = dir.join("rules");
+    std::fs::create_dir_all(&rules_dir).with_context(|| format!("cannot create {}", rules_dir.display()))?;
+    let module = rules_dir.join("standard.wasm");
     usersync::rules::tool::build(&workspace.join("sample-rules/standard"), Some(&module))?;
 
     let runtime = tokio::runtime::Runtime::new()?;
@@ -73,7 +77,7 @@ async fn run(cli: &Cli, dir: &Path) -> Result<()> {
          # The emulated Confluence Data Center. For a real one: its URL, and an administrator\n\
          # (username + password_env/password_file) or a personal access token (token_env/token_file).\n\
          [confluence]\nurl = \"{confluence}\"\nusername = \"admin\"\npassword_file = \"confluence-password\"\n\n\
-         [[apps]]\nname = \"onelogin\"\nkind = \"onelogin\"\nrules = \"standard.wasm\"\n\n[apps.settings]\n{SETTINGS}"
+         [[apps]]\nname = \"onelogin\"\nkind = \"onelogin\"\nrules = \"rules/standard.wasm\"\n\n[apps.settings]\n{SETTINGS}"
     );
     let path = dir.join("usersync.toml");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
