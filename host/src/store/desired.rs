@@ -112,16 +112,26 @@ pub(super) fn upsert(tx: &rusqlite::Savepoint<'_>, app: &str, d: &DesiredUser) -
 }
 
 pub(super) fn delete(tx: &rusqlite::Savepoint<'_>, app: &str, scim_id: &str) -> rusqlite::Result<()> {
-    tx.execute("DELETE FROM desired_users WHERE app = ?1 AND scim_id = ?2", params![app, scim_id])?;
+    tx.prepare_cached("DELETE FROM desired_users WHERE app = ?1 AND scim_id = ?2")?.execute(params![app, scim_id])?;
     Ok(())
 }
 
 pub(super) fn append_audit(tx: &rusqlite::Savepoint<'_>, e: &AuditEntry) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO audit_log (at, app, subject, user_name, action, outcome, module_name, module_hash, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![e.at, e.app, e.subject, e.user_name, e.action, e.outcome, e.module_name, e.module_hash, e.detail],
-    )?;
+    )?
+    .execute(params![
+        e.at,
+        e.app,
+        e.subject,
+        e.user_name,
+        e.action,
+        e.outcome,
+        e.module_name,
+        e.module_hash,
+        e.detail
+    ])?;
     Ok(())
 }
 

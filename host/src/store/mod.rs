@@ -349,17 +349,17 @@ fn apply_request(
                 let version = i64::try_from(resource.version).unwrap_or(i64::MAX);
                 let seq = match coll.seq_of(&resource.id) {
                     Some(seq) => {
-                        tx.execute(
+                        tx.prepare_cached(
                             "UPDATE resources SET name_key = ?1, external_id = ?2, version = ?3, body = ?4 WHERE app = ?5 AND kind = ?6 AND id = ?7",
-                            params![&*resource.name_key, resource.external_id.as_deref(), version, body, &**app, kind_str(resource.kind), &*resource.id],
-                        )?;
+                        )?
+                        .execute(params![&*resource.name_key, resource.external_id.as_deref(), version, body, &**app, kind_str(resource.kind), &*resource.id])?;
                         seq
                     }
                     None => {
-                        tx.execute(
+                        tx.prepare_cached(
                             "INSERT INTO resources (app, kind, id, name_key, external_id, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                            params![&**app, kind_str(resource.kind), &*resource.id, &*resource.name_key, resource.external_id.as_deref(), version, body],
-                        )?;
+                        )?
+                        .execute(params![&**app, kind_str(resource.kind), &*resource.id, &*resource.name_key, resource.external_id.as_deref(), version, body])?;
                         u64::try_from(tx.last_insert_rowid()).unwrap_or(0)
                     }
                 };
@@ -375,10 +375,8 @@ fn apply_request(
                 if !ok {
                     return Ok(Err(Conflict::Stale { id: id.to_string() }));
                 }
-                tx.execute(
-                    "DELETE FROM resources WHERE app = ?1 AND kind = ?2 AND id = ?3",
-                    params![&**app, kind_str(*kind), &**id],
-                )?;
+                tx.prepare_cached("DELETE FROM resources WHERE app = ?1 AND kind = ?2 AND id = ?3")?
+                    .execute(params![&**app, kind_str(*kind), &**id])?;
                 coll.remove(id);
             }
             Mutation::Desired { app, scim_id, desired, basis } => {

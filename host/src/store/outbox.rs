@@ -33,23 +33,23 @@ fn seq_param(seq: u64) -> i64 {
 }
 
 pub(super) fn insert(tx: &rusqlite::Savepoint<'_>, r: &OutboxRow) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO outbox (seq, app, subject, op, origin, module_hash, queued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![seq_param(r.seq), r.app, r.subject, r.op, r.origin, r.module_hash, r.queued_at],
-    )?;
+    )?
+    .execute(params![seq_param(r.seq), r.app, r.subject, r.op, r.origin, r.module_hash, r.queued_at])?;
     Ok(())
 }
 
 /// Removes a done operation; a refused one is kept in `outbox_failed` with its error.
 pub(super) fn finish(tx: &rusqlite::Savepoint<'_>, seq: u64, failed: Option<&str>) -> rusqlite::Result<()> {
     if let Some(error) = failed {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT OR REPLACE INTO outbox_failed (seq, app, subject, op, origin, module_hash, queued_at, failed_at, error)
              SELECT seq, app, subject, op, origin, module_hash, queued_at, ?2, ?3 FROM outbox WHERE seq = ?1",
-            params![seq_param(seq), crate::clock::now_rfc3339(), error],
-        )?;
+        )?
+        .execute(params![seq_param(seq), crate::clock::now_rfc3339(), error])?;
     }
-    tx.execute("DELETE FROM outbox WHERE seq = ?1", params![seq_param(seq)])?;
+    tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute(params![seq_param(seq)])?;
     Ok(())
 }
 
