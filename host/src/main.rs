@@ -158,12 +158,7 @@ enum TokenCommand {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("USERSYNC_LOG").unwrap_or_else(|_| "usersync=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    usersync::server::init_logging();
     match cli.command {
         Command::Serve { config } => {
             let config = Config::load(&config)?;

@@ -40,6 +40,17 @@ pub struct Service {
     pub confluence: HashMap<String, Arc<AppSync>>,
 }
 
+/// Logs to stderr, filtered by `USERSYNC_LOG` (`tracing` directives; default
+/// `usersync=info`): what `usersync` and the demo set up first.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("USERSYNC_LOG").unwrap_or_else(|_| "usersync=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Opens the store and builds the router for `config`.
 ///
 /// # Errors

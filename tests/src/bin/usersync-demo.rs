@@ -42,12 +42,7 @@ department = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:departm
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("USERSYNC_LOG").unwrap_or_else(|_| "usersync=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    usersync::server::init_logging();
     std::fs::create_dir_all(&cli.dir).with_context(|| format!("cannot create {}", cli.dir.display()))?;
     let dir = cli.dir.canonicalize()?;
 

@@ -741,7 +741,7 @@ async fn seed_host(
     dir: &Path,
     users: usize,
     groups: usize,
-    members: &[Vec<usize>],
+    members: Arc<Vec<Vec<usize>>>,
 ) -> anyhow::Result<(f64, f64, u64)> {
     let http = reqwest::Client::new();
     let port = free_port()?;
@@ -774,7 +774,6 @@ async fn seed_host(
     let mut pairs = std::mem::take(&mut *ids.lock().unwrap_or_else(PoisonError::into_inner));
     pairs.sort();
     let ids: Arc<Vec<String>> = Arc::new(pairs.into_iter().map(|(_, id)| id).collect());
-    let members = Arc::new(members.to_vec());
     log(&format!("seeding the host: {groups} groups with their members"));
     let t = Instant::now();
     {
@@ -804,6 +803,17 @@ async fn seed_host(
     Ok((seed_users_secs, seed_groups_secs, host_rss))
 }
 
+/// Copies a kept SQLite store with its write-ahead log, if there is one: commits not yet
+/// checkpointed into the database file are only there.
+fn copy_store(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::copy(from, to).with_context(|| format!("cannot copy the seeded store {}", from.display()))?;
+    let wal = |p: &Path| PathBuf::from(format!("{}-wal", p.display()));
+    if wal(from).exists() {
+        std::fs::copy(wal(from), wal(to)).with_context(|| format!("cannot copy {}", wal(from).display()))?;
+    }
+    Ok(())
+}
+
 /// The users in each group: user `i` is in the groups [`groups_of`] gives.
 fn members_of_groups(users: usize, groups: usize, memberships: usize) -> Vec<Vec<usize>> {
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
@@ -823,15 +833,14 @@ async fn sync(args: SyncArgs) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&dir)?;
 
     // 1. The host's store: users and their IdP groups through SCIM, without Confluence.
-    let members = members_of_groups(users, groups, memberships);
+    let members = Arc::new(members_of_groups(users, groups, memberships));
     let (seed_users_secs, seed_groups_secs, host_rss) = match &args.seeded_db {
         Some(db) => {
-            std::fs::copy(db, dir.join("usersync.db"))
-                .with_context(|| format!("cannot copy the seeded store {}", db.display()))?;
+            copy_store(db, &dir.join("usersync.db"))?;
             log(&format!("host store copied from {}", db.display()));
             (0.0, 0.0, 0)
         }
-        None => seed_host(common, &dir, users, groups, &members).await?,
+        None => seed_host(common, &dir, users, groups, members.clone()).await?,
     };
 
     // 2. The emulator: the same people and groups, with drift.
