@@ -20,7 +20,12 @@ use crate::inbound::App;
 use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::schema::{ResourceKind, BULK_RESPONSE, ERROR};
 
-pub(super) async fn bulk(State(s): State<HttpState>, Extension(app): Extension<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+pub(super) async fn bulk(
+    State(s): State<HttpState>,
+    Extension(app): Extension<Arc<App>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     match run(&s, &app, &headers, body).await {
         Ok(v) => json_response(StatusCode::OK, serde_json::to_vec(&v).unwrap_or_default()),
         Err(e) => error_response(&e),
@@ -99,7 +104,11 @@ async fn run(s: &HttpState, app: &App, headers: &HeaderMap, body: Body) -> ScimR
         if fail_on_errors.is_some_and(|max| errors >= max) {
             break;
         }
-        let e = ScimError::new(409, None, "the operation refers to a bulkId that no operation of this request creates (or a circular reference)");
+        let e = ScimError::new(
+            409,
+            None,
+            "the operation refers to a bulkId that no operation of this request creates (or a circular reference)",
+        );
         errors += 1;
         results[op.index] = Some(result_json(app, &op, Err(e)));
     }
@@ -172,7 +181,8 @@ async fn execute(s: &HttpState, app: &App, op: &Op, (path, data): (String, Optio
         "Groups" => ResourceKind::Group,
         _ => return Err(ScimError::invalid_path(format!("bulk path {path:?} is not under /Users or /Groups"))),
     };
-    let need_data = || data.clone().ok_or_else(|| ScimError::invalid_syntax(format!("{} {path} needs data", op.method)));
+    let need_data =
+        || data.clone().ok_or_else(|| ScimError::invalid_syntax(format!("{} {path} needs data", op.method)));
     let inbound = &s.inbound;
     let version = op.version.as_deref();
     match (op.method.as_str(), id) {

@@ -33,7 +33,11 @@ fn list_of(values: Vec<Value>) -> Response {
     json_response(StatusCode::OK, list_body(&page))
 }
 
-pub(super) async fn service_provider_config(State(s): State<HttpState>, Extension(app): Extension<Arc<App>>, RawQuery(q): RawQuery) -> Response {
+pub(super) async fn service_provider_config(
+    State(s): State<HttpState>,
+    Extension(app): Extension<Arc<App>>,
+    RawQuery(q): RawQuery,
+) -> Response {
     if let Some(r) = refuse_filter(q.as_deref()) {
         return r;
     }
@@ -77,7 +81,10 @@ pub(super) async fn resource_types(Extension(app): Extension<Arc<App>>, RawQuery
     list_of(vec![app.schemas.user.to_json(&app.base_url), app.schemas.group.to_json(&app.base_url)])
 }
 
-pub(super) async fn resource_type(Extension(app): Extension<Arc<App>>, Path((_, id)): Path<(String, String)>) -> Response {
+pub(super) async fn resource_type(
+    Extension(app): Extension<Arc<App>>,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
     [&app.schemas.user, &app.schemas.group]
         .into_iter()
         .find(|rt| rt.kind.as_str() == id)

@@ -48,7 +48,12 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// A single resource as a response: projected if asked, with `ETag` (and `Location` on 201).
-fn resource_response(status: StatusCode, app: &App, r: &StoredResource, projection: &Projection) -> ScimResult<Response> {
+fn resource_response(
+    status: StatusCode,
+    app: &App,
+    r: &StoredResource,
+    projection: &Projection,
+) -> ScimResult<Response> {
     let body: Bytes = if projection.is_identity() {
         r.json.clone()
     } else {
@@ -107,14 +112,27 @@ async fn list(state: &HttpState, app: &App, kinds: &[ResourceKind], raw: Option<
     Ok(json_response(StatusCode::OK, list_body(&page)))
 }
 
-async fn search(state: &HttpState, app: &App, kinds: &[ResourceKind], headers: &HeaderMap, body: Body) -> ScimResult<Response> {
+async fn search(
+    state: &HttpState,
+    app: &App,
+    kinds: &[ResourceKind],
+    headers: &HeaderMap,
+    body: Body,
+) -> ScimResult<Response> {
     let body = read_json(headers, body, state.limits.max_body_bytes).await?;
     let query = ListQuery::from_search_body(&body)?;
     let page = state.inbound.list(app, kinds, &query)?;
     Ok(json_response(StatusCode::OK, list_body(&page)))
 }
 
-async fn get_one(state: &HttpState, app: &App, kind: ResourceKind, id: &str, headers: &HeaderMap, raw: Option<&str>) -> ScimResult<Response> {
+async fn get_one(
+    state: &HttpState,
+    app: &App,
+    kind: ResourceKind,
+    id: &str,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+) -> ScimResult<Response> {
     let projection = Params::parse(raw).projection()?;
     let r = state.inbound.get(app, kind, id)?;
     if let Some(inm) = header_str(headers, header::IF_NONE_MATCH) {
@@ -130,28 +148,57 @@ async fn get_one(state: &HttpState, app: &App, kind: ResourceKind, id: &str, hea
     resource_response(StatusCode::OK, app, &r, &projection)
 }
 
-async fn create(state: &HttpState, app: &App, kind: ResourceKind, headers: &HeaderMap, raw: Option<&str>, body: Body) -> ScimResult<Response> {
+async fn create(
+    state: &HttpState,
+    app: &App,
+    kind: ResourceKind,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+    body: Body,
+) -> ScimResult<Response> {
     let projection = Params::parse(raw).projection()?;
     let body = read_json(headers, body, state.limits.max_body_bytes).await?;
     let created = state.inbound.create(app, kind, &body).await?;
     resource_response(StatusCode::CREATED, app, &created.resource, &projection)
 }
 
-async fn replace(state: &HttpState, app: &App, kind: ResourceKind, id: &str, headers: &HeaderMap, raw: Option<&str>, body: Body) -> ScimResult<Response> {
+async fn replace(
+    state: &HttpState,
+    app: &App,
+    kind: ResourceKind,
+    id: &str,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+    body: Body,
+) -> ScimResult<Response> {
     let projection = Params::parse(raw).projection()?;
     let body = read_json(headers, body, state.limits.max_body_bytes).await?;
     let r = state.inbound.replace(app, kind, id, &body, header_str(headers, header::IF_MATCH)).await?;
     resource_response(StatusCode::OK, app, &r, &projection)
 }
 
-async fn patch(state: &HttpState, app: &App, kind: ResourceKind, id: &str, headers: &HeaderMap, raw: Option<&str>, body: Body) -> ScimResult<Response> {
+async fn patch(
+    state: &HttpState,
+    app: &App,
+    kind: ResourceKind,
+    id: &str,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+    body: Body,
+) -> ScimResult<Response> {
     let projection = Params::parse(raw).projection()?;
     let body = read_json(headers, body, state.limits.max_body_bytes).await?;
     let r = state.inbound.patch(app, kind, id, &body, header_str(headers, header::IF_MATCH)).await?;
     resource_response(StatusCode::OK, app, &r, &projection)
 }
 
-async fn delete(state: &HttpState, app: &App, kind: ResourceKind, id: &str, headers: &HeaderMap) -> ScimResult<Response> {
+async fn delete(
+    state: &HttpState,
+    app: &App,
+    kind: ResourceKind,
+    id: &str,
+    headers: &HeaderMap,
+) -> ScimResult<Response> {
     state.inbound.delete(app, kind, id, header_str(headers, header::IF_MATCH)).await?;
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
@@ -163,33 +210,96 @@ type AppExt = Extension<Arc<App>>;
 /// Generates the per-kind handlers (axum needs one function per route and method).
 macro_rules! kind_handlers {
     ($kind:expr, $list:ident, $search:ident, $get:ident, $create:ident, $replace:ident, $patch:ident, $delete:ident) => {
-        pub(super) async fn $list(State(s): State<HttpState>, Extension(app): AppExt, RawQuery(q): RawQuery) -> Response {
+        pub(super) async fn $list(
+            State(s): State<HttpState>,
+            Extension(app): AppExt,
+            RawQuery(q): RawQuery,
+        ) -> Response {
             respond(list(&s, &app, &[$kind], q.as_deref()).await)
         }
-        pub(super) async fn $search(State(s): State<HttpState>, Extension(app): AppExt, headers: HeaderMap, body: Body) -> Response {
+        pub(super) async fn $search(
+            State(s): State<HttpState>,
+            Extension(app): AppExt,
+            headers: HeaderMap,
+            body: Body,
+        ) -> Response {
             respond(search(&s, &app, &[$kind], &headers, body).await)
         }
-        pub(super) async fn $get(State(s): State<HttpState>, Extension(app): AppExt, Path((_, id)): Path<(String, String)>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+        pub(super) async fn $get(
+            State(s): State<HttpState>,
+            Extension(app): AppExt,
+            Path((_, id)): Path<(String, String)>,
+            headers: HeaderMap,
+            RawQuery(q): RawQuery,
+        ) -> Response {
             respond(get_one(&s, &app, $kind, &id, &headers, q.as_deref()).await)
         }
-        pub(super) async fn $create(State(s): State<HttpState>, Extension(app): AppExt, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> Response {
+        pub(super) async fn $create(
+            State(s): State<HttpState>,
+            Extension(app): AppExt,
+            headers: HeaderMap,
+            RawQuery(q): RawQuery,
+            body: Body,
+        ) -> Response {
             respond(create(&s, &app, $kind, &headers, q.as_deref(), body).await)
         }
-        pub(super) async fn $replace(State(s): State<HttpState>, Extension(app): AppExt, Path((_, id)): Path<(String, String)>, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> Response {
+        pub(super) async fn $replace(
+            State(s): State<HttpState>,
+            Extension(app): AppExt,
+            Path((_, id)): Path<(String, String)>,
+            headers: HeaderMap,
+            RawQuery(q): RawQuery,
+            body: Body,
+        ) -> Response {
             respond(replace(&s, &app, $kind, &id, &headers, q.as_deref(), body).await)
         }
-        pub(super) async fn $patch(State(s): State<HttpState>, Extension(app): AppExt, Path((_, id)): Path<(String, String)>, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> Response {
+        pub(super) async fn $patch(
+            State(s): State<HttpState>,
+            Extension(app): AppExt,
+            Path((_, id)): Path<(String, String)>,
+            headers: HeaderMap,
+            RawQuery(q): RawQuery,
+            body: Body,
+        ) -> Response {
             respond(patch(&s, &app, $kind, &id, &headers, q.as_deref(), body).await)
         }
-        pub(super) async fn $delete(State(s): State<HttpState>, Extension(app): AppExt, Path((_, id)): Path<(String, String)>, headers: HeaderMap) -> Response {
+        pub(super) async fn $delete(
+            State(s): State<HttpState>,
+            Extension(app): AppExt,
+            Path((_, id)): Path<(String, String)>,
+            headers: HeaderMap,
+        ) -> Response {
             respond(delete(&s, &app, $kind, &id, &headers).await)
         }
     };
 }
 
-kind_handlers!(ResourceKind::User, list_users, search_users, get_user, create_user, replace_user, patch_user, delete_user);
-kind_handlers!(ResourceKind::Group, list_groups, search_groups, get_group, create_group, replace_group, patch_group, delete_group);
+kind_handlers!(
+    ResourceKind::User,
+    list_users,
+    search_users,
+    get_user,
+    create_user,
+    replace_user,
+    patch_user,
+    delete_user
+);
+kind_handlers!(
+    ResourceKind::Group,
+    list_groups,
+    search_groups,
+    get_group,
+    create_group,
+    replace_group,
+    patch_group,
+    delete_group
+);
 
-pub(super) async fn search_all(State(s): State<HttpState>, Extension(app): AppExt, headers: HeaderMap, body: Body) -> Response {
+pub(super) async fn search_all(
+    State(s): State<HttpState>,
+    Extension(app): AppExt,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     respond(search(&s, &app, &[ResourceKind::User, ResourceKind::Group], &headers, body).await)
 }

@@ -44,10 +44,9 @@ impl Paging {
         if text.is_empty() {
             return Ok(None);
         }
-        text.strip_prefix('s')
-            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-            .map(Some)
-            .ok_or_else(|| ScimError::bad_request(ScimType::InvalidCursor, format!("{text:?} is not a cursor this server issued")))
+        text.strip_prefix('s').and_then(|hex| u64::from_str_radix(hex, 16).ok()).map(Some).ok_or_else(|| {
+            ScimError::bad_request(ScimType::InvalidCursor, format!("{text:?} is not a cursor this server issued"))
+        })
     }
 }
 
@@ -84,7 +83,9 @@ impl ListQuery {
             None | Some("") => SortOrder::Ascending,
             Some(s) if s.eq_ignore_ascii_case("ascending") => SortOrder::Ascending,
             Some(s) if s.eq_ignore_ascii_case("descending") => SortOrder::Descending,
-            Some(s) => return Err(ScimError::invalid_value(format!("sortOrder must be ascending or descending, not {s:?}"))),
+            Some(s) => {
+                return Err(ScimError::invalid_value(format!("sortOrder must be ascending or descending, not {s:?}")))
+            }
         };
         let int = |name: &str| -> ScimResult<Option<i64>> {
             match param(name).as_deref().map(str::trim) {
@@ -108,8 +109,7 @@ impl ListQuery {
             return Err(ScimError::invalid_value("cursor pages follow creation order; sortBy needs startIndex paging"));
         }
         let count = int("count")?.map(|c| c.max(0) as usize);
-        let projection =
-            Projection::parse(param("attributes").as_deref(), param("excludedAttributes").as_deref())?;
+        let projection = Projection::parse(param("attributes").as_deref(), param("excludedAttributes").as_deref())?;
         Ok(ListQuery { filter, sort_by, sort_order, paging, count, projection })
     }
 
@@ -129,7 +129,9 @@ impl ListQuery {
                 Value::Number(n) => n.to_string(),
                 Value::Array(items) => {
                     let parts: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-                    parts.ok_or_else(|| ScimError::invalid_syntax(format!("{key} must be a list of strings")))?.join(",")
+                    parts
+                        .ok_or_else(|| ScimError::invalid_syntax(format!("{key} must be a list of strings")))?
+                        .join(",")
                 }
                 _ if key.eq_ignore_ascii_case("schemas") => continue,
                 _ => return Err(ScimError::invalid_syntax(format!("{key} has the wrong type"))),
@@ -243,7 +245,10 @@ impl Inbound {
         let rt = app.schemas.of(kind);
         let from = after.map_or(0, |s| s.saturating_add(1));
         let (total, mut page): (usize, Vec<(u64, Candidate)>) = match &query.filter {
-            None => (coll.len(), coll.after_seq(from).take(page_size + 1).map(|(seq, r)| (seq, (r.clone(), None))).collect()),
+            None => (
+                coll.len(),
+                coll.after_seq(from).take(page_size + 1).map(|(seq, r)| (seq, (r.clone(), None))).collect(),
+            ),
             Some(filter) => {
                 let candidates: Box<dyn Iterator<Item = &Arc<StoredResource>>> = match filter.index_lookup(rt) {
                     Some((IndexedAttr::Id, v)) => Box::new(coll.get(v).into_iter()),
@@ -255,7 +260,8 @@ impl Inbound {
                 };
                 let mut all = Vec::new();
                 for r in candidates {
-                    let value = r.value().map_err(|e| ScimError::internal(format!("stored resource unreadable: {e}")))?;
+                    let value =
+                        r.value().map_err(|e| ScimError::internal(format!("stored resource unreadable: {e}")))?;
                     if filter.matches(&value, rt) {
                         all.push((coll.seq_of(&r.id).unwrap_or(0), (r.clone(), Some(value))));
                     }

@@ -150,7 +150,10 @@ mod tests {
         assert_eq!(p.emails[0].value, "ada@example.com");
         assert!(p.emails[0].primary);
         let e = p.enterprise.as_ref().unwrap();
-        assert_eq!((e.department.as_deref(), e.manager_id.as_deref(), e.manager_name.as_deref()), (Some("Engines"), Some("m1"), Some("Babbage")));
+        assert_eq!(
+            (e.department.as_deref(), e.manager_id.as_deref(), e.manager_name.as_deref()),
+            (Some("Engines"), Some("m1"), Some("Babbage"))
+        );
         let acme = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
         let find = |name: &str| p.attributes.iter().find(|a| a.name == name).unwrap();
         assert_eq!(find("badge").values, ["7"]);

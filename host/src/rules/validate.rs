@@ -69,7 +69,11 @@ fn full_name(value: &str) -> Result<(), String> {
 }
 
 fn group(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.chars().count() > 255 || name != name.to_lowercase() || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > 255
+        || name != name.to_lowercase()
+        || name.chars().any(char::is_control)
+    {
         return Err(format!("group {name:?} must be 1 to 255 lower-case characters without control characters"));
     }
     Ok(())

@@ -5,9 +5,9 @@
 //! It turns JSON into canonical SCIM resources and answers questions about them.
 
 pub mod error;
-pub mod normalize;
-pub mod schema;
-pub mod path;
 pub mod filter;
+pub mod normalize;
 pub mod patch;
+pub mod path;
 pub mod project;
+pub mod schema;

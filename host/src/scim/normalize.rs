@@ -61,8 +61,7 @@ pub fn normalize_resource(input: &Value, rt: &ResourceType, limits: &Limits) -> 
         if value.is_null() || IGNORED_TOP_LEVEL.iter().any(|k| k.eq_ignore_ascii_case(key)) {
             continue;
         }
-        if rt.kind == ResourceKind::User
-            && (key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("groups"))
+        if rt.kind == ResourceKind::User && (key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("groups"))
         {
             continue;
         }
@@ -185,7 +184,13 @@ fn put_core(
 }
 
 /// Normalises `value` for `def` and stores it under the canonical name (absent if empty).
-fn put_normalized(out: &mut Map<String, Value>, def: &AttributeDef, value: &Value, limits: &Limits, label: &str) -> ScimResult<()> {
+fn put_normalized(
+    out: &mut Map<String, Value>,
+    def: &AttributeDef,
+    value: &Value,
+    limits: &Limits,
+    label: &str,
+) -> ScimResult<()> {
     if let Some(v) = normalize_attribute(def, value, limits, label)? {
         out.insert(def.name.clone(), v);
     }
@@ -196,7 +201,12 @@ fn put_normalized(out: &mut Map<String, Value>, def: &AttributeDef, value: &Valu
 ///
 /// # Errors
 /// 400 `invalidValue` when the value cannot be read as the attribute's type.
-pub fn normalize_attribute(def: &AttributeDef, value: &Value, limits: &Limits, label: &str) -> ScimResult<Option<Value>> {
+pub fn normalize_attribute(
+    def: &AttributeDef,
+    value: &Value,
+    limits: &Limits,
+    label: &str,
+) -> ScimResult<Option<Value>> {
     if value.is_null() {
         return Ok(None);
     }
@@ -310,10 +320,7 @@ fn normalize_single(def: &AttributeDef, value: &Value, limits: &Limits, label: &
                 _ => return Err(wrong("a string")),
             };
             if s.len() > limits.max_string {
-                return Err(ScimError::invalid_value(format!(
-                    "{label} is longer than {} bytes",
-                    limits.max_string
-                )));
+                return Err(ScimError::invalid_value(format!("{label} is longer than {} bytes", limits.max_string)));
             }
             if def.ty == AttrType::Binary && !is_base64(&s) {
                 return Err(wrong("base64"));

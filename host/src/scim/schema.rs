@@ -18,8 +18,7 @@ pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRe
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
 pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-pub const SERVICE_PROVIDER_CONFIG: &str =
-    "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+pub const SERVICE_PROVIDER_CONFIG: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 pub const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 
@@ -37,10 +36,7 @@ const URN_ALIASES: &[(&str, &str)] = &[
 
 /// Maps an IdP's non-RFC schema URN to the RFC one; other URNs are returned unchanged.
 pub fn canonical_urn(urn: &str) -> &str {
-    URN_ALIASES
-        .iter()
-        .find(|(alias, _)| alias.eq_ignore_ascii_case(urn))
-        .map_or(urn, |(_, canonical)| canonical)
+    URN_ALIASES.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(urn)).map_or(urn, |(_, canonical)| canonical)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -523,10 +519,7 @@ impl ResourceType {
     /// Is `urn` an extension schema of this type? Returns its canonical id.
     pub fn extension_urn(&self, urn: &str) -> Option<&str> {
         let urn = canonical_urn(urn);
-        self.extensions
-            .iter()
-            .map(|(s, _)| s.id.as_str())
-            .find(|id| id.eq_ignore_ascii_case(urn))
+        self.extensions.iter().map(|(s, _)| s.id.as_str()).find(|id| id.eq_ignore_ascii_case(urn))
     }
 
     /// All schema URNs of this type, core first.
@@ -550,18 +543,15 @@ impl ResourceType {
         if let Some(attr) = self.core.attribute(name) {
             return Some(ResolvedAttr { extension: None, attr });
         }
-        self.extensions.iter().find_map(|(s, _)| {
-            s.attribute(name).map(|attr| ResolvedAttr { extension: Some(s.id.as_str()), attr })
-        })
+        self.extensions
+            .iter()
+            .find_map(|(s, _)| s.attribute(name).map(|attr| ResolvedAttr { extension: Some(s.id.as_str()), attr }))
     }
 
     /// The RFC 7643 §6 representation used by `/ResourceTypes`.
     pub fn to_json(&self, base_url: &str) -> Value {
-        let exts: Vec<Value> = self
-            .extensions
-            .iter()
-            .map(|(s, required)| json!({"schema": s.id, "required": required}))
-            .collect();
+        let exts: Vec<Value> =
+            self.extensions.iter().map(|(s, required)| json!({"schema": s.id, "required": required})).collect();
         let name = self.kind.as_str();
         json!({
             "schemas": [RESOURCE_TYPE],
@@ -600,11 +590,7 @@ impl AppSchemas {
             }
         }
         Self {
-            user: ResourceType {
-                kind: ResourceKind::User,
-                core: Arc::new(core_user_schema()),
-                extensions: user_ext,
-            },
+            user: ResourceType { kind: ResourceKind::User, core: Arc::new(core_user_schema()), extensions: user_ext },
             group: ResourceType {
                 kind: ResourceKind::Group,
                 core: Arc::new(core_group_schema()),

@@ -55,7 +55,8 @@ fn token_id(hash: &[u8; 32]) -> String {
 /// # Errors
 /// Randomness or the database fails.
 pub fn create(conn: &Connection, app: &str, label: &str) -> Result<(String, String), StoreError> {
-    let token = generate_token().map_err(|e| StoreError::Corrupt { id: "-".into(), detail: format!("no randomness: {e}") })?;
+    let token =
+        generate_token().map_err(|e| StoreError::Corrupt { id: "-".into(), detail: format!("no randomness: {e}") })?;
     let hash = hash_token(&token);
     let id = token_id(&hash);
     conn.execute(
@@ -115,10 +116,8 @@ impl TokenVerifier {
     /// # Errors
     /// The token table cannot be read.
     pub fn new(db: &Path, fixed: HashMap<String, Vec<String>>) -> Result<Arc<Self>, StoreError> {
-        let fixed = fixed
-            .into_iter()
-            .map(|(app, tokens)| (app, tokens.iter().map(|t| hash_token(t)).collect()))
-            .collect();
+        let fixed =
+            fixed.into_iter().map(|(app, tokens)| (app, tokens.iter().map(|t| hash_token(t)).collect())).collect();
         let by_app = load_active(db)?;
         Ok(Arc::new(Self {
             db: db.to_owned(),

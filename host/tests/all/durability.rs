@@ -115,7 +115,8 @@ async fn sigkill_mid_write_loses_nothing_acknowledged() {
     let acked: Acked = Arc::new(Mutex::new(Vec::new()));
     for round in 0..3 {
         let mut server = start(&dir).await;
-        let tasks: Vec<_> = (0..8).map(|w| tokio::spawn(writer(server.base.clone(), w + round * 8, acked.clone()))).collect();
+        let tasks: Vec<_> =
+            (0..8).map(|w| tokio::spawn(writer(server.base.clone(), w + round * 8, acked.clone()))).collect();
         tokio::time::sleep(Duration::from_millis(400 + 150 * round as u64)).await;
         server.kill();
         for t in tasks {

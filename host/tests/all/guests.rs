@@ -67,7 +67,8 @@ fn build() -> HashMap<&'static str, Guest> {
     PACKAGES
         .iter()
         .map(|package| {
-            let file = target_dir.join("wasm32-unknown-unknown/rules").join(format!("{}.wasm", package.replace('-', "_")));
+            let file =
+                target_dir.join("wasm32-unknown-unknown/rules").join(format!("{}.wasm", package.replace('-', "_")));
             let core = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             let component = usersync::rules::componentize(&core).unwrap_or_else(|e| panic!("{package}: {e}"));
             (*package, Guest { core, component })

@@ -14,7 +14,8 @@ use tower::ServiceExt;
 use usersync::config::Config;
 use usersync::store::{migrate, open_connection, tokens};
 
-pub const APPS: &[(&str, &str)] = &[("onelogin", "onelogin"), ("okta", "okta"), ("entra", "entra"), ("generic", "generic")];
+pub const APPS: &[(&str, &str)] =
+    &[("onelogin", "onelogin"), ("okta", "okta"), ("entra", "entra"), ("generic", "generic")];
 
 /// The custom extension every test server's apps declare.
 pub const ACME: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
@@ -133,7 +134,14 @@ impl TestServer {
         self.call_with(app, method, path, body, &[]).await
     }
 
-    pub async fn call_with(&self, app: &str, method: Method, path: &str, body: Option<Value>, extra: &[(&str, &str)]) -> Resp {
+    pub async fn call_with(
+        &self,
+        app: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
         let auth = format!("Bearer {}", self.tokens[app]);
         let mut headers: Vec<(&str, &str)> = vec![("authorization", auth.as_str())];
         let has_ct = extra.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));

@@ -87,15 +87,27 @@ async fn onelogin_v2_enterprise_sequence() {
     assert_eq!(u[ENTERPRISE]["department"], "QA");
     assert!(u["schemas"].as_array().unwrap().contains(&json!(ENTERPRISE)));
     // The Staffbase pattern: a URN-qualified key of the app's declared (acme) extension.
-    assert_eq!(u["urn:ietf:params:scim:schemas:extension:acme:2.0:User"]["badge"], "B-12", "custom attribute kept: {u}");
+    assert_eq!(
+        u["urn:ietf:params:scim:schemas:extension:acme:2.0:User"]["badge"], "B-12",
+        "custom attribute kept: {u}"
+    );
     let keys: Vec<&String> = u.as_object().unwrap().keys().collect();
     assert_eq!((keys[0].as_str(), keys[1].as_str(), keys[2].as_str()), ("schemas", "id", "userName"), "{keys:?}");
 
     // Refresh entitlements, then role-named groups created and filled by PATCH.
     assert_eq!(get(&s, "onelogin", "/Groups").await["totalResults"], 0);
-    let g = ok(&s, "onelogin", Method::POST, "/Groups", Some(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Role Admin","members":[]}"#)).await;
+    let g = ok(
+        &s,
+        "onelogin",
+        Method::POST,
+        "/Groups",
+        Some(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Role Admin","members":[]}"#),
+    )
+    .await;
     let gid = g["id"].as_str().unwrap().to_owned();
-    let add = format!(r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{{"op":"add","path":"members","value":[{{"value":"{id}"}}]}}]}}"#);
+    let add = format!(
+        r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{{"op":"add","path":"members","value":[{{"value":"{id}"}}]}}]}}"#
+    );
     ok(&s, "onelogin", Method::PATCH, &format!("/Groups/{gid}"), Some(&add)).await;
     assert_eq!(member_ids(&get(&s, "onelogin", &format!("/Groups/{gid}")).await), vec![id.clone()]);
 
@@ -118,11 +130,21 @@ async fn onelogin_v2_enterprise_sequence() {
         ok(&s, "onelogin", Method::PUT, &format!("/Users/{id}"), Some(put)).await;
     }
     // ... and by PATCH.
-    let u = ok(&s, "onelogin", Method::PATCH, &format!("/Users/{id}"), Some(r#"{"Operations":[{"op":"replace","path":"active","value":false}]}"#)).await;
+    let u = ok(
+        &s,
+        "onelogin",
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        Some(r#"{"Operations":[{"op":"replace","path":"active","value":false}]}"#),
+    )
+    .await;
     assert_eq!(u["active"], false);
 
     // Delete: the user leaves its groups too; a second delete is 404.
-    assert_eq!(send(&s, "onelogin", Method::DELETE, &format!("/Users/{id}"), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(&s, "onelogin", Method::DELETE, &format!("/Users/{id}"), None).await.status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(member_ids(&get(&s, "onelogin", &format!("/Groups/{gid}")).await), Vec::<String>::new());
     send(&s, "onelogin", Method::GET, &format!("/Users/{id}"), None).await.assert_error(404, None);
 }
@@ -154,13 +176,23 @@ async fn onelogin_group_patch_in_every_shape() {
     let path = format!("/Groups/{gid}");
     let [u0, u1, u2, u3] = [&users[0], &users[1], &users[2], &users[3]];
     let cases: Vec<(String, Vec<&String>)> = vec![
-        (format!(r#"{{"Operations":[{{"op":"add","path":"members","value":[{{"value":"{u0}"}},{{"value":"{u1}"}}]}}]}}"#), vec![u0, u1]),
+        (
+            format!(
+                r#"{{"Operations":[{{"op":"add","path":"members","value":[{{"value":"{u0}"}},{{"value":"{u1}"}}]}}]}}"#
+            ),
+            vec![u0, u1],
+        ),
         // SCIM 1.1 body without Operations: add u2, delete u0.
         (format!(r#"{{"members":[{{"value":"{u2}"}},{{"value":"{u0}","operation":"delete"}}]}}"#), vec![u1, u2]),
         (format!(r#"{{"Operations":[{{"op":"remove","path":"members","value":[{{"value":"{u1}"}}]}}]}}"#), vec![u2]),
         (format!(r#"{{"Operations":[{{"op":"Add","value":{{"members":[{{"value":"{u3}"}}]}}}}]}}"#), vec![u2, u3]),
         (format!(r#"{{"Operations":[{{"op":"remove","path":"members[value eq \"{u2}\"]"}}]}}"#), vec![u3]),
-        (format!(r#"{{"Operations":[{{"op":"replace","path":"members","value":[{{"value":"{u0}"}},{{"value":"{u1}"}}]}}]}}"#), vec![u0, u1]),
+        (
+            format!(
+                r#"{{"Operations":[{{"op":"replace","path":"members","value":[{{"value":"{u0}"}},{{"value":"{u1}"}}]}}]}}"#
+            ),
+            vec![u0, u1],
+        ),
         (format!(r#"{{"Operations":[{{"op":"delete","path":"members","value":[{{"value":"{u0}"}}]}}]}}"#), vec![u1]),
         // Adds are idempotent.
         (format!(r#"{{"Operations":[{{"op":"add","path":"members","value":[{{"value":"{u1}"}}]}}]}}"#), vec![u1]),
@@ -182,39 +214,73 @@ async fn onelogin_group_patch_in_every_shape() {
 async fn okta_provisioning_and_group_push() {
     let s = TestServer::new();
     // Existence check with Okta's paging parameters, then a create with password and groups.
-    let r = ok(&s, "okta", Method::GET, "/Users?filter=userName%20eq%20%22jane.doe%40example.com%22&startIndex=1&count=100", None).await;
-    assert_eq!((r["totalResults"].as_u64(), r["startIndex"].as_u64(), r["itemsPerPage"].as_u64()), (Some(0), Some(1), Some(0)));
-    let u = ok(&s, "okta", Method::POST, "/Users", Some(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+    let r = ok(
+        &s,
+        "okta",
+        Method::GET,
+        "/Users?filter=userName%20eq%20%22jane.doe%40example.com%22&startIndex=1&count=100",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r["totalResults"].as_u64(), r["startIndex"].as_u64(), r["itemsPerPage"].as_u64()),
+        (Some(0), Some(1), Some(0))
+    );
+    let u = ok(
+        &s,
+        "okta",
+        Method::POST,
+        "/Users",
+        Some(
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName":"jane.doe@example.com","name":{"givenName":"Jane","familyName":"Doe"},
         "emails":[{"primary":true,"value":"jane.doe@example.com","type":"work"}],"displayName":"Jane Doe",
-        "locale":"en-US","externalId":"00u1abcd","groups":[],"password":"1mz050nq","active":true}"#)).await;
+        "locale":"en-US","externalId":"00u1abcd","groups":[],"password":"1mz050nq","active":true}"#,
+        ),
+    )
+    .await;
     assert!(u.get("password").is_none(), "passwords are never returned");
     let id = u["id"].as_str().unwrap().to_owned();
 
     // Profile update: GET then full PUT; deactivation by path-less PATCH and by PUT (AIW apps).
     let patch = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}"#;
     assert_eq!(ok(&s, "okta", Method::PATCH, &format!("/Users/{id}"), Some(patch)).await["active"], false);
-    let reactivate = format!(r#"{{"Operations":[{{"op":"replace","value":{{"id":"{id}","schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"active":true}}}}]}}"#);
+    let reactivate = format!(
+        r#"{{"Operations":[{{"op":"replace","value":{{"id":"{id}","schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"active":true}}}}]}}"#
+    );
     assert_eq!(ok(&s, "okta", Method::PATCH, &format!("/Users/{id}"), Some(&reactivate)).await["active"], true);
     let mut full = get(&s, "okta", &format!("/Users/{id}")).await;
     full["active"] = json!(false);
     let put = ok(&s, "okta", Method::PUT, &format!("/Users/{id}"), Some(&full.to_string())).await;
     assert_eq!(put["active"], false, "AIW apps deactivate with PUT");
     // Okta's 409 on a duplicate userName, in any case.
-    send(&s, "okta", Method::POST, "/Users", Some(r#"{"userName":"JANE.DOE@example.com"}"#)).await.assert_error(409, Some("uniqueness"));
+    send(&s, "okta", Method::POST, "/Users", Some(r#"{"userName":"JANE.DOE@example.com"}"#))
+        .await
+        .assert_error(409, Some("uniqueness"));
 
     // Group Push.
     let other = s.user("okta", "john@example.com").await;
-    let g = ok(&s, "okta", Method::POST, "/Groups", Some(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Push Group","members":[]}"#)).await;
+    let g = ok(
+        &s,
+        "okta",
+        Method::POST,
+        "/Groups",
+        Some(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Push Group","members":[]}"#),
+    )
+    .await;
     let gid = g["id"].as_str().unwrap().to_owned();
     let path = format!("/Groups/{gid}");
-    let membership = format!(r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+    let membership = format!(
+        r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
         {{"op":"replace","value":{{"id":"{gid}","displayName":"Push Group"}}}},
-        {{"op":"add","path":"members","value":[{{"value":"{id}","display":"jane.doe@example.com"}},{{"value":"{other}","display":"john@example.com"}}]}}]}}"#);
+        {{"op":"add","path":"members","value":[{{"value":"{id}","display":"jane.doe@example.com"}},{{"value":"{other}","display":"john@example.com"}}]}}]}}"#
+    );
     ok(&s, "okta", Method::PATCH, &path, Some(&membership)).await;
     assert_eq!(member_ids(&get(&s, "okta", &path).await), sorted(vec![id.clone(), other.clone()]));
     // The filtered remove where other servers silently did nothing.
-    let remove = format!(r#"{{"Operations":[{{"op":"replace","value":{{"id":"{gid}","displayName":"Push Group Renamed"}}}},{{"op":"remove","path":"members[value eq \"{id}\"]"}}]}}"#);
+    let remove = format!(
+        r#"{{"Operations":[{{"op":"replace","value":{{"id":"{gid}","displayName":"Push Group Renamed"}}}},{{"op":"remove","path":"members[value eq \"{id}\"]"}}]}}"#
+    );
     let after = ok(&s, "okta", Method::PATCH, &path, Some(&remove)).await;
     assert_eq!(after["displayName"], "Push Group Renamed");
     assert_eq!(member_ids(&get(&s, "okta", &path).await), vec![other.clone()]);
@@ -230,7 +296,14 @@ async fn okta_provisioning_and_group_push() {
     let p1 = get(&s, "okta", "/Users?startIndex=1&count=3").await;
     let p2 = get(&s, "okta", "/Users?startIndex=4&count=3").await;
     assert_eq!(p1["totalResults"], 7);
-    let names = |p: &Value| p["Resources"].as_array().unwrap().iter().map(|u| u["userName"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let names = |p: &Value| {
+        p["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["userName"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
     let mut all = names(&p1);
     all.extend(names(&p2));
     assert_eq!(all.len(), 6);
@@ -251,9 +324,23 @@ async fn entra_provisioning_without_the_flag() {
         "roles":[],"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"1","manager":"123456"}}"#)).await;
     let id = u["id"].as_str().unwrap().to_owned();
     assert_eq!(u[ENTERPRISE]["manager"], json!({"value": "123456"}));
-    assert!(get(&s, "entra", "/Users?filter=externalId%20eq%20%220a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef%22").await["totalResults"] == 1);
-    assert!(get(&s, "entra", "/Users?filter=externalId+eq+0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef").await["totalResults"] == 1);
-    assert!(get(&s, "entra", "/Users?filter=emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22Test_User_fd0ea19b%40testuser.com%22").await["totalResults"] == 1);
+    assert!(
+        get(&s, "entra", "/Users?filter=externalId%20eq%20%220a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef%22").await
+            ["totalResults"]
+            == 1
+    );
+    assert!(
+        get(&s, "entra", "/Users?filter=externalId+eq+0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef").await["totalResults"] == 1
+    );
+    assert!(
+        get(
+            &s,
+            "entra",
+            "/Users?filter=emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22Test_User_fd0ea19b%40testuser.com%22"
+        )
+        .await["totalResults"]
+            == 1
+    );
 
     // Update: capitalised ops, value-filter paths, URN paths, a string boolean.
     let update = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
@@ -269,34 +356,58 @@ async fn entra_provisioning_without_the_flag() {
     assert_eq!(ok(&s, "entra", Method::PATCH, &format!("/Users/{id}"), Some(disable)).await["active"], false);
     // Disabled users are still found by GET and by filter.
     assert_eq!(get(&s, "entra", &format!("/Users/{id}")).await["active"], false);
-    assert_eq!(get(&s, "entra", "/Users?filter=userName%20eq%20%225b50642d-79fc-4410-9e90-4c077cdd1a59%40testuser.com%22").await["totalResults"], 1);
+    assert_eq!(
+        get(&s, "entra", "/Users?filter=userName%20eq%20%225b50642d-79fc-4410-9e90-4c077cdd1a59%40testuser.com%22")
+            .await["totalResults"],
+        1
+    );
 
     // A work e-mail replace on a user who has none creates it.
-    let bare = ok(&s, "entra", Method::POST, "/Users", Some(r#"{"userName":"no.mail@testuser.com","active":true}"#)).await;
+    let bare =
+        ok(&s, "entra", Method::POST, "/Users", Some(r#"{"userName":"no.mail@testuser.com","active":true}"#)).await;
     let bare_id = bare["id"].as_str().unwrap();
-    let u = ok(&s, "entra", Method::PATCH, &format!("/Users/{bare_id}"), Some(r#"{"Operations":[{"op":"Replace","path":"emails[type eq \"work\"].value","value":"new@testuser.com"}]}"#)).await;
+    let u = ok(
+        &s,
+        "entra",
+        Method::PATCH,
+        &format!("/Users/{bare_id}"),
+        Some(r#"{"Operations":[{"op":"Replace","path":"emails[type eq \"work\"].value","value":"new@testuser.com"}]}"#),
+    )
+    .await;
     assert_eq!(u["emails"], json!([{"type": "work", "value": "new@testuser.com"}]));
 
     // Groups: created empty, found by displayName without members, members by value list.
     let g = ok(&s, "entra", Method::POST, "/Groups", Some(r#"{"externalId":"8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159","displayName":"displayName","meta":{"resourceType":"Group"},"members":[]}"#)).await;
     let gid = g["id"].as_str().unwrap().to_owned();
-    let found = get(&s, "entra", "/Groups?excludedAttributes=members&filter=displayName%20eq%20%22displayName%22").await;
+    let found =
+        get(&s, "entra", "/Groups?excludedAttributes=members&filter=displayName%20eq%20%22displayName%22").await;
     assert_eq!(found["totalResults"], 1);
     let path = format!("/Groups/{gid}");
-    let add = format!(r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{{"op":"Add","path":"members","value":[{{"$ref":null,"value":"{id}"}},{{"$ref":null,"value":"{bare_id}"}}]}}]}}"#);
+    let add = format!(
+        r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{{"op":"Add","path":"members","value":[{{"$ref":null,"value":"{id}"}},{{"$ref":null,"value":"{bare_id}"}}]}}]}}"#
+    );
     ok(&s, "entra", Method::PATCH, &path, Some(&add)).await;
-    let remove = format!(r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{{"op":"Remove","path":"members","value":[{{"$ref":null,"value":"{id}"}}]}}]}}"#);
+    let remove = format!(
+        r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{{"op":"Remove","path":"members","value":[{{"$ref":null,"value":"{id}"}}]}}]}}"#
+    );
     ok(&s, "entra", Method::PATCH, &path, Some(&remove)).await;
     assert_eq!(member_ids(&get(&s, "entra", &path).await), vec![bare_id.to_owned()]);
     let g = get(&s, "entra", &format!("{path}?excludedAttributes=members")).await;
     assert!(g.get("members").is_none());
     let rename = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"displayName","value":"1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}]}"#;
-    assert_eq!(ok(&s, "entra", Method::PATCH, &path, Some(rename)).await["displayName"], "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName");
+    assert_eq!(
+        ok(&s, "entra", Method::PATCH, &path, Some(rename)).await["displayName"],
+        "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"
+    );
 
     // Deletes answer 204; responses are application/scim+json.
     let del = send(&s, "entra", Method::DELETE, &format!("/Users/{id}"), None).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
-    assert!(send(&s, "entra", Method::GET, &path, None).await.header("content-type").unwrap().starts_with("application/scim+json"));
+    assert!(send(&s, "entra", Method::GET, &path, None)
+        .await
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/scim+json"));
 }
 
 #[tokio::test]
@@ -314,7 +425,9 @@ async fn entra_with_the_aadoptscim062020_flag() {
     assert_eq!(u[ENTERPRISE]["employeeNumber"], "77");
     assert_eq!(u["active"], false);
     let gid = s.group("entra", "Flag Group", &[&id]).await;
-    let remove = format!(r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{{"op":"remove","path":"members[value eq \"{id}\"]"}}]}}"#);
+    let remove = format!(
+        r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{{"op":"remove","path":"members[value eq \"{id}\"]"}}]}}"#
+    );
     ok(&s, "entra", Method::PATCH, &format!("/Groups/{gid}"), Some(&remove)).await;
     assert_eq!(member_ids(&get(&s, "entra", &format!("/Groups/{gid}")).await), Vec::<String>::new());
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use usersync::rules::types::*;
 use crate::guests;
+use usersync::rules::types::*;
 use usersync::rules::{componentize, content_hash, RuleFailure, RuleLimits, RulesEngine};
 
 /// The hostile guest's core module, as cargo builds it.

@@ -30,14 +30,18 @@ struct Rig {
 
 /// A server whose apps are `(name, module file, settings TOML)`.
 fn rig(dir: &Path, apps: &[(&str, &str, &str)]) -> Rig {
-    let mut text = format!("[server]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{}\"\n", dir.join("usersync.db").display());
+    let mut text =
+        format!("[server]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{}\"\n", dir.join("usersync.db").display());
     for (name, module, settings) in apps {
-        text.push_str(&format!("[[apps]]\nname = \"{name}\"\nkind = \"okta\"\nrules = \"{module}\"\n[apps.settings]\n{settings}\n"));
+        text.push_str(&format!(
+            "[[apps]]\nname = \"{name}\"\nkind = \"okta\"\nrules = \"{module}\"\n[apps.settings]\n{settings}\n"
+        ));
     }
     let config = Config::from_toml(&text, dir).unwrap();
     let mut conn = open_connection(&config.database_path()).unwrap();
     migrate(&mut conn).unwrap();
-    let tokens = apps.iter().map(|(name, ..)| (name.to_string(), tokens::create(&conn, name, "t").unwrap().1)).collect();
+    let tokens =
+        apps.iter().map(|(name, ..)| (name.to_string(), tokens::create(&conn, name, "t").unwrap().1)).collect();
     let service = usersync::server::build(&config).unwrap();
     Rig { service, tokens, config }
 }
@@ -93,7 +97,10 @@ async fn scim_writes_store_the_decisions_of_the_apps_module() {
     let desired = rig.desired("okta", &id).unwrap();
     assert_eq!(desired.module_hash, content_hash(standard));
     let DesiredOutcome::Provision(account) = &desired.outcome else { panic!("{desired:?}") };
-    assert_eq!((account.username.as_str(), account.full_name.as_str(), account.email.as_str()), ("ada.lovelace", "Ada Lovelace", "ada@example.com"));
+    assert_eq!(
+        (account.username.as_str(), account.full_name.as_str(), account.email.as_str()),
+        ("ada.lovelace", "Ada Lovelace", "ada@example.com")
+    );
     assert_eq!(account.groups, ["confluence-users"]);
 
     // A group membership change re-decides the member.
@@ -113,7 +120,10 @@ async fn scim_writes_store_the_decisions_of_the_apps_module() {
     let conn = open_connection(&rig.config.database_path()).unwrap();
     let log = audit(&conn, Some("okta"), Some(&id), 100).unwrap();
     let actions: Vec<(&str, &str)> = log.iter().rev().map(|e| (e.action.as_str(), e.outcome.as_str())).collect();
-    assert_eq!(actions, [("create", "provision"), ("membership", "provision"), ("patch", "provision"), ("delete", "removed")]);
+    assert_eq!(
+        actions,
+        [("create", "provision"), ("membership", "provision"), ("patch", "provision"), ("delete", "removed")]
+    );
     assert!(log.iter().all(|e| e.module_hash == content_hash(standard)));
 
     // Health names the module serving.
@@ -140,11 +150,18 @@ async fn a_failing_decision_fails_its_request_and_stores_nothing() {
             ("missing", "nowhere.wasm", ""),
         ],
     );
-    for (app, says) in [("rejecting", "rejected the person: not allowed: test"), ("trapping", "trapped"), ("invalid", "invalid decision")] {
+    for (app, says) in [
+        ("rejecting", "rejected the person: not allowed: test"),
+        ("trapping", "trapped"),
+        ("invalid", "invalid decision"),
+    ] {
         let (status, body) = rig.call(app, Method::POST, "/Users", Some(ada())).await;
         assert_eq!(status, 400, "{app}: {body}");
         let detail = body["detail"].as_str().unwrap();
-        assert!(detail.contains("rules module hostile") && detail.contains(&hash[..12]) && detail.contains(says), "{app}: {detail}");
+        assert!(
+            detail.contains("rules module hostile") && detail.contains(&hash[..12]) && detail.contains(says),
+            "{app}: {detail}"
+        );
         assert_eq!(rig.call(app, Method::GET, "/Users", None).await.1["totalResults"], 0, "{app}: nothing stored");
     }
     // The other apps are unaffected; an app whose module never loaded answers 503.
@@ -226,11 +243,15 @@ async fn hot_reload_under_load_fails_nothing_and_attributes_every_decision() {
     for client in clients {
         for (started, id) in client.await.unwrap() {
             let decided = rig.desired("okta", &id).unwrap().module_hash.clone();
-            let version = hashes.iter().position(|h| *h == decided).unwrap_or_else(|| panic!("{id}: unknown module {decided}"));
+            let version =
+                hashes.iter().position(|h| *h == decided).unwrap_or_else(|| panic!("{id}: unknown module {decided}"));
             // The version observed live when the request started, or the next one (swapped in
             // between our observation and the decision).
             let live = live_since.iter().rposition(|t| *t <= started).unwrap_or(0);
-            assert!(version == live || version == live + 1, "{id}: decided by version {version}, live at its start: {live}");
+            assert!(
+                version == live || version == live + 1,
+                "{id}: decided by version {version}, live at its start: {live}"
+            );
             decisions += 1;
         }
     }
@@ -253,7 +274,11 @@ fn the_rules_cli_builds_checks_and_reports() {
             .env("CARGO_TARGET_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-guests"))
             .output()
             .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let module = dir.join("dept.wasm");
     let crate_dir = guests::workspace().join("sample-rules/department-groups");
@@ -274,15 +299,20 @@ fn the_rules_cli_builds_checks_and_reports() {
     let decisions: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(decisions["module"]["hash"], content_hash(&std::fs::read(&module).unwrap()));
     assert_eq!(decisions["attributes"]["provision"]["email"], "grace@example.com");
-    assert!(decisions["groups"]["create"].as_array().unwrap().contains(&json!("dept-research-development")), "{decisions}");
+    assert!(
+        decisions["groups"]["create"].as_array().unwrap().contains(&json!("dept-research-development")),
+        "{decisions}"
+    );
 
     // A person the module cannot accept: the check fails and says why.
     std::fs::write(dir.join("nomail.json"), json!({"userName": "nomail"}).to_string()).unwrap();
-    let (ok, _, err) = run(&["rules", "check", module.to_str().unwrap(), "--input", dir.join("nomail.json").to_str().unwrap()]);
+    let (ok, _, err) =
+        run(&["rules", "check", module.to_str().unwrap(), "--input", dir.join("nomail.json").to_str().unwrap()]);
     assert!(!ok && err.contains("rules module dept") && err.contains("no usable e-mail address"), "{err}");
     // Input that is not a SCIM user at all.
     std::fs::write(dir.join("bad.json"), json!({"userName": {"a": 1}}).to_string()).unwrap();
-    let (ok, _, err) = run(&["rules", "check", module.to_str().unwrap(), "--input", dir.join("bad.json").to_str().unwrap()]);
+    let (ok, _, err) =
+        run(&["rules", "check", module.to_str().unwrap(), "--input", dir.join("bad.json").to_str().unwrap()]);
     assert!(!ok && err.contains("not a valid SCIM user"), "{err}");
 
     // Status without a server: each app's file is loaded here.

@@ -61,7 +61,11 @@ async fn group_crud_and_membership() {
     assert_eq!(got.body["members"][0]["$ref"], format!("https://sync.example.com/scim/v2/generic/Users/{u1}"));
 
     let r = s
-        .patch("generic", &format!("/Groups/{g}"), json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": u2}]}]}))
+        .patch(
+            "generic",
+            &format!("/Groups/{g}"),
+            json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": u2}]}]}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
@@ -73,7 +77,8 @@ async fn group_crud_and_membership() {
     // Deleting a user takes it out of its groups.
     assert_eq!(s.delete("generic", &format!("/Users/{u1}")).await.status, StatusCode::NO_CONTENT);
     let after = s.get("generic", &format!("/Groups/{g}")).await;
-    let members: Vec<&str> = after.body["members"].as_array().unwrap().iter().map(|m| m["value"].as_str().unwrap()).collect();
+    let members: Vec<&str> =
+        after.body["members"].as_array().unwrap().iter().map(|m| m["value"].as_str().unwrap()).collect();
     assert_eq!(members, vec![u2.as_str()]);
 
     let put = s.put("generic", &format!("/Groups/{g}"), json!({"displayName": "Engineers", "members": []})).await;
@@ -86,7 +91,8 @@ async fn group_crud_and_membership() {
 async fn custom_extension_is_served_stored_and_filterable() {
     let s = TestServer::new();
     let schemas = s.get("generic", "/Schemas").await;
-    let ids: Vec<&str> = schemas.body["Resources"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        schemas.body["Resources"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert!(ids.contains(&ACME) && ids.contains(&ENTERPRISE) && ids.contains(&CORE_USER), "{ids:?}");
     let one = s.get("generic", &format!("/Schemas/{ACME}")).await;
     assert_eq!(one.status, StatusCode::OK);
@@ -203,7 +209,8 @@ async fn filters_through_http() {
         let got = names(&s, &q).await;
         assert_eq!(got, *expected, "filter {filter}");
     }
-    for bad in ["userName eq", "userName xx \"a\"", "(userName eq \"a\"", "active gt true", "userName eq \"a\" garbage"] {
+    for bad in ["userName eq", "userName xx \"a\"", "(userName eq \"a\"", "active gt true", "userName eq \"a\" garbage"]
+    {
         s.get("generic", &format!("/Users?filter={}", enc(bad))).await.assert_error(400, Some("invalidFilter"));
     }
     let deep = format!("{}userName eq \"a\"{}", "(".repeat(5000), ")".repeat(5000));
@@ -227,7 +234,9 @@ async fn sorting_paging_and_projection() {
     assert_eq!((zero.body["totalResults"].as_u64(), zero.body["itemsPerPage"].as_u64()), (Some(4), Some(0)));
     let past = s.get("generic", "/Users?startIndex=99").await;
     assert_eq!(past.body["Resources"], json!([]));
-    let filtered_page = s.get("generic", &format!("/Users?filter={}&startIndex=2&count=1&sortBy=userName", enc("active eq true"))).await;
+    let filtered_page = s
+        .get("generic", &format!("/Users?filter={}&startIndex=2&count=1&sortBy=userName", enc("active eq true")))
+        .await;
     assert_eq!(filtered_page.body["totalResults"], 3);
     assert_eq!(filtered_page.body["Resources"][0]["userName"], "Dave");
     s.get("generic", "/Users?count=many").await.assert_error(400, Some("invalidValue"));
@@ -256,7 +265,9 @@ async fn search_with_post() {
     assert_eq!(r.body["totalResults"], 1);
     assert!(r.body["Resources"][0].get("emails").is_none());
 
-    let root = s.post("generic", "/.search", json!({"filter": "meta.resourceType eq \"Group\" or userName eq \"frank\""})).await;
+    let root = s
+        .post("generic", "/.search", json!({"filter": "meta.resourceType eq \"Group\" or userName eq \"frank\""}))
+        .await;
     assert_eq!(root.status, StatusCode::OK, "{}", root.body);
     assert_eq!(root.body["totalResults"], 2, "{}", root.body);
     let groups = s.post("generic", "/Groups/.search", json!({"filter": "displayName eq \"sales\""})).await;
@@ -269,13 +280,17 @@ async fn patch_forms_and_response_projection() {
     let id = s.user("generic", "grace").await;
     let path = format!("/Users/{id}?attributes=userName,name.givenName");
     let r = s
-        .patch("generic", &path, json!({"Operations": [
-            {"op": "replace", "path": "name.givenName", "value": "Grace"},
-            {"op": "add", "path": "emails", "value": [{"value": "g@work.com", "type": "work", "primary": true}]},
-            {"op": "replace", "path": format!("{ENTERPRISE}:department"), "value": "Navy"},
-            {"op": "remove", "path": "emails[type eq \"home\"]"},
-            {"op": "add", "value": {"title": "Rear Admiral", format!("{ACME}:badge"): "RA-1"}}
-        ]}))
+        .patch(
+            "generic",
+            &path,
+            json!({"Operations": [
+                {"op": "replace", "path": "name.givenName", "value": "Grace"},
+                {"op": "add", "path": "emails", "value": [{"value": "g@work.com", "type": "work", "primary": true}]},
+                {"op": "replace", "path": format!("{ENTERPRISE}:department"), "value": "Navy"},
+                {"op": "remove", "path": "emails[type eq \"home\"]"},
+                {"op": "add", "value": {"title": "Rear Admiral", format!("{ACME}:badge"): "RA-1"}}
+            ]}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["name"], json!({"givenName": "Grace"}));
@@ -287,16 +302,26 @@ async fn patch_forms_and_response_projection() {
     let primaries: Vec<&Value> = full["emails"].as_array().unwrap().iter().filter(|e| e["primary"] == true).collect();
     assert_eq!(primaries.len(), 1, "one primary e-mail: {}", full["emails"]);
 
-    s.patch("generic", &format!("/Users/{id}"), json!({"Operations": [{"op": "replace", "path": "emails[type eq", "value": "x"}]}))
+    s.patch(
+        "generic",
+        &format!("/Users/{id}"),
+        json!({"Operations": [{"op": "replace", "path": "emails[type eq", "value": "x"}]}),
+    )
+    .await
+    .assert_error(400, Some("invalidPath"));
+    s.patch("generic", &format!("/Users/{id}"), json!({"Operations": [{"op": "remove"}]}))
         .await
-        .assert_error(400, Some("invalidPath"));
-    s.patch("generic", &format!("/Users/{id}"), json!({"Operations": [{"op": "remove"}]})).await.assert_error(400, Some("noTarget"));
+        .assert_error(400, Some("noTarget"));
     s.patch("generic", &format!("/Users/{id}"), json!({"Operations": [{"op": "replace", "path": "id", "value": "x"}]}))
         .await
         .assert_error(400, Some("mutability"));
-    s.patch("generic", &format!("/Users/{id}"), json!({"Operations": [{"op": "replace", "path": "active", "value": "perhaps"}]}))
-        .await
-        .assert_error(400, Some("invalidValue"));
+    s.patch(
+        "generic",
+        &format!("/Users/{id}"),
+        json!({"Operations": [{"op": "replace", "path": "active", "value": "perhaps"}]}),
+    )
+    .await
+    .assert_error(400, Some("invalidValue"));
     let unchanged = s.get("generic", &format!("/Users/{id}")).await.body;
     assert_eq!(unchanged, full, "failed PATCHes change nothing");
 }
@@ -316,13 +341,18 @@ async fn etags_and_preconditions() {
     assert_eq!(ok.status, StatusCode::OK);
     let v2 = ok.header("etag").unwrap().to_owned();
     assert_ne!(v1, v2);
-    s.call_with("generic", Method::PATCH, &path, Some(body.clone()), &[("if-match", &v1)]).await.assert_error(412, None);
-    s.call_with("generic", Method::PUT, &path, Some(user_body("heidi")), &[("if-match", &v1)]).await.assert_error(412, None);
+    s.call_with("generic", Method::PATCH, &path, Some(body.clone()), &[("if-match", &v1)])
+        .await
+        .assert_error(412, None);
+    s.call_with("generic", Method::PUT, &path, Some(user_body("heidi")), &[("if-match", &v1)])
+        .await
+        .assert_error(412, None);
     s.call_with("generic", Method::DELETE, &path, None, &[("if-match", &v1)]).await.assert_error(412, None);
     let star = s.call_with("generic", Method::GET, &path, None, &[("if-none-match", "W/\"999\"")]).await;
     assert_eq!(star.status, StatusCode::OK);
     // A PATCH that changes nothing keeps the version.
-    let same = s.patch("generic", &path, json!({"Operations": [{"op": "replace", "path": "title", "value": "t1"}]})).await;
+    let same =
+        s.patch("generic", &path, json!({"Operations": [{"op": "replace", "path": "title", "value": "t1"}]})).await;
     assert_eq!(same.header("etag"), Some(v2.as_str()));
     let del = s.call_with("generic", Method::DELETE, &path, None, &[("if-match", &v2)]).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
@@ -342,12 +372,28 @@ async fn media_types() {
     let err = s.get("onelogin", "/Users/nope").await;
     assert!(err.header("content-type").unwrap().starts_with("application/json"));
 
-    let json_req = s.call_with("okta", Method::POST, "/Users", Some(user_body("ivan")), &[("content-type", "application/json; charset=utf-8")]).await;
+    let json_req = s
+        .call_with(
+            "okta",
+            Method::POST,
+            "/Users",
+            Some(user_body("ivan")),
+            &[("content-type", "application/json; charset=utf-8")],
+        )
+        .await;
     assert_eq!(json_req.status, StatusCode::CREATED);
-    s.call_with("okta", Method::POST, "/Users", Some(user_body("judy")), &[("content-type", "text/plain")]).await.assert_error(415, None);
-    s.call_with("okta", Method::POST, "/Users", Some(user_body("judy")), &[("content-type", "application/x-www-form-urlencoded")])
+    s.call_with("okta", Method::POST, "/Users", Some(user_body("judy")), &[("content-type", "text/plain")])
         .await
         .assert_error(415, None);
+    s.call_with(
+        "okta",
+        Method::POST,
+        "/Users",
+        Some(user_body("judy")),
+        &[("content-type", "application/x-www-form-urlencoded")],
+    )
+    .await
+    .assert_error(415, None);
 }
 
 #[tokio::test]
@@ -359,11 +405,21 @@ async fn names_are_unique_per_app_case_insensitively() {
     s.user("entra", "kim@example.com").await;
     let other = s.user("okta", "leo@example.com").await;
     s.put("okta", &format!("/Users/{other}"), user_body("KIM@example.com")).await.assert_error(409, Some("uniqueness"));
-    s.patch("okta", &format!("/Users/{other}"), json!({"Operations": [{"op": "replace", "path": "userName", "value": "kim@EXAMPLE.com"}]}))
-        .await
-        .assert_error(409, Some("uniqueness"));
+    s.patch(
+        "okta",
+        &format!("/Users/{other}"),
+        json!({"Operations": [{"op": "replace", "path": "userName", "value": "kim@EXAMPLE.com"}]}),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
     // Changing only the case of one's own name is allowed.
-    let r = s.patch("okta", &format!("/Users/{other}"), json!({"Operations": [{"op": "replace", "path": "userName", "value": "LEO@example.com"}]})).await;
+    let r = s
+        .patch(
+            "okta",
+            &format!("/Users/{other}"),
+            json!({"Operations": [{"op": "replace", "path": "userName", "value": "LEO@example.com"}]}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     s.group("okta", "Admins", &[]).await;
@@ -403,7 +459,12 @@ async fn bulk_with_bulk_id_references_and_limits() {
     let statuses: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["201", "201", "200", "409", "404"], "{}", r.body);
     let user_id = ops[1]["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
-    let group = s.get("generic", ops[0]["location"].as_str().unwrap().trim_start_matches("https://sync.example.com/scim/v2/generic")).await;
+    let group = s
+        .get(
+            "generic",
+            ops[0]["location"].as_str().unwrap().trim_start_matches("https://sync.example.com/scim/v2/generic"),
+        )
+        .await;
     assert_eq!(group.body["members"][0]["value"], user_id.as_str());
     assert_eq!(ops[3]["response"]["scimType"], "uniqueness");
     assert_eq!(s.get("generic", &format!("/Users/{user_id}")).await.body["title"], "Lead");
@@ -428,7 +489,9 @@ async fn every_error_is_a_scim_error() {
     let wrong = s.raw(Method::GET, "/scim/v2/okta/Users", &[("authorization", "non-token")], vec![]).await;
     wrong.assert_error(401, None);
     assert!(wrong.header("www-authenticate").is_some());
-    s.raw(Method::GET, "/scim/v2/nope/Users", &[("authorization", "Bearer whatever-it-is")], vec![]).await.assert_error(401, None);
+    s.raw(Method::GET, "/scim/v2/nope/Users", &[("authorization", "Bearer whatever-it-is")], vec![])
+        .await
+        .assert_error(401, None);
     s.get("okta", "/Users/00919288221112222").await.assert_error(404, None);
     s.get("okta", "/Unknown").await.assert_error(404, None);
     s.raw(Method::GET, "/nothing/here", &[], vec![]).await.assert_error(404, None);
@@ -436,7 +499,9 @@ async fn every_error_is_a_scim_error() {
     s.call("okta", Method::PATCH, "/Groups", Some(json!({}))).await.assert_error(405, None);
     let huge = json!({"userName": "x", "title": "y".repeat(1_100_000)});
     s.post("okta", "/Users", huge).await.assert_error(413, None);
-    s.call_with("okta", Method::POST, "/Users", Some(user_body("z")), &[("content-type", "application/xml")]).await.assert_error(415, None);
+    s.call_with("okta", Method::POST, "/Users", Some(user_body("z")), &[("content-type", "application/xml")])
+        .await
+        .assert_error(415, None);
 }
 
 #[tokio::test]
@@ -474,13 +539,29 @@ async fn bad_input_gets_4xx_and_changes_nothing() {
         (Method::PUT, br#"{"userName": 5, "name": []}"#.to_vec(), 400, "invalidValue"),
         (Method::PUT, br#"{"schemas": ["urn:made:up"], "userName": "olivia"}"#.to_vec(), 400, "invalidValue"),
         (Method::PUT, format!(r#"{{"userName": "{}"}}"#, "o".repeat(256)).into_bytes(), 400, "invalidValue"),
-        (Method::PATCH, br#"{"Operations": [{"op": "replace", "path": "name.givenName.x.y", "value": 1}]}"#.to_vec(), 400, "invalidPath"),
-        (Method::PATCH, br#"{"Operations": [{"op": "jump", "path": "title", "value": 1}]}"#.to_vec(), 400, "invalidSyntax"),
+        (
+            Method::PATCH,
+            br#"{"Operations": [{"op": "replace", "path": "name.givenName.x.y", "value": 1}]}"#.to_vec(),
+            400,
+            "invalidPath",
+        ),
+        (
+            Method::PATCH,
+            br#"{"Operations": [{"op": "jump", "path": "title", "value": 1}]}"#.to_vec(),
+            400,
+            "invalidSyntax",
+        ),
         (Method::PATCH, br#"{"Operations": "nope"}"#.to_vec(), 400, "invalidSyntax"),
     ];
     for (method, body, status, scim_type) in cases {
         let r = s.raw(method.clone(), &path, &h, body.clone()).await;
-        assert_eq!(r.status.as_u16(), status, "{method} {}: {}", String::from_utf8_lossy(&body[..body.len().min(80)]), r.body);
+        assert_eq!(
+            r.status.as_u16(),
+            status,
+            "{method} {}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(80)]),
+            r.body
+        );
         r.assert_error(status, Some(scim_type));
     }
     let huge_filter = format!("userName eq \"{}\"", "a".repeat(10_000));
@@ -518,8 +599,12 @@ async fn cursor_paging_rfc_9865() {
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     assert!(first.body.get("startIndex").is_none());
     assert_eq!((first.body["totalResults"].as_u64(), first.body["itemsPerPage"].as_u64()), (Some(5), Some(2)));
-    let mut seen: Vec<String> =
-        first.body["Resources"].as_array().unwrap().iter().map(|u| u["userName"].as_str().unwrap().to_owned()).collect();
+    let mut seen: Vec<String> = first.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap().to_owned())
+        .collect();
     let mut cursor = first.body["nextCursor"].as_str().unwrap().to_owned();
     // The walk is stable while resources come and go: a deleted one is skipped, a new one
     // shows up at the end.
@@ -527,7 +612,9 @@ async fn cursor_paging_rfc_9865() {
     s.user("generic", "c5").await;
     loop {
         let page = s.get("generic", &format!("/Users?cursor={cursor}&count=2")).await;
-        seen.extend(page.body["Resources"].as_array().unwrap().iter().map(|u| u["userName"].as_str().unwrap().to_owned()));
+        seen.extend(
+            page.body["Resources"].as_array().unwrap().iter().map(|u| u["userName"].as_str().unwrap().to_owned()),
+        );
         match page.body["nextCursor"].as_str() {
             Some(next) => cursor = next.to_owned(),
             None => break,
@@ -535,11 +622,22 @@ async fn cursor_paging_rfc_9865() {
     }
     assert_eq!(seen, ["c0", "c1", "c2", "c4", "c5"]);
 
-    let filtered = s.get("generic", &format!("/Users?cursor=&count=1&filter={}", enc("userName sw \"c\" and not (userName eq \"c0\")"))).await;
+    let filtered = s
+        .get(
+            "generic",
+            &format!("/Users?cursor=&count=1&filter={}", enc("userName sw \"c\" and not (userName eq \"c0\")")),
+        )
+        .await;
     assert_eq!(filtered.body["totalResults"], 4);
     assert_eq!(filtered.body["Resources"][0]["userName"], "c1");
     let next = filtered.body["nextCursor"].as_str().unwrap();
-    let second = s.post("generic", "/Users/.search", json!({"filter": "userName sw \"c\" and not (userName eq \"c0\")", "cursor": next, "count": 1})).await;
+    let second = s
+        .post(
+            "generic",
+            "/Users/.search",
+            json!({"filter": "userName sw \"c\" and not (userName eq \"c0\")", "cursor": next, "count": 1}),
+        )
+        .await;
     assert_eq!(second.body["Resources"][0]["userName"], "c2", "{}", second.body);
 
     s.get("generic", "/Users?cursor=bogus").await.assert_error(400, Some("invalidCursor"));
