@@ -127,13 +127,9 @@ impl RulesHook {
         let value = user.value().map_err(|e| ScimError::internal(e.to_string()))?;
         // The desired state this decision starts from; the commit checks it is still current.
         let previous = snap.app(&app.name).and_then(|d| d.desired.get(&user.id)).cloned();
-        let confluence = match previous.as_deref().map(|p| &p.outcome) {
-            Some(DesiredOutcome::Provision(a)) => {
-                ConfluenceUser { exists: true, username: Some(a.username.clone()), groups: a.groups.clone() }
-            }
-            _ => ConfluenceUser { exists: false, username: None, groups: Vec::new() },
-        };
-        let current_groups = confluence.groups.clone();
+        let granted = previous.as_deref().map(DesiredUser::groups).unwrap_or_default();
+        let confluence =
+            confluence_user(snap, previous.as_deref().and_then(DesiredUser::provisioned_username), granted);
         let input = RuleInput {
             person: person_from_scim(&value, &app.schemas.user, groups),
             app: AppInfo {
@@ -175,21 +171,24 @@ impl RulesHook {
         let id = &decisions.module;
         let (outcome, detail) = match decisions.attributes {
             AttributeDecision::Provision(m) => {
-                let mut set: BTreeSet<String> = current_groups.into_iter().collect();
-                set.extend(decisions.groups.add.iter().cloned());
-                for g in &decisions.groups.remove {
-                    set.remove(g);
-                }
+                let before = previous.as_deref().and_then(DesiredUser::account).filter(|a| a.username == m.username);
+                // A Synchronize has just read Confluence: a revoked grant it did not find there
+                // is gone for good and need not be remembered.
+                let present = (action == Action::Sync)
+                    .then(|| snap.observed(&m.username).map_or(&[][..], |o| &o.foreign_groups[..]));
+                let groups = &decisions.groups;
+                let grants = Grants::of(&groups.add, &groups.remove, &groups.create, before, present);
                 let account = DesiredAccount {
                     username: m.username,
                     full_name: m.full_name,
                     email: m.email,
                     active: m.active,
                     custom_fields: decisions.custom_fields.into_iter().map(|f| (f.name, f.value)).collect(),
-                    groups: set.into_iter().collect(),
+                    groups: grants.granted,
                     groups_add: decisions.groups.add,
-                    groups_remove: decisions.groups.remove,
-                    groups_create: decisions.groups.create,
+                    groups_remove: grants.remove,
+                    groups_create: grants.create,
+                    revoked: grants.revoked,
                 };
                 let detail = format!("{} ({} groups)", account.username, account.groups.len());
                 (DesiredOutcome::Provision(account), detail)
@@ -242,6 +241,74 @@ impl RulesHook {
                 detail: String::new(),
             }),
         ]
+    }
+}
+
+/// What the app grants a person after a decision, from the module's group decision.
+#[derive(Debug, PartialEq, Eq)]
+struct Grants {
+    /// Every group the decision wants the person in (`add`): the app's grants.
+    granted: Vec<String>,
+    /// Groups the person should leave that the app does not grant (`remove`, less `add`).
+    remove: Vec<String>,
+    /// Grants to create in Confluence when missing (`create`, within `add`).
+    create: Vec<String>,
+    /// Earlier grants no longer wanted, kept until a Synchronize sees them gone.
+    revoked: Vec<String>,
+}
+
+impl Grants {
+    /// `before` is the app's previous account for the same Confluence user, if any;
+    /// `present`, when Confluence was just read, the user's memberships no app grants.
+    fn of(
+        add: &[String],
+        remove: &[String],
+        create: &[String],
+        before: Option<&DesiredAccount>,
+        present: Option<&[String]>,
+    ) -> Grants {
+        let granted: BTreeSet<&String> = add.iter().collect();
+        let mut revoked: BTreeSet<&String> = BTreeSet::new();
+        if let Some(b) = before {
+            let still_there = |g: &&String| present.is_none_or(|p| p.contains(g));
+            revoked
+                .extend(b.groups.iter().chain(b.revoked.iter().filter(still_there)).filter(|g| !granted.contains(g)));
+        }
+        let outside = |g: &&String| !granted.contains(g);
+        Grants {
+            remove: remove.iter().filter(outside).collect::<BTreeSet<_>>().into_iter().cloned().collect(),
+            create: create
+                .iter()
+                .filter(|g| granted.contains(g))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .cloned()
+                .collect(),
+            revoked: revoked.into_iter().cloned().collect(),
+            granted: granted.into_iter().cloned().collect(),
+        }
+    }
+}
+
+/// What the module is told of the Confluence user `username` (the one the app's previous
+/// decision provisioned; `None` for a person it has not provisioned): whether Confluence has
+/// them, as the last Synchronize read it or some app provisions them, and their current
+/// groups (the memberships no app granted when Confluence was last read, and every app's
+/// grants). `granted` is this app's grants.
+fn confluence_user(snap: &Snapshot, username: Option<&str>, granted: &[String]) -> ConfluenceUser {
+    let Some(username) = username else { return ConfluenceUser { exists: false, username: None, groups: Vec::new() } };
+    let observed = snap.observed(username);
+    let mut groups: BTreeSet<&String> = observed.map(|o| o.foreign_groups.iter().collect()).unwrap_or_default();
+    let mut held = false;
+    for (_, d) in snap.holders(username) {
+        held = true;
+        groups.extend(d.groups());
+    }
+    groups.extend(granted);
+    ConfluenceUser {
+        exists: observed.is_some() || held,
+        username: Some(username.to_owned()),
+        groups: groups.into_iter().cloned().collect(),
     }
 }
 

@@ -28,6 +28,7 @@ use crate::scim::schema::{AppSchemas, ResourceKind, ResourceType};
 use crate::store::{
     etag, member_ids, CommitError, Conflict, Expect, Mutation, Relocate, Snapshot, Store, StoredResource,
 };
+use crate::sync::plan::{plan_among, SnapshotApps};
 use crate::sync::AppSync;
 pub use decide::{Action, RulesHook};
 pub use list::{ListPage, ListQuery, SortOrder};
@@ -42,6 +43,9 @@ pub struct App {
     pub schemas: AppSchemas,
     /// `<public_url>/scim/v2/<name>`.
     pub base_url: String,
+    /// The app's place in the configuration. When several apps provision one Confluence
+    /// user, the first of them sets the full name and e-mail (Crowd's directory order).
+    pub precedence: usize,
 }
 
 /// How often a write is retried after losing an optimistic race.
@@ -51,6 +55,8 @@ const MAX_ATTEMPTS: usize = 16;
 pub struct Inbound {
     store: Store,
     apps: HashMap<String, Arc<App>>,
+    /// Each app's [`App::precedence`], by name.
+    precedence: HashMap<String, usize>,
     limits: Limits,
     pub max_results: usize,
     /// The rules, for apps that have a module: every write's desired Confluence state.
@@ -73,7 +79,7 @@ pub struct Created {
 pub fn apps_from_config(config: &Config) -> Result<HashMap<String, Arc<App>>, crate::config::ConfigError> {
     let public = config.public_url();
     let mut apps = HashMap::new();
-    for a in &config.apps {
+    for (precedence, a) in config.apps.iter().enumerate() {
         let exts = a.extensions.iter().map(|e| e.to_extension()).collect::<Result<Vec<_>, _>>()?;
         let app = App {
             name: Arc::from(a.name.as_str()),
@@ -81,6 +87,7 @@ pub fn apps_from_config(config: &Config) -> Result<HashMap<String, Arc<App>>, cr
             duplicate: a.duplicate_policy(),
             schemas: AppSchemas::new(&exts),
             base_url: format!("{public}/scim/v2/{}", a.name),
+            precedence,
         };
         apps.insert(a.name.clone(), Arc::new(app));
     }
@@ -119,7 +126,8 @@ pub fn relocate(apps: &HashMap<String, Arc<App>>) -> Relocate {
 
 impl Inbound {
     pub fn new(store: Store, apps: HashMap<String, Arc<App>>, limits: Limits, max_results: usize) -> Self {
-        Self { store, apps, limits, max_results, rules: None, confluence: HashMap::new() }
+        let precedence = apps.iter().map(|(name, app)| (name.clone(), app.precedence)).collect();
+        Self { store, apps, precedence, limits, max_results, rules: None, confluence: HashMap::new() }
     }
 
     /// Applies the apps' decisions to Confluence (apps without an entry only store them).
@@ -138,10 +146,12 @@ impl Inbound {
     /// inner one: the store refused or failed the commit, as [`Store::commit`].
     async fn commit(&self, app: &App, mut mutations: Vec<Mutation>) -> ScimResult<Result<(), CommitError>> {
         let Some(sync) = self.confluence.get(&*app.name) else { return Ok(self.store.commit(mutations).await) };
+        let snapshot = self.store.snapshot();
+        let others = SnapshotApps { snapshot: &snapshot, app: &app.name, precedence: &self.precedence };
         let mut ops = Vec::new();
         for m in &mutations {
             if let Mutation::Desired { scim_id, desired, basis, .. } = m {
-                let planned = crate::sync::plan(basis.as_deref(), desired.as_deref(), sync.policy);
+                let planned = plan_among(basis.as_deref(), desired.as_deref(), app.precedence, &others, sync.policy);
                 let hash = desired.as_ref().or(basis.as_ref()).map(|d| d.module_hash.as_str()).unwrap_or_default();
                 ops.extend(sync.queue(planned, scim_id, hash));
             }

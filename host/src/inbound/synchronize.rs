@@ -1,6 +1,6 @@
-//! Synchronize for one app: run every person the app knows through the rules again, read
-//! Confluence, and queue the operations that repair the drift (or, on a dry run, only
-//! report them).
+//! Synchronize for one app: read Confluence, run every person the app knows through the
+//! rules again (they see Confluence as just read), and queue the operations that repair the
+//! drift (or, on a dry run, only report them).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use super::{Action, Inbound};
 use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::schema::ResourceKind;
 use crate::store::{AuditEntry, DesiredUser, Mutation};
+use crate::sync::plan::SnapshotApps;
 use crate::sync::reconcile::{self, Summary};
 use crate::sync::Op;
 
@@ -58,7 +59,25 @@ impl Inbound {
             .ok_or_else(|| ScimError::new(409, None, format!("app {app_name} has no rules module")))?;
         let mut report = SyncReport { app: app_name.to_owned(), dry_run, ..SyncReport::default() };
 
-        // 1. Decide again about everyone. Each chunk reads the latest snapshot, so the
+        // 1. Read Confluence, and keep what the rules need of it: each user's existence,
+        // values and the memberships no app granted. Read first, so that the decisions
+        // below see Confluence as it is now.
+        let actual = reconcile::read_actual(sync.client(), progress)
+            .await
+            .map_err(|e| ScimError::new(503, None, format!("cannot read Confluence: {e}")))?;
+        if !dry_run {
+            let snap = self.store.snapshot();
+            let granted = |username: &str, group: &str| {
+                snap.holders(username).any(|(_, d)| d.groups().iter().any(|g| g == group))
+            };
+            let observed = reconcile::observe(&actual, &granted);
+            self.store
+                .commit(vec![Mutation::Observed(observed.into())])
+                .await
+                .map_err(|e| ScimError::internal(e.to_string()))?;
+        }
+
+        // 2. Decide again about everyone. Each chunk reads the latest snapshot, so the
         // decisions replaced by earlier chunks are freed as the sync goes (holding the first
         // snapshot would keep every old decision alive beside its replacement).
         let users: Vec<Arc<str>> = self
@@ -117,19 +136,18 @@ impl Inbound {
             progress(&format!("decided {}/{}", (n * CHUNK + chunk.len()).min(users.len()), users.len()));
         }
 
-        // 2. Read Confluence and diff.
-        let managed = reconcile::managed_groups(desired.values());
-        let actual = reconcile::read_actual(sync.client(), &managed, progress)
-            .await
-            .map_err(|e| ScimError::new(503, None, format!("cannot read Confluence: {e}")))?;
-        let (plan, summary) = reconcile::repair(&desired, &actual);
+        // 3. Diff, with every other app that provisions the same people.
+        let snap = self.store.snapshot();
+        let others = SnapshotApps { snapshot: &snap, app: &app.name, precedence: &self.precedence };
+        let (plan, summary) = reconcile::repair(&desired, &actual, app.precedence, &others);
+        drop(actual);
         report.summary = summary;
         report.plan = plan;
         if dry_run || report.plan.is_empty() {
             return Ok(report);
         }
 
-        // 3. Queue the repairs, durably, and let the workers apply them.
+        // 4. Queue the repairs, durably, and let the workers apply them.
         progress(&format!("queueing {} operations", report.plan.len()));
         let mut by_origin: BTreeMap<&str, Vec<Op>> = BTreeMap::new();
         for (origin, op) in &report.plan {

@@ -32,20 +32,39 @@ pub struct DesiredAccount {
     pub email: String,
     pub active: bool,
     pub custom_fields: Vec<(String, String)>,
-    /// The resulting group set: the current groups, plus `groups_add`, minus `groups_remove`.
+    /// The app's grants: every Confluence group the app wants the person in. A membership
+    /// in one of them is the app's to take back: it is removed as soon as no decision of
+    /// the app (or of another app granting the same) wants it any more.
     pub groups: Vec<String>,
+    /// What the module asked to add (the same set as `groups`, as the module listed it).
     pub groups_add: Vec<String>,
+    /// Groups the app did not grant that the person should leave (`keep_existing_groups =
+    /// false` in the standard rules): hand-made memberships, never another app's grants.
     pub groups_remove: Vec<String>,
+    /// Of `groups`, those to create in Confluence when missing.
     pub groups_create: Vec<String>,
+    /// Groups the app granted earlier and no longer wants, kept until a Synchronize sees
+    /// Confluence without them, so that a revocation that never took effect is repaired.
+    pub revoked: Vec<String>,
 }
 
 impl DesiredUser {
-    /// The Confluence groups this decision leaves the person in (empty when skipped).
+    /// The Confluence groups this decision grants (empty when skipped).
     pub fn groups(&self) -> &[String] {
+        self.account().map_or(&[], |a| &a.groups)
+    }
+
+    /// The account, when the decision provisions one.
+    pub fn account(&self) -> Option<&DesiredAccount> {
         match &self.outcome {
-            DesiredOutcome::Provision(a) => &a.groups,
-            DesiredOutcome::Skip { .. } => &[],
+            DesiredOutcome::Provision(a) => Some(a),
+            DesiredOutcome::Skip { .. } => None,
         }
+    }
+
+    /// The Confluence username this decision provisions, if any.
+    pub fn provisioned_username(&self) -> Option<&str> {
+        self.account().map(|a| a.username.as_str())
     }
 }
 
@@ -82,13 +101,14 @@ pub(super) fn upsert(tx: &rusqlite::Savepoint<'_>, app: &str, d: &DesiredUser) -
     });
     tx.prepare_cached(
         "INSERT INTO desired_users (app, scim_id, outcome, username, full_name, email, active, custom_fields, groups,
-             groups_add, groups_remove, groups_create, reason, module_name, module_hash, decided_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             groups_add, groups_remove, groups_create, reason, module_name, module_hash, decided_at, revoked)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (app, scim_id) DO UPDATE SET outcome = excluded.outcome, username = excluded.username,
              full_name = excluded.full_name, email = excluded.email, active = excluded.active,
              custom_fields = excluded.custom_fields, groups = excluded.groups, groups_add = excluded.groups_add,
              groups_remove = excluded.groups_remove, groups_create = excluded.groups_create, reason = excluded.reason,
-             module_name = excluded.module_name, module_hash = excluded.module_hash, decided_at = excluded.decided_at",
+             module_name = excluded.module_name, module_hash = excluded.module_hash, decided_at = excluded.decided_at,
+             revoked = excluded.revoked",
     )?
     .execute(params![
         app,
@@ -107,6 +127,7 @@ pub(super) fn upsert(tx: &rusqlite::Savepoint<'_>, app: &str, d: &DesiredUser) -
         d.module_name,
         d.module_hash,
         d.decided_at,
+        list_json(account.map_or(&[], |a| &a.revoked)),
     ])?;
     Ok(())
 }
@@ -137,7 +158,7 @@ pub(super) fn append_audit(tx: &rusqlite::Savepoint<'_>, e: &AuditEntry) -> rusq
 
 pub(super) const SELECT_DESIRED: &str =
     "SELECT app, scim_id, outcome, username, full_name, email, active, custom_fields,
-    groups, groups_add, groups_remove, groups_create, reason, module_name, module_hash, decided_at FROM desired_users";
+    groups, groups_add, groups_remove, groups_create, reason, module_name, module_hash, decided_at, revoked FROM desired_users";
 
 /// Reads one `desired_users` row (columns in [`SELECT_DESIRED`] order) as (app, state).
 pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<(String, DesiredUser)> {
@@ -156,6 +177,7 @@ pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<(String, DesiredUser)>
             groups_add: list_from(&text(9)?),
             groups_remove: list_from(&text(10)?),
             groups_create: list_from(&text(11)?),
+            revoked: list_from(&text(16)?),
         })
     } else {
         DesiredOutcome::Skip { reason: text(12)? }
@@ -240,6 +262,7 @@ mod tests {
                 groups_add: vec!["engineers".into()],
                 groups_remove: vec![],
                 groups_create: vec!["engineers".into()],
+                revoked: vec!["contractors".into()],
             }),
             module_name: "standard".into(),
             module_hash: "abc123".into(),

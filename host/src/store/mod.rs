@@ -14,6 +14,7 @@
 //! **Architecture invariant:** only the writer thread writes the `resources` table.
 
 pub mod desired;
+pub mod observed;
 pub mod outbox;
 pub mod snapshot;
 pub mod tokens;
@@ -28,6 +29,7 @@ use tokio::sync::oneshot;
 
 use crate::scim::schema::ResourceKind;
 pub use desired::{AuditEntry, DesiredAccount, DesiredOutcome, DesiredUser};
+pub use observed::ObservedUser;
 pub use outbox::{FailedRow, OutboxRow};
 pub use snapshot::{etag, AppData, Collection, Snapshot, StoredResource};
 
@@ -89,6 +91,8 @@ pub enum Mutation {
         seq: u64,
         failed: Option<String>,
     },
+    /// Replaces what is known of Confluence's users with what a Synchronize just read.
+    Observed(Arc<[Arc<ObservedUser>]>),
 }
 
 /// Why a commit was refused.
@@ -178,6 +182,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_scim.sql")),
     (2, include_str!("../../migrations/0002_desired.sql")),
     (3, include_str!("../../migrations/0003_outbox.sql")),
+    (4, include_str!("../../migrations/0004_grants.sql")),
 ];
 
 /// Applies the migrations in `host/migrations/` that the file has not seen yet.
@@ -247,8 +252,11 @@ fn load_snapshot(
     let rows = stmt.query_map([], desired::from_row)?;
     for row in rows {
         let (app, d) = row?;
-        snapshot.app_mut(&app).desired.insert(d.scim_id.clone(), Arc::new(d));
+        let (app, id) = (Arc::<str>::from(app), d.scim_id.clone());
+        snapshot.set_desired(&app, &id, Some(Arc::new(d)));
     }
+    let observed: Vec<Arc<ObservedUser>> = observed::load(conn)?.into_iter().map(Arc::new).collect();
+    snapshot.set_observed(&observed);
     Ok(snapshot)
 }
 
@@ -390,15 +398,10 @@ fn apply_request(
                     return Ok(Err(Conflict::Stale { id: scim_id.to_string() }));
                 }
                 match desired {
-                    Some(d) => {
-                        desired::upsert(tx, app, d)?;
-                        data.desired.insert(scim_id.clone(), d.clone());
-                    }
-                    None => {
-                        desired::delete(tx, app, scim_id)?;
-                        data.desired.remove(scim_id);
-                    }
+                    Some(d) => desired::upsert(tx, app, d)?,
+                    None => desired::delete(tx, app, scim_id)?,
                 }
+                working.set_desired(app, scim_id, desired.clone());
             }
             Mutation::Audit(entry) => desired::append_audit(tx, entry)?,
             Mutation::Enqueue(rows) => {
@@ -407,6 +410,10 @@ fn apply_request(
                 }
             }
             Mutation::Dequeue { seq, failed } => outbox::finish(tx, *seq, failed.as_deref())?,
+            Mutation::Observed(users) => {
+                observed::replace_all(tx, users)?;
+                working.set_observed(users);
+            }
         }
     }
     Ok(Ok(()))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::{DesiredUser, ObservedUser};
 use crate::scim::schema::ResourceKind;
 
 /// One stored resource as it is served.
@@ -194,7 +195,15 @@ impl AppData {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub(crate) apps: imbl::HashMap<Arc<str>, AppData>,
+    /// Every app's people by the Confluence user they are provisioned as.
+    holders: imbl::HashMap<Arc<str>, Holders>,
+    /// What Synchronize last read of each Confluence user, by lower-case username.
+    observed: imbl::HashMap<Arc<str>, Arc<ObservedUser>>,
 }
+
+/// The apps' people provisioned as one Confluence user: (app, SCIM id) pairs. Usually one;
+/// several when more than one app provisions the same person.
+type Holders = Arc<[(Arc<str>, Arc<str>)]>;
 
 impl Snapshot {
     /// The app's data; an app with nothing stored yet has empty collections.
@@ -212,5 +221,61 @@ impl Snapshot {
 
     pub(crate) fn app_mut(&mut self, app: &str) -> &mut AppData {
         self.apps.entry(Arc::from(app)).or_default()
+    }
+
+    /// Every app's decision that provisions the Confluence user `username` (lower-case),
+    /// as (app, decision).
+    pub fn holders<'a>(&'a self, username: &str) -> impl Iterator<Item = (&'a Arc<str>, &'a Arc<DesiredUser>)> + 'a {
+        self.holders.get(username).into_iter().flat_map(|hs| hs.iter()).filter_map(move |(app, id)| {
+            let d = self.apps.get(app)?.desired.get(id)?;
+            Some((app, d))
+        })
+    }
+
+    /// What the last Synchronize read of the Confluence user `username` (lower-case).
+    pub fn observed(&self, username: &str) -> Option<&Arc<ObservedUser>> {
+        self.observed.get(username)
+    }
+
+    /// Every observed Confluence user.
+    pub fn observed_users(&self) -> impl Iterator<Item = &Arc<ObservedUser>> {
+        self.observed.values()
+    }
+
+    /// Sets the desired state of `app`'s person `id`, keeping the index by username.
+    pub(crate) fn set_desired(&mut self, app: &Arc<str>, id: &Arc<str>, desired: Option<Arc<DesiredUser>>) {
+        let data = self.app_mut(app);
+        let old = match desired.clone() {
+            Some(d) => data.desired.insert(id.clone(), d),
+            None => data.desired.remove(id),
+        };
+        let old_name = old.as_deref().and_then(DesiredUser::provisioned_username).map(Arc::<str>::from);
+        let new_name = desired.as_deref().and_then(DesiredUser::provisioned_username).map(Arc::<str>::from);
+        if old_name == new_name {
+            return;
+        }
+        let holder = (app.clone(), id.clone());
+        if let Some(name) = old_name {
+            if let Some(hs) = self.holders.get(&name) {
+                let rest: Vec<_> = hs.iter().filter(|h| **h != holder).cloned().collect();
+                if rest.is_empty() {
+                    self.holders.remove(&name);
+                } else {
+                    self.holders.insert(name, Arc::from(rest));
+                }
+            }
+        }
+        if let Some(name) = new_name {
+            let mut all: Vec<_> = self.holders.get(&name).map(|hs| hs.to_vec()).unwrap_or_default();
+            if !all.contains(&holder) {
+                all.push(holder);
+            }
+            self.holders.insert(name, Arc::from(all));
+        }
+    }
+
+    /// Replaces every observed Confluence user.
+    pub(crate) fn set_observed(&mut self, users: &[Arc<ObservedUser>]) {
+        self.observed = users.iter().map(|u| (u.username.clone(), u.clone())).collect();
     }
 }

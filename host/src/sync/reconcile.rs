@@ -6,17 +6,17 @@
 //! durable, ordered per user and retried.
 //!
 //! Scope: users the app provisions (their existence, full name, e-mail where Confluence
-//! reports it, active flag) and their memberships in the groups the app manages (every
-//! group some decision of the app puts a person in). Members of those groups that the app
-//! does not provision (a local administrator, another app's people) are left alone, and
-//! no group is ever deleted.
+//! reports it, active flag), as every app that provisions them wants them together, and
+//! their memberships: the grants, and the memberships the app revoked or its rules ask to
+//! end. Any other membership (a hand-made one, another app's) and any user the app does not
+//! provision are left alone, and no group is ever deleted.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::plan::Op;
-use crate::confluence::{ConfluenceClient, ConfluenceError, ConfluenceUsername, GroupName};
-use crate::store::{DesiredOutcome, DesiredUser};
+use super::plan::{combine, Held, Op, OtherApps};
+use crate::confluence::{ConfluenceClient, ConfluenceError, ConfluenceUsername};
+use crate::store::{DesiredUser, ObservedUser};
 
 /// Confluence's actual state, as far as the app is concerned.
 #[derive(Debug, Default, Clone)]
@@ -25,7 +25,7 @@ pub struct Actual {
     pub users: HashMap<String, ActualUser>,
     /// Every group name.
     pub groups: HashSet<String>,
-    /// The members of each managed group that exists.
+    /// The members of each group.
     pub members: HashMap<String, HashSet<String>>,
 }
 
@@ -84,28 +84,16 @@ impl Summary {
     }
 }
 
-/// The groups an app manages: every group a decision of the app puts someone in, or asks
-/// to create.
-pub fn managed_groups<'a>(desired: impl IntoIterator<Item = &'a Arc<DesiredUser>>) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for d in desired {
-        if let DesiredOutcome::Provision(a) = &d.outcome {
-            out.extend(a.groups.iter().cloned());
-            out.extend(a.groups_create.iter().cloned());
-        }
-    }
-    out
-}
-
 /// Reads Confluence: every user (with status, and e-mail where the version lists it), every
-/// group, and the members of each managed group. `progress` hears about each phase.
+/// group, and the members of every group (a person's current groups are what rules modules
+/// decide from, and a membership no app granted is only known by reading it). `progress`
+/// hears about each phase.
 ///
 /// # Errors
 /// Confluence failed even after the client's own retries of listings, or the version
 /// cannot list users.
 pub async fn read_actual(
     client: &ConfluenceClient,
-    managed: &BTreeSet<String>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Actual, ConfluenceError> {
     let mut actual = Actual::default();
@@ -131,40 +119,74 @@ pub async fn read_actual(
             .await?;
     }
     progress("reading Confluence groups");
-    actual.groups = client.list_groups().await?.into_iter().map(GroupName::into_string).collect();
-    let total = managed.iter().filter(|g| actual.groups.contains(*g)).count();
-    for (n, group) in managed.iter().filter(|g| actual.groups.contains(*g)).enumerate() {
+    let groups = client.list_groups().await?;
+    let total = groups.len();
+    for (n, name) in groups.into_iter().enumerate() {
         if n % 50 == 0 {
-            progress(&format!("reading members of managed groups: {n}/{total}"));
+            progress(&format!("reading group members: {n}/{total}"));
         }
-        let Ok(name) = GroupName::parse(group) else { continue };
         let members = client.group_members(&name).await?;
-        actual.members.insert(group.clone(), members.into_iter().map(ConfluenceUsername::into_string).collect());
+        let name = name.into_string();
+        actual.members.insert(name.clone(), members.into_iter().map(ConfluenceUsername::into_string).collect());
+        actual.groups.insert(name);
     }
     Ok(actual)
 }
 
-/// The operations that make Confluence what `desired` (the app's decisions, keyed by the
-/// person's SCIM id) wants, given `actual`. Each operation comes with the SCIM id it is for.
-pub fn repair(desired: &BTreeMap<String, Arc<DesiredUser>>, actual: &Actual) -> (Vec<(String, Op)>, Summary) {
-    let managed = managed_groups(desired.values());
-    // Each user's memberships in managed groups, in group order: built in one pass over the
-    // members read, so that finding a person's stray memberships costs their own groups,
-    // not every managed group (100,000 people x 5,000 groups was 500 million lookups).
-    let mut member_of: HashMap<&str, Vec<&String>> = HashMap::new();
-    for g in &managed {
-        for m in actual.members.get(g).into_iter().flatten() {
-            member_of.entry(m.as_str()).or_default().push(g);
+/// What Synchronize keeps of `actual` for the rules: every Confluence user, with the
+/// memberships no app grants (`granted(username, group)` says whether some app does).
+pub fn observe(actual: &Actual, granted: &dyn Fn(&str, &str) -> bool) -> Vec<Arc<ObservedUser>> {
+    let mut foreign: HashMap<&str, Vec<String>> = HashMap::new();
+    for (group, members) in &actual.members {
+        for m in members {
+            if !granted(m, group) {
+                foreign.entry(m.as_str()).or_default().push(group.clone());
+            }
         }
     }
+    actual
+        .users
+        .iter()
+        .map(|(username, u)| {
+            let mut groups = foreign.remove(username.as_str()).unwrap_or_default();
+            groups.sort();
+            Arc::new(ObservedUser {
+                username: Arc::from(username.as_str()),
+                full_name: u.full_name.clone(),
+                email: u.email.clone(),
+                active: u.active,
+                foreign_groups: groups,
+            })
+        })
+        .collect()
+}
+
+/// The operations that make Confluence what the app's decisions (`desired`, keyed by the
+/// person's SCIM id) want, together with the other apps that provision the same users
+/// (`others`; the app's own place among them is `precedence`), given `actual`. Each
+/// operation comes with the SCIM id it is for.
+///
+/// Both ways: grants missing in Confluence are added; memberships the app granted and has
+/// revoked since, or that its rules ask to end, are removed unless some app grants them.
+/// Any other membership (made by hand, another app's) is left alone.
+pub fn repair(
+    desired: &BTreeMap<String, Arc<DesiredUser>>,
+    actual: &Actual,
+    precedence: usize,
+    others: &dyn OtherApps,
+) -> (Vec<(String, Op)>, Summary) {
     let mut ops = Vec::new();
     let mut summary = Summary::default();
     let mut planned_groups: HashSet<String> = HashSet::new();
     for (origin, d) in desired {
-        let DesiredOutcome::Provision(want) = &d.outcome else { continue };
+        let Some(mine) = d.account() else { continue };
         summary.people += 1;
-        let before = ops.len();
-        let username = &want.username;
+        let username = &mine.username;
+        let rest = others.accounts(username);
+        let Some(want) = combine(std::iter::once(Held { precedence, account: mine }).chain(rest.iter().copied()))
+        else {
+            continue;
+        };
         let mut person: Vec<Op> = Vec::new();
         let have = actual.users.get(username);
         match have {
@@ -188,34 +210,32 @@ pub fn repair(desired: &BTreeMap<String, Arc<DesiredUser>>, actual: &Actual) -> 
                 }
             }
         }
+        let member = |g: &str| have.is_some() && actual.members.get(g).is_some_and(|m| m.contains(username));
         for g in &want.groups {
-            let exists = actual.groups.contains(g);
             // Every person joining a missing group gets its creation in their own queue
             // (the worker sends it once), so no membership can run before the group exists.
-            if !exists && want.groups_create.contains(g) {
+            if !actual.groups.contains(g) && want.create.contains(g) {
                 person.push(Op::CreateGroup { group: g.clone() });
                 if planned_groups.insert(g.clone()) {
                     summary.groups_created += 1;
                 }
             }
-            let member = have.is_some() && actual.members.get(g).is_some_and(|m| m.contains(username));
-            if !member {
+            if !member(g) {
                 person.push(Op::AddMember { username: username.clone(), group: g.clone() });
             }
         }
-        if have.is_some() {
-            for &g in member_of.get(username.as_str()).into_iter().flatten() {
-                if !want.groups.contains(g) {
-                    person.push(Op::RemoveMember { username: username.clone(), group: g.clone() });
-                }
+        let ending: BTreeSet<&String> = mine.revoked.iter().chain(&mine.groups_remove).collect();
+        for g in ending {
+            if member(g) && !want.groups.contains(g) {
+                person.push(Op::RemoveMember { username: username.clone(), group: g.clone() });
             }
+        }
+        if person.is_empty() {
+            summary.in_step += 1;
         }
         for op in person {
             summary.count(&op);
             ops.push((origin.clone(), op));
-        }
-        if ops.len() == before {
-            summary.in_step += 1;
         }
     }
     (ops, summary)
@@ -224,9 +244,17 @@ pub fn repair(desired: &BTreeMap<String, Arc<DesiredUser>>, actual: &Actual) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::DesiredAccount;
+    use crate::store::{DesiredAccount, DesiredOutcome};
+    use crate::sync::plan::NoOtherApps;
 
-    fn desired(id: &str, username: &str, groups: &[&str], create: &[&str]) -> (String, Arc<DesiredUser>) {
+    fn desired(
+        id: &str,
+        username: &str,
+        groups: &[&str],
+        create: &[&str],
+        revoked: &[&str],
+    ) -> (String, Arc<DesiredUser>) {
+        let list = |l: &[&str]| l.iter().map(|g| g.to_string()).collect::<Vec<_>>();
         let d = DesiredUser {
             scim_id: Arc::from(id),
             outcome: DesiredOutcome::Provision(DesiredAccount {
@@ -234,8 +262,9 @@ mod tests {
                 full_name: username.to_uppercase(),
                 email: format!("{username}@example.com"),
                 active: true,
-                groups: groups.iter().map(|g| g.to_string()).collect(),
-                groups_create: create.iter().map(|g| g.to_string()).collect(),
+                groups: list(groups),
+                groups_create: list(create),
+                revoked: list(revoked),
                 ..DesiredAccount::default()
             }),
             module_name: "m".into(),
@@ -245,12 +274,17 @@ mod tests {
         (id.to_owned(), Arc::new(d))
     }
 
+    fn members(actual: &mut Actual, group: &str, users: &[&str]) {
+        actual.groups.insert(group.into());
+        actual.members.insert(group.into(), users.iter().map(|s| s.to_string()).collect());
+    }
+
     #[test]
-    fn repairs_exactly_the_drift() {
+    fn repairs_exactly_the_drift_and_keeps_what_the_app_did_not_grant() {
         let want: BTreeMap<String, Arc<DesiredUser>> = [
-            desired("1", "ada", &["eng", "staff"], &["eng"]),
-            desired("2", "bob", &["staff"], &[]),
-            desired("3", "cy", &["new"], &["new"]),
+            desired("1", "ada", &["eng", "staff"], &["eng"], &[]),
+            desired("2", "bob", &["staff"], &[], &["eng"]),
+            desired("3", "cy", &["new"], &["new"], &[]),
         ]
         .into_iter()
         .collect();
@@ -258,10 +292,11 @@ mod tests {
         actual.users.insert("ada".into(), ActualUser { full_name: "ADA".into(), email: None, active: Some(true) });
         actual.users.insert("bob".into(), ActualUser { full_name: "Bobby".into(), email: None, active: Some(false) });
         actual.users.insert("admin".into(), ActualUser { full_name: "Admin".into(), email: None, active: Some(true) });
-        actual.groups = ["eng", "staff", "other"].iter().map(|g| g.to_string()).collect();
-        actual.members.insert("eng".into(), ["ada", "bob", "admin"].iter().map(|s| s.to_string()).collect());
-        actual.members.insert("staff".into(), ["ada", "admin"].iter().map(|s| s.to_string()).collect());
-        let (ops, summary) = repair(&want, &actual);
+        // bob's `eng` is a grant the app revoked; ada's `handmade` was made by hand.
+        members(&mut actual, "eng", &["ada", "bob", "admin"]);
+        members(&mut actual, "staff", &["ada", "admin"]);
+        members(&mut actual, "handmade", &["ada"]);
+        let (ops, summary) = repair(&want, &actual, 0, &NoOtherApps);
         let described: Vec<(String, String)> = ops.iter().map(|(o, op)| (o.clone(), op.describe())).collect();
         assert_eq!(
             described,
@@ -276,7 +311,37 @@ mod tests {
             ]
         );
         assert_eq!((summary.people, summary.in_step, summary.users_created, summary.members_removed), (3, 1, 1, 1));
-        // The admin, in managed groups but not the app's, is left alone.
+        // The admin, in the app's groups but not the app's, is left alone.
         assert!(!described.iter().any(|(_, d)| d.contains("admin")));
+    }
+
+    #[test]
+    fn a_revoked_grant_another_app_holds_is_kept_and_observation_keeps_only_foreign_memberships() {
+        let want: BTreeMap<String, Arc<DesiredUser>> =
+            [desired("1", "ada", &["staff"], &[], &["eng"])].into_iter().collect();
+        let okta = desired("9", "ada", &["eng"], &[], &[]).1;
+        struct Okta(Arc<DesiredUser>);
+        impl OtherApps for Okta {
+            fn accounts(&self, username: &str) -> Vec<Held<'_>> {
+                self.0
+                    .account()
+                    .filter(|a| a.username == username)
+                    .map(|account| Held { precedence: 1, account })
+                    .into_iter()
+                    .collect()
+            }
+        }
+        let mut actual = Actual::default();
+        actual.users.insert("ada".into(), ActualUser { full_name: "ADA".into(), email: None, active: Some(true) });
+        members(&mut actual, "eng", &["ada"]);
+        members(&mut actual, "staff", &["ada"]);
+        members(&mut actual, "handmade", &["ada"]);
+        let (ops, summary) = repair(&want, &actual, 0, &Okta(okta));
+        assert!(ops.is_empty(), "{ops:?}");
+        assert_eq!(summary.in_step, 1);
+        let granted = |_: &str, g: &str| g == "eng" || g == "staff";
+        let observed = observe(&actual, &granted);
+        assert_eq!(observed.len(), 1);
+        assert_eq!(observed[0].foreign_groups, ["handmade"]);
     }
 }

@@ -56,6 +56,9 @@ pub struct AppSync {
     pub apply_deadline: Duration,
     pub policy: Deprovision,
     workers: usize,
+    /// Set by [`AppSync::stop`]: workers finish the operation in hand and end.
+    stopping: std::sync::atomic::AtomicBool,
+    stopped: tokio::sync::Notify,
 }
 
 impl AppSync {
@@ -78,6 +81,8 @@ impl AppSync {
             apply_deadline: settings.apply_deadline,
             policy: settings.policy,
             workers: settings.workers.max(1),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            stopped: tokio::sync::Notify::new(),
         })
     }
 
@@ -121,17 +126,31 @@ impl AppSync {
         }
     }
 
+    /// Stops the app's workers: each finishes the operation in hand (its outcome is
+    /// recorded) and ends; what is still queued stays in the outbox table for the next start.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stopped.notify_waiters();
+    }
+
     async fn work(self: Arc<Self>) {
-        loop {
+        while !self.stopping.load(Ordering::SeqCst) {
+            let stop = self.stopped.notified();
             if let Some(wait) = self.paused_for() {
-                tokio::time::sleep(wait).await;
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop => {}
+                }
                 continue;
             }
             match self.outbox.next(&self.app) {
                 Some((claim, head)) => self.run_subject(claim, head).await,
                 None => {
                     // A missed wake-up costs at most this long.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), self.outbox.wait(&self.app)).await;
+                    tokio::select! {
+                        _ = tokio::time::timeout(Duration::from_secs(1), self.outbox.wait(&self.app)) => {}
+                        () = stop => {}
+                    }
                 }
             }
         }
@@ -154,6 +173,9 @@ impl AppSync {
                 return;
             }
             self.outbox.finish(&self.app, claim.subject(), head.seq);
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
             match self.outbox.head(&claim) {
                 Some(next) => head = next,
                 None => return,

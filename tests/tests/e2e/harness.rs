@@ -47,6 +47,11 @@ pub struct Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         self.server.abort();
+        // A stack restarted on the same store must not have the old one's workers still
+        // applying its in-memory queue.
+        for sync in self.confluence.values() {
+            sync.stop();
+        }
     }
 }
 

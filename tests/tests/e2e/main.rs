@@ -10,6 +10,7 @@
 mod client;
 mod faults;
 mod flows;
+mod grants;
 mod harness;
 mod kill;
 mod settings;
