@@ -20,3 +20,21 @@ CREATE TABLE confluence_users (
     foreign_groups  TEXT NOT NULL DEFAULT '[]',
     observed_at     TEXT NOT NULL
 );
+
+-- Memberships in a group Confluence does not have (a group mapping's target that nobody
+-- created). Parked here rather than refused, so the rest of the change still applies; they
+-- go back to the outbox once UserSync sees the group exist (a creation it applied, its
+-- periodic check, or a Synchronize).
+CREATE TABLE outbox_blocked (
+    seq          INTEGER PRIMARY KEY,
+    app          TEXT NOT NULL,
+    subject      TEXT NOT NULL,
+    op           TEXT NOT NULL,
+    origin       TEXT NOT NULL,
+    module_hash  TEXT NOT NULL DEFAULT '',
+    queued_at    TEXT NOT NULL,
+    group_name   TEXT NOT NULL,
+    blocked_at   TEXT NOT NULL,
+    reason       TEXT NOT NULL
+);
+CREATE INDEX outbox_blocked_group ON outbox_blocked (app, group_name);

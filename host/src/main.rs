@@ -201,6 +201,11 @@ fn main() -> Result<()> {
             for r in pending.iter().take(50) {
                 println!("  #{:<8} {:<12} {:<20} {}", r.seq, r.app, r.subject, r.op);
             }
+            let blocked = usersync::store::outbox::blocked(&conn, app.as_deref())?;
+            println!("{} membership(s) waiting for a group Confluence does not have", blocked.len());
+            for b in blocked.iter().take(50) {
+                println!("  #{:<8} {:<12} {:<20} {} -- {}", b.row.seq, b.row.app, b.row.subject, b.row.op, b.reason);
+            }
             let failed = usersync::store::outbox::failed(&conn, app.as_deref(), 50)?;
             println!("{} recent operation(s) Confluence refused", failed.len());
             for f in failed {

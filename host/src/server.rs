@@ -100,6 +100,7 @@ pub fn confluence_sync(config: &Config, store: &Store) -> Result<HashMap<String,
     let conn = open_connection(&config.database_path())?;
     let max_seq = outbox::max_seq(&conn).map_err(StoreError::from)?;
     let pending = outbox::pending(&conn).map_err(StoreError::from)?;
+    let blocked = outbox::blocked(&conn, None).map_err(StoreError::from)?;
     drop(conn);
     let outbox = Outbox::new(config.apps.iter().map(|a| a.name.as_str()), max_seq);
     let backoff = Backoff { base: Duration::from_millis(250), cap: Duration::from_millis(c.max_backoff_ms.max(1)) };
@@ -124,6 +125,7 @@ pub fn confluence_sync(config: &Config, store: &Store) -> Result<HashMap<String,
         out.insert(app.name.clone(), sync);
     }
     let orphans = outbox.restore(pending);
+    outbox.restore_parked(blocked);
     if !orphans.is_empty() {
         tracing::warn!(count = orphans.len(), "outbox operations of apps no longer configured stay in the database");
     }

@@ -136,4 +136,19 @@ impl ConfluenceClient {
         let groups = self.list_all(&what, &["rest", "api", "user", "memberof"], &[("username", user.as_str())]).await?;
         Ok(group_names(groups))
     }
+
+    /// Whether the group exists: `GET /rest/api/group/{name}`, 404 meaning no.
+    ///
+    /// # Errors
+    ///
+    /// As classified, for any other failure.
+    pub async fn group_exists(&self, group: &GroupName) -> Result<bool, ConfluenceError> {
+        let what = format!("look up group {group}");
+        let url = self.url(&["rest", "api", "group", group.as_str()]);
+        let reply = self.send(Method::GET, url, None).await.map_err(|e| e.context(&what))?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        outcome(reply, &[], &what).map(|()| true)
+    }
 }

@@ -5,7 +5,8 @@
 //! - `GET  /admin/v1/apps/{app}/audit?subject=&limit=` — the audit log, newest first;
 //! - `GET  /admin/v1/apps/{app}/people/{id}` — what the rules decided for one person,
 //!   custom fields included;
-//! - `GET  /admin/v1/apps/{app}/outbox` — operations waiting, and those Confluence refused;
+//! - `GET  /admin/v1/apps/{app}/outbox` — operations waiting, memberships parked until their
+//!   group exists (with the reason), and those Confluence refused;
 //! - `POST /admin/v1/apps/{app}/sync?dryRun=true|false&waitSeconds=` — Synchronize.
 
 use std::time::Duration;
@@ -129,6 +130,17 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
         return r;
     }
     let queued = state.inbound.confluence(&app).map(|s| s.outbox().len(&app));
+    let parked: Vec<Value> = state
+        .inbound
+        .confluence(&app)
+        .map(|s| s.outbox().parked(&app))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            json!({"seq": p.queued.seq, "user": p.queued.subject, "op": p.queued.op, "person": p.queued.origin,
+                "group": p.group, "reason": p.reason})
+        })
+        .collect();
     let db = state.db.clone();
     let name = app.clone();
     let failed = tokio::task::spawn_blocking(move || {
@@ -143,7 +155,10 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
                 .map(|f| json!({"seq": f.row.seq, "user": f.row.subject, "op": serde_json::from_str::<Value>(&f.row.op).unwrap_or(Value::Null),
                     "person": f.row.origin, "queuedAt": f.row.queued_at, "failedAt": f.failed_at, "error": f.error}))
                 .collect();
-            json_response(StatusCode::OK, json!({"app": app, "queued": queued, "failed": items}).to_string())
+            json_response(
+                StatusCode::OK,
+                json!({"app": app, "queued": queued, "parked": parked, "failed": items}).to_string(),
+            )
         }
         Ok(Err(e)) => error_response(&ScimError::internal(e)),
         Err(e) => error_response(&ScimError::internal(e.to_string())),

@@ -132,7 +132,9 @@ pub fn router(state: HttpState) -> Router {
 /// names a module has one serving (`"degraded"` when a newer file failed to load and the
 /// previous version still serves), `503` with `"unavailable"` while an app has none, since
 /// its SCIM writes are refused until it loads. `confluence` lists each app's queued
-/// operations and, while Confluence is failing, how long the app still waits.
+/// operations, the memberships parked because their group does not exist in Confluence
+/// (`missingGroups`; also `"degraded"`) and, while Confluence is failing, how long the app
+/// still waits.
 async fn healthz(State(state): State<HttpState>) -> Response {
     let modules = state.inbound.rules().map(|r| r.registry().status()).unwrap_or_default();
     let serving = modules.iter().all(|m| m.module.is_some());
@@ -155,17 +157,26 @@ async fn healthz(State(state): State<HttpState>) -> Response {
             })
         })
         .collect();
+    let mut parked_anywhere = false;
     let mut confluence: Vec<Value> = state
         .inbound
         .confluence_apps()
         .map(|(app, sync)| {
+            let parked = sync.outbox().parked(app);
+            let mut missing: Vec<String> = parked.iter().map(|p| p.group.clone()).collect();
+            missing.sort();
+            missing.dedup();
+            parked_anywhere |= !parked.is_empty();
             serde_json::json!({
                 "app": app,
                 "queued": sync.outbox().len(app),
+                "parked": parked.len(),
+                "missingGroups": missing,
                 "pausedForMs": sync.paused_for().map(|d| d.as_millis() as u64),
             })
         })
         .collect();
+    let status = if status == "ok" && parked_anywhere { "degraded" } else { status };
     confluence.sort_by(|a, b| a["app"].as_str().cmp(&b["app"].as_str()));
     let code = if serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({"status": status, "rules": rules, "confluence": confluence});

@@ -176,11 +176,24 @@ impl Inbound {
         if !at_once.deferred.is_empty() {
             mutations.push(Mutation::Enqueue(at_once.deferred.iter().map(|q| q.row(&app.name)).collect()));
         }
+        // A membership in a group Confluence lacks does not fail the write: it is parked,
+        // visibly, and applied once the group exists.
+        for parked in &at_once.blocked {
+            tracing::warn!(app = %app.name, op = %parked.queued.op.describe(), reason = %parked.reason, "membership parked");
+            mutations.push(Mutation::Block(parked.row(&app.name)));
+            mutations.push(sync.parked_audit(parked));
+        }
         let result = self.store.commit(mutations).await;
         if result.is_ok() {
             sync.outbox().push(&app.name, at_once.deferred);
+            sync.outbox().park(&app.name, at_once.blocked);
         }
         drop(at_once.claims);
+        if result.is_ok() {
+            for group in &at_once.created_groups {
+                sync.release(group).await;
+            }
+        }
         Ok(result)
     }
 

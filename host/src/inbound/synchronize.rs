@@ -66,6 +66,9 @@ impl Inbound {
             .await
             .map_err(|e| ScimError::new(503, None, format!("cannot read Confluence: {e}")))?;
         if !dry_run {
+            // Memberships parked for a group that exists now: the repair below plans them
+            // again if they are still wanted.
+            sync.forget_parked(|g| actual.groups.contains(g)).await;
             let snap = self.store.snapshot();
             let granted = |username: &str, group: &str| {
                 snap.holders(username).any(|(_, d)| d.groups().iter().any(|g| g == group))
@@ -139,7 +142,17 @@ impl Inbound {
         // 3. Diff, with every other app that provisions the same people.
         let snap = self.store.snapshot();
         let others = SnapshotApps { snapshot: &snap, app: &app.name, precedence: &self.precedence };
-        let (plan, summary) = reconcile::repair(&desired, &actual, app.precedence, &others);
+        let parked: std::collections::HashSet<(String, String)> = sync
+            .outbox()
+            .parked(&app.name)
+            .into_iter()
+            .filter_map(|p| match p.queued.op {
+                Op::AddMember { username, group } => Some((username, group)),
+                _ => None,
+            })
+            .collect();
+        let is_parked = |user: &str, group: &str| parked.contains(&(user.to_owned(), group.to_owned()));
+        let (plan, summary) = reconcile::repair(&desired, &actual, app.precedence, &others, &is_parked);
         drop(actual);
         report.summary = summary;
         report.plan = plan;

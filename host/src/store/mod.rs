@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 use crate::scim::schema::ResourceKind;
 pub use desired::{AuditEntry, DesiredAccount, DesiredOutcome, DesiredUser};
 pub use observed::ObservedUser;
-pub use outbox::{FailedRow, OutboxRow};
+pub use outbox::{BlockedRow, FailedRow, OutboxRow};
 pub use snapshot::{etag, AppData, Collection, Snapshot, StoredResource};
 
 /// Rewrites a stored resource of an app as it is loaded (for `meta.location`).
@@ -93,6 +93,13 @@ pub enum Mutation {
     },
     /// Replaces what is known of Confluence's users with what a Synchronize just read.
     Observed(Arc<[Arc<ObservedUser>]>),
+    /// Parks a membership whose group Confluence does not have (taking it out of the
+    /// outbox if it was queued there).
+    Block(BlockedRow),
+    /// Forgets a parked membership (released into the outbox, or no longer wanted).
+    Unblock {
+        seq: u64,
+    },
 }
 
 /// Why a commit was refused.
@@ -410,6 +417,8 @@ fn apply_request(
                 }
             }
             Mutation::Dequeue { seq, failed } => outbox::finish(tx, *seq, failed.as_deref())?,
+            Mutation::Block(row) => outbox::block(tx, row)?,
+            Mutation::Unblock { seq } => outbox::unblock(tx, *seq)?,
             Mutation::Observed(users) => {
                 observed::replace_all(tx, users)?;
                 working.set_observed(users);

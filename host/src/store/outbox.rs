@@ -28,6 +28,16 @@ pub struct FailedRow {
     pub error: String,
 }
 
+/// A membership waiting for its group to exist in Confluence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedRow {
+    pub row: OutboxRow,
+    /// The group Confluence does not have.
+    pub group: String,
+    pub blocked_at: String,
+    pub reason: String,
+}
+
 fn seq_param(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
@@ -51,6 +61,51 @@ pub(super) fn finish(tx: &rusqlite::Savepoint<'_>, seq: u64, failed: Option<&str
     }
     tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute(params![seq_param(seq)])?;
     Ok(())
+}
+
+/// Parks an operation until its group exists: out of the outbox (if it was queued there),
+/// into `outbox_blocked`.
+pub(super) fn block(tx: &rusqlite::Savepoint<'_>, b: &BlockedRow) -> rusqlite::Result<()> {
+    let r = &b.row;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO outbox_blocked (seq, app, subject, op, origin, module_hash, queued_at, group_name,
+             blocked_at, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        seq_param(r.seq),
+        r.app,
+        r.subject,
+        r.op,
+        r.origin,
+        r.module_hash,
+        r.queued_at,
+        b.group,
+        b.blocked_at,
+        b.reason
+    ])?;
+    tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute(params![seq_param(r.seq)])?;
+    Ok(())
+}
+
+/// Forgets a parked operation (released back into the outbox, or no longer wanted).
+pub(super) fn unblock(tx: &rusqlite::Savepoint<'_>, seq: u64) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM outbox_blocked WHERE seq = ?1")?.execute(params![seq_param(seq)])?;
+    Ok(())
+}
+
+/// The parked operations, oldest first, optionally of one app.
+///
+/// # Errors
+/// The database fails.
+pub fn blocked(conn: &Connection, app: Option<&str>) -> rusqlite::Result<Vec<BlockedRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, app, subject, op, origin, module_hash, queued_at, group_name, blocked_at, reason
+         FROM outbox_blocked WHERE (?1 IS NULL OR app = ?1) ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![app], |r| {
+        Ok(BlockedRow { row: row(r)?, group: r.get(7)?, blocked_at: r.get(8)?, reason: r.get(9)? })
+    })?;
+    rows.collect()
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
@@ -98,7 +153,8 @@ pub fn failed(conn: &Connection, app: Option<&str>, limit: usize) -> rusqlite::R
 /// The database fails.
 pub fn max_seq(conn: &Connection) -> rusqlite::Result<u64> {
     let max: i64 = conn.query_row(
-        "SELECT max(coalesce((SELECT max(seq) FROM outbox), 0), coalesce((SELECT max(seq) FROM outbox_failed), 0))",
+        "SELECT max(coalesce((SELECT max(seq) FROM outbox), 0), coalesce((SELECT max(seq) FROM outbox_failed), 0),
+             coalesce((SELECT max(seq) FROM outbox_blocked), 0))",
         [],
         |r| r.get(0),
     )?;

@@ -20,6 +20,9 @@ pub enum Applied {
     /// Confluence refused the operation for good (invalid name, licence full, no
     /// permission ...).
     Refused(String),
+    /// A membership in a group Confluence does not have: it waits, parked, until the group
+    /// exists (nobody else's operations wait for it).
+    Blocked { group: String, reason: String },
 }
 
 /// Groups this process has seen exist in Confluence, so that a group creation planned for
@@ -47,12 +50,18 @@ pub async fn apply(client: &ConfluenceClient, op: &Op, groups: &KnownGroups) -> 
         }
         Err(Failure::Confluence(e)) => Applied::Refused(e.to_string()),
         Err(Failure::Name(e)) => Applied::Refused(e),
+        Err(Failure::MissingGroup(group)) => {
+            let reason = format!("group {group} does not exist in Confluence (create it, or let the rules create it)");
+            Applied::Blocked { group, reason }
+        }
         Err(Failure::Local(error)) => Applied::Transient { error, retry_after: None },
     }
 }
 
 enum Failure {
     Confluence(ConfluenceError),
+    /// The group of a membership does not exist.
+    MissingGroup(String),
     Name(String),
     /// Something on this machine, not Confluence (no randomness for a password).
     Local(String),
@@ -122,8 +131,15 @@ async fn apply_inner(client: &ConfluenceClient, op: &Op, groups: &KnownGroups) -
             Ok(None)
         }
         Op::AddMember { username, group: name } => {
-            client.add_member(&user(username)?, &group(name)?).await?;
-            Ok(None)
+            let group = group(name)?;
+            match client.add_member(&user(username)?, &group).await {
+                Ok(()) => Ok(None),
+                // A 404 names a missing user or group; only a missing group is worth waiting for.
+                Err(ConfluenceError::Permanent { status: 404, .. }) if !client.group_exists(&group).await? => {
+                    Err(Failure::MissingGroup(name.clone()))
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Op::RemoveMember { username, group: name } => {
             client.remove_member(&user(username)?, &group(name)?).await?;

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 
 use super::plan::Op;
-use crate::store::OutboxRow;
+use crate::store::{BlockedRow, OutboxRow};
 
 /// A queued operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,9 +45,31 @@ impl Queued {
     }
 }
 
+/// A membership parked until its group exists in Confluence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parked {
+    pub queued: Queued,
+    pub group: String,
+    pub reason: String,
+}
+
+impl Parked {
+    /// The row that stores it.
+    pub fn row(&self, app: &str) -> BlockedRow {
+        BlockedRow {
+            row: self.queued.row(app),
+            group: self.group.clone(),
+            blocked_at: crate::clock::now_rfc3339(),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct AppQueue {
     queues: HashMap<String, VecDeque<Queued>>,
+    /// Memberships waiting for their group, outside every queue (so nothing waits behind them).
+    parked: Vec<Parked>,
     /// Subjects with queued operations that nobody is working on, oldest first.
     ready: VecDeque<String>,
     busy: HashSet<String>,
@@ -145,6 +167,51 @@ impl Outbox {
             self.notify(&app);
         }
         left
+    }
+
+    /// Restores the parked memberships from their rows.
+    pub fn restore_parked(&self, rows: Vec<BlockedRow>) {
+        let mut apps = self.lock();
+        for b in rows {
+            let (Some(q), Ok(op)) = (apps.get_mut(b.row.app.as_str()), serde_json::from_str::<Op>(&b.row.op)) else {
+                continue;
+            };
+            let r = b.row;
+            let queued = Queued { seq: r.seq, subject: r.subject, op, origin: r.origin, module_hash: r.module_hash };
+            q.parked.push(Parked { queued, group: b.group, reason: b.reason });
+        }
+    }
+
+    /// Parks memberships the store has recorded as blocked. The same membership parked
+    /// twice is kept once.
+    pub fn park(&self, app: &str, parked: Vec<Parked>) {
+        let mut apps = self.lock();
+        let Some(q) = apps.get_mut(app) else { return };
+        for p in parked {
+            if !q.parked.iter().any(|have| have.queued.op == p.queued.op) {
+                q.parked.push(p);
+            }
+        }
+    }
+
+    /// The app's parked memberships, oldest first.
+    pub fn parked(&self, app: &str) -> Vec<Parked> {
+        self.lock().get(app).map(|q| q.parked.clone()).unwrap_or_default()
+    }
+
+    /// The apps with memberships parked for `group`.
+    pub fn parking_apps(&self, group: &str) -> Vec<Arc<str>> {
+        let apps = self.lock();
+        apps.iter().filter(|(_, q)| q.parked.iter().any(|p| p.group == group)).map(|(a, _)| a.clone()).collect()
+    }
+
+    /// Takes the app's parked memberships in `group` out of the parking.
+    pub fn unpark(&self, app: &str, group: &str) -> Vec<Parked> {
+        let mut apps = self.lock();
+        let Some(q) = apps.get_mut(app) else { return Vec::new() };
+        let (out, keep) = std::mem::take(&mut q.parked).into_iter().partition(|p| p.group == group);
+        q.parked = keep;
+        out
     }
 
     /// A new sequence number: later than every queued operation.

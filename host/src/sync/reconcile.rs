@@ -168,12 +168,14 @@ pub fn observe(actual: &Actual, granted: &dyn Fn(&str, &str) -> bool) -> Vec<Arc
 ///
 /// Both ways: grants missing in Confluence are added; memberships the app granted and has
 /// revoked since, or that its rules ask to end, are removed unless some app grants them.
-/// Any other membership (made by hand, another app's) is left alone.
+/// Any other membership (made by hand, another app's) is left alone. A membership in a
+/// missing group that is already parked (`parked(username, group)`) is not planned again.
 pub fn repair(
     desired: &BTreeMap<String, Arc<DesiredUser>>,
     actual: &Actual,
     precedence: usize,
     others: &dyn OtherApps,
+    parked: &dyn Fn(&str, &str) -> bool,
 ) -> (Vec<(String, Op)>, Summary) {
     let mut ops = Vec::new();
     let mut summary = Summary::default();
@@ -214,11 +216,14 @@ pub fn repair(
         for g in &want.groups {
             // Every person joining a missing group gets its creation in their own queue
             // (the worker sends it once), so no membership can run before the group exists.
-            if !actual.groups.contains(g) && want.create.contains(g) {
+            let exists = actual.groups.contains(g);
+            if !exists && want.create.contains(g) {
                 person.push(Op::CreateGroup { group: g.clone() });
                 if planned_groups.insert(g.clone()) {
                     summary.groups_created += 1;
                 }
+            } else if !exists && parked(username, g) {
+                continue;
             }
             if !member(g) {
                 person.push(Op::AddMember { username: username.clone(), group: g.clone() });
@@ -296,7 +301,7 @@ mod tests {
         members(&mut actual, "eng", &["ada", "bob", "admin"]);
         members(&mut actual, "staff", &["ada", "admin"]);
         members(&mut actual, "handmade", &["ada"]);
-        let (ops, summary) = repair(&want, &actual, 0, &NoOtherApps);
+        let (ops, summary) = repair(&want, &actual, 0, &NoOtherApps, &|_, _| false);
         let described: Vec<(String, String)> = ops.iter().map(|(o, op)| (o.clone(), op.describe())).collect();
         assert_eq!(
             described,
@@ -336,7 +341,7 @@ mod tests {
         members(&mut actual, "eng", &["ada"]);
         members(&mut actual, "staff", &["ada"]);
         members(&mut actual, "handmade", &["ada"]);
-        let (ops, summary) = repair(&want, &actual, 0, &Okta(okta));
+        let (ops, summary) = repair(&want, &actual, 0, &Okta(okta), &|_, _| false);
         assert!(ops.is_empty(), "{ops:?}");
         assert_eq!(summary.in_step, 1);
         let granted = |_: &str, g: &str| g == "eng" || g == "staff";

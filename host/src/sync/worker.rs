@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::apply::{apply, Applied, KnownGroups};
-use super::outbox::{Claim, Outbox, Queued};
+use super::outbox::{Claim, Outbox, Parked, Queued};
 use super::plan::{Deprovision, Op};
 use crate::confluence::{Backoff, ConfluenceClient};
 use crate::store::{AuditEntry, Mutation, Store};
@@ -28,6 +28,10 @@ pub struct AtOnce {
     pub deferred: Vec<Queued>,
     /// Claims on the subjects applied: hold them until `deferred` is in the outbox.
     pub claims: Vec<Claim>,
+    /// Memberships in groups Confluence does not have: parked, the rest goes on.
+    pub blocked: Vec<Parked>,
+    /// Groups this write created: parked memberships in them can go now.
+    pub created_groups: Vec<String>,
 }
 
 /// How one app's Confluence side behaves.
@@ -59,7 +63,13 @@ pub struct AppSync {
     /// Set by [`AppSync::stop`]: workers finish the operation in hand and end.
     stopping: std::sync::atomic::AtomicBool,
     stopped: tokio::sync::Notify,
+    /// When a worker last asked Confluence whether the groups of parked memberships exist.
+    parked_checked: Mutex<Instant>,
 }
+
+/// How often an idle worker asks Confluence whether the groups parked memberships wait for
+/// have appeared (made by hand, say).
+const PARKED_CHECK: Duration = Duration::from_secs(30);
 
 impl AppSync {
     pub fn new(
@@ -83,6 +93,7 @@ impl AppSync {
             workers: settings.workers.max(1),
             stopping: std::sync::atomic::AtomicBool::new(false),
             stopped: tokio::sync::Notify::new(),
+            parked_checked: Mutex::new(Instant::now()),
         })
     }
 
@@ -145,6 +156,7 @@ impl AppSync {
             }
             match self.outbox.next(&self.app) {
                 Some((claim, head)) => self.run_subject(claim, head).await,
+                None if self.parked_check_due() => self.check_parked().await,
                 None => {
                     // A missed wake-up costs at most this long.
                     tokio::select! {
@@ -164,15 +176,32 @@ impl AppSync {
                     self.pause(retry_after, &error);
                     return; // dropping the claim makes the subject ready again
                 }
+                Applied::Blocked { group, reason } => {
+                    self.recovered();
+                    let parked = Parked { queued: head.clone(), group, reason };
+                    if !self.park(parked).await {
+                        self.pause(None, "the store cannot record an outcome");
+                        return;
+                    }
+                    self.outbox.finish(&self.app, claim.subject(), head.seq);
+                    match self.outbox.head(&claim) {
+                        Some(next) => head = next,
+                        None => return,
+                    }
+                    continue;
+                }
                 Applied::Refused(e) => (Some(e), None),
                 Applied::Done(note) => (None, note),
             };
             self.recovered();
-            if !self.record(&head, failed, note).await {
+            if !self.record(&head, failed.clone(), note).await {
                 self.pause(None, "the store cannot record an outcome");
                 return;
             }
             self.outbox.finish(&self.app, claim.subject(), head.seq);
+            if let (Op::CreateGroup { group }, None) = (&head.op, &failed) {
+                self.release(group).await;
+            }
             if self.stopping.load(Ordering::SeqCst) {
                 return;
             }
@@ -194,6 +223,98 @@ impl AppSync {
             tracing::error!(app = %self.app, error = %e, "cannot record an outbox outcome");
         }
         result.is_ok()
+    }
+
+    /// Parks a queued membership whose group is missing, durably (out of the outbox table,
+    /// into the parked one, with an audit entry) and in memory.
+    async fn park(&self, parked: Parked) -> bool {
+        tracing::warn!(app = %self.app, op = %parked.queued.op.describe(), reason = %parked.reason, "membership parked");
+        let result = self.store.commit(vec![Mutation::Block(parked.row(&self.app)), self.parked_audit(&parked)]).await;
+        if let Err(e) = &result {
+            tracing::error!(app = %self.app, error = %e, "cannot park a membership");
+            return false;
+        }
+        self.outbox.park(&self.app, vec![parked]);
+        true
+    }
+
+    /// The audit entry of a parked membership.
+    pub fn parked_audit(&self, parked: &Parked) -> Mutation {
+        let mut entry = self.audit(&parked.queued, None, Some(&parked.reason));
+        entry.outcome = "blocked".into();
+        Mutation::Audit(entry)
+    }
+
+    /// Sends the memberships parked for `group` back to the outbox, now that it exists (for
+    /// every app: the outbox is shared, and one app's creation serves another's mapping);
+    /// those no decision wants any more are dropped.
+    pub async fn release(&self, group: &str) {
+        for app in self.outbox.parking_apps(group) {
+            let parked = self.outbox.unpark(&app, group);
+            let snapshot = self.store.snapshot();
+            let wanted =
+                |p: &Parked| snapshot.holders(&p.queued.subject).any(|(_, d)| d.groups().iter().any(|g| g == group));
+            let mut mutations: Vec<Mutation> = parked.iter().map(|p| Mutation::Unblock { seq: p.queued.seq }).collect();
+            let again: Vec<Queued> = parked
+                .iter()
+                .filter(|p| wanted(p))
+                .map(|p| Queued { seq: self.outbox.next_seq(), ..p.queued.clone() })
+                .collect();
+            mutations.push(Mutation::Enqueue(again.iter().map(|q| q.row(&app)).collect()));
+            match self.store.commit(mutations).await {
+                Ok(()) => {
+                    tracing::info!(%app, %group, released = again.len(), "group exists now; parked memberships queued");
+                    self.outbox.push(&app, again);
+                }
+                Err(e) => {
+                    tracing::error!(%app, error = %e, "cannot release parked memberships; they stay parked");
+                    self.outbox.park(&app, parked);
+                }
+            }
+        }
+    }
+
+    /// Forgets the parked memberships of every group that `exists` says Confluence has: a
+    /// Synchronize has just read Confluence and plans each of them again if still wanted.
+    pub async fn forget_parked(&self, exists: impl Fn(&str) -> bool) {
+        let mut groups: Vec<String> = self.outbox.parked(&self.app).into_iter().map(|p| p.group).collect();
+        groups.sort();
+        groups.dedup();
+        for g in groups.into_iter().filter(|g| exists(g)) {
+            let parked = self.outbox.unpark(&self.app, &g);
+            let forget = parked.iter().map(|p| Mutation::Unblock { seq: p.queued.seq }).collect();
+            if let Err(e) = self.store.commit(forget).await {
+                tracing::error!(app = %self.app, error = %e, "cannot forget parked memberships; they stay parked");
+                self.outbox.park(&self.app, parked);
+            }
+        }
+    }
+
+    fn parked_check_due(&self) -> bool {
+        let mut last = self.parked_checked.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.elapsed() < PARKED_CHECK || self.outbox.parked(&self.app).is_empty() {
+            return false;
+        }
+        *last = Instant::now();
+        true
+    }
+
+    /// Asks Confluence whether the groups parked memberships wait for exist now.
+    async fn check_parked(&self) {
+        let mut groups: Vec<String> = self.outbox.parked(&self.app).into_iter().map(|p| p.group).collect();
+        groups.sort();
+        groups.dedup();
+        for g in groups {
+            let Ok(name) = crate::confluence::GroupName::parse(&g) else { continue };
+            match self.client.group_exists(&name).await {
+                Ok(true) => self.release(&g).await,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(app = %self.app, group = %g, error = %e, "cannot check a parked membership's group");
+                    return;
+                }
+            }
+        }
     }
 
     /// The audit entry of an operation's outcome.
@@ -271,7 +392,14 @@ impl AppSync {
             match outcome {
                 Some(Applied::Done(note)) => {
                     self.recovered();
+                    if let Op::CreateGroup { group } = &q.op {
+                        out.created_groups.push(group.clone());
+                    }
                     out.applied.push((q, note));
+                }
+                Some(Applied::Blocked { group, reason }) => {
+                    self.recovered();
+                    out.blocked.push(Parked { queued: q, group, reason });
                 }
                 Some(Applied::Refused(e)) => {
                     let message = format!("Confluence refused to {}: {e}", q.op.describe());

@@ -308,3 +308,77 @@ async fn upgrading_a_store_made_by_the_previous_release_removes_nothing() {
     let after = s.emulator.counters();
     assert_eq!((after.members_removed, after.users_disabled), (before.members_removed, before.users_disabled));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_group_confluence_lacks_parks_its_memberships_and_the_rest_applies() {
+    let mapped = AppSpec {
+        settings:
+            "username_regex = \"@.*$\"\n[apps.settings.group_mapping]\nEngineering = \"engineers\"\nStaff = \"staff\"",
+        ..AppSpec::new("mapped", "okta")
+    };
+    let fly = AppSpec { settings: ON_THE_FLY, ..AppSpec::new("fly", "entra") };
+    let s = Stack::start("grants-missing", &[mapped, fly]).await;
+    s.emulator.seed_group("staff", Vec::<String>::new());
+    let ada = s.create_user("mapped", "ada@example.com", "Ada", "Parked").await;
+    let bob = s.create_user("mapped", "bob@example.com", "Bob", "Parked").await;
+    // One push names both members: the missing target does not fail it.
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Engineering",
+        "members": [{"value": ada}, {"value": bob}]});
+    let (status, answer) = s.scim("mapped", "POST", "/Groups", Some(body)).await;
+    assert_eq!(status, 201, "{answer}");
+    s.create_group("mapped", "Staff", &[&ada, &bob]).await;
+    s.settle().await;
+    assert_eq!(s.groups_of("ada"), ["confluence-users", "staff"], "the rest of the change applied");
+    assert!(!s.emulator.snapshot().groups.contains_key("engineers"), "a mapped group is never created");
+
+    // The waiting memberships are visible, with their reason: health and the outbox.
+    let parked = s.confluence["mapped"].outbox().parked("mapped");
+    assert_eq!(parked.len(), 2, "{parked:?}");
+    assert!(parked.iter().all(|p| p.group == "engineers" && p.reason.contains("does not exist")));
+    let health: Value = s.http.get(format!("{}/healthz", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "degraded", "{health}");
+    let app = health["confluence"].as_array().unwrap().iter().find(|a| a["app"] == "mapped").unwrap();
+    assert_eq!(app["missingGroups"], json!(["engineers"]));
+    assert!(s.audit("mapped").iter().any(|e| e.outcome == "blocked" && e.detail.contains("engineers")));
+    let conn = usersync::store::open_connection(&s.dir.join("usersync.db")).unwrap();
+    assert_eq!(usersync::store::outbox::blocked(&conn, Some("mapped")).unwrap().len(), 2, "parked durably");
+    drop(conn);
+
+    // Another app creates the group: UserSync sees it appear and the memberships apply at once.
+    let before = s.emulator.counters();
+    let cy = s.create_user("fly", "cy@example.com", "Cy", "Fly").await;
+    s.create_group("fly", "Engineers", &[&cy]).await;
+    s.settle().await;
+    let members = &s.emulator.snapshot().groups["engineers"];
+    assert!(members.contains("ada") && members.contains("bob") && members.contains("cy"), "{members:?}");
+    assert_eq!(s.emulator.counters().members_added - before.members_added, 3, "each membership once");
+    assert!(s.confluence["mapped"].outbox().parked("mapped").is_empty());
+    assert!(quiet_sync(&s, "mapped", true).await.plan.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_membership_applies_at_the_synchronize_after_its_group_is_made_by_hand() {
+    let mapped = AppSpec {
+        settings: "username_regex = \"@.*$\"\n[apps.settings.group_mapping]\nEngineering = \"engineers\"",
+        ..AppSpec::new("mapped", "okta")
+    };
+    let s = Stack::start("grants-missing-sync", &[mapped]).await;
+    let ada = s.create_user("mapped", "ada@example.com", "Ada", "Parked").await;
+    s.create_group("mapped", "Engineering", &[&ada]).await;
+    s.settle().await;
+    assert_eq!(s.confluence["mapped"].outbox().parked("mapped").len(), 1);
+    // Synchronize while the group is still missing plans nothing twice.
+    assert!(quiet_sync(&s, "mapped", true).await.plan.is_empty());
+
+    s.emulator.seed_group("engineers", Vec::<String>::new());
+    let before = s.emulator.counters();
+    let report = quiet_sync(&s, "mapped", false).await;
+    s.settle().await;
+    let steps: Vec<String> = report.plan.iter().map(|(_, op)| op.describe()).collect();
+    assert_eq!(steps, ["add ada to engineers"]);
+    assert_eq!(s.groups_of("ada"), ["confluence-users", "engineers"]);
+    assert_eq!(s.emulator.counters().members_added - before.members_added, 1);
+    assert!(s.confluence["mapped"].outbox().parked("mapped").is_empty());
+    let conn = usersync::store::open_connection(&s.dir.join("usersync.db")).unwrap();
+    assert!(usersync::store::outbox::blocked(&conn, None).unwrap().is_empty());
+}
