@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map of this crate.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod confluence;
