@@ -8,6 +8,7 @@ pub mod config;
 pub mod confluence;
 pub mod http;
 pub mod inbound;
+pub mod model;
 pub mod rules;
 pub mod scim;
 pub mod server;
