@@ -2,11 +2,13 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map of this crate.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod confluence;
 pub mod http;
 pub mod inbound;
+pub mod model;
 pub mod rules;
 pub mod scim;
 pub mod server;

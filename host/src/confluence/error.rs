@@ -18,7 +18,7 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc2822;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::names::NameError;
+use crate::model::names::NameError;
 
 /// Everything a Confluence call can fail with.
 #[derive(Debug, thiserror::Error)]

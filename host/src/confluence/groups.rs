@@ -6,9 +6,9 @@ use reqwest::{Method, StatusCode};
 
 use super::client::{ConfluenceClient, Reply};
 use super::error::ConfluenceError;
-use super::names::{ConfluenceUsername, GroupName};
 use super::version::Operation;
 use super::wire;
+use crate::model::names::{ConfluenceUsername, GroupName};
 
 /// Success, or an error in context; `ok_too` lists statuses that already mean "as desired".
 fn outcome(reply: Reply, ok_too: &[StatusCode], what: &str) -> Result<(), ConfluenceError> {

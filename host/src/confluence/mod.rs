@@ -10,8 +10,12 @@
 //! - `users`, `groups`: the operations;
 //! - `error`: the one classification of HTTP answers into permanent and transient errors;
 //! - `backoff`: exponential back-off with full jitter, for callers' retries;
-//! - `names`: usernames and group names valid by construction;
+//! - names: [`ConfluenceUsername`] and [`GroupName`] come from `crate::model::names`, valid by
+//!   construction; full names and e-mail addresses are checked there too;
 //! - `version`: the version map of reference §0 as [`Capabilities`].
+//!
+//! **Architecture invariant:** the connector imports nothing of the crate but the model
+//! (`crate::model`): no SCIM, rules, store or sync.
 //!
 //! **Architecture invariant:** a call makes one attempt; retrying is the caller's job (the outbox).
 //! The only exception is listings (`list_*`, `group_members`, `user_groups`), whose pages are
@@ -28,7 +32,6 @@ mod backoff;
 mod client;
 mod error;
 mod groups;
-mod names;
 mod settings;
 mod users;
 mod version;
@@ -37,7 +40,10 @@ mod wire;
 pub use backoff::{Backoff, MAX_RETRY_AFTER};
 pub use client::ConfluenceClient;
 pub use error::{classify, parse_retry_after, ConfluenceError};
-pub use names::{ConfluenceUsername, GroupName, NameError, NameKind, NameProblem, FORBIDDEN_CHARS, MAX_NAME_CHARS};
+// The names the connector is given: one copy of Confluence's rules, in the model.
+pub use crate::model::names::{
+    ConfluenceUsername, GroupName, NameError, NameKind, NameProblem, FORBIDDEN_CHARS, MAX_NAME_CHARS,
+};
 pub use settings::{Auth, ClientTuning, ConfluenceSettings};
 pub use users::{ConfluenceUser, CreateOutcome, NewUser};
 pub use version::{Capabilities, Operation, ServerInfo, Version, VersionError, VersionSource};

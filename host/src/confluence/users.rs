@@ -8,9 +8,9 @@ use reqwest::{Method, StatusCode};
 
 use super::client::ConfluenceClient;
 use super::error::{message_text, ConfluenceError};
-use super::names::ConfluenceUsername;
 use super::version::Operation;
 use super::wire;
+use crate::model::names::{self, ConfluenceUsername};
 
 /// The longest wait between two polls of a long task.
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -87,33 +87,18 @@ impl ConfluenceUser {
     }
 }
 
-/// Confluence's rules for a full name (§1.1): not blank, no `<` or `>`, not "anonymous".
+/// Confluence's rules for a full name ([`names::check_full_name`]), as the client's error.
 fn check_full_name(full_name: &str) -> Result<(), ConfluenceError> {
-    let fail = |reason: &str| Err(ConfluenceError::InvalidInput { field: "full name", reason: reason.to_owned() });
-    if full_name.trim().is_empty() {
-        return fail("it is blank");
-    }
-    if full_name.contains(['<', '>']) {
-        return fail("Confluence refuses '<' and '>' in full names");
-    }
-    if full_name.trim().eq_ignore_ascii_case("anonymous") {
-        return fail("\"anonymous\" is reserved");
-    }
-    Ok(())
+    names::check_full_name(full_name).map_err(invalid_input)
 }
 
-/// A light check (Confluence does the full one): something@something, no whitespace.
+/// A light check of an e-mail address ([`names::check_email`]), as the client's error.
 fn check_email(email: &str) -> Result<(), ConfluenceError> {
-    let fail = |reason: &str| Err(ConfluenceError::InvalidInput { field: "email", reason: reason.to_owned() });
-    if email.trim().is_empty() {
-        return fail("it is blank");
-    }
-    match email.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !email.contains(char::is_whitespace) => {
-            Ok(())
-        }
-        _ => fail(&format!("{email:?} is not an email address")),
-    }
+    names::check_email(email).map_err(invalid_input)
+}
+
+fn invalid_input(e: names::FieldError) -> ConfluenceError {
+    ConfluenceError::InvalidInput { field: e.field, reason: format!("{:?}: {}", e.value, e.reason) }
 }
 
 impl ConfluenceClient {

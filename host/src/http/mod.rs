@@ -4,7 +4,9 @@
 //! One middleware authenticates the app's bearer token and chooses the response media type
 //! (`application/scim+json`, or `application/json` where the client's `Accept` asks for it or
 //! the app's IdP kind needs it); one error type becomes the SCIM error body. Unknown paths
-//! answer 404 and wrong methods 405, both as SCIM errors.
+//! answer 404 and wrong methods 405, both as SCIM errors. Before routing, the same
+//! middleware forgives what clients send that the RFC's spelling does not allow: a
+//! trailing slash (`/Users/`) and endpoint names in another case (`/users`, `/groups`).
 //!
 //! **Architecture invariant:** handlers only translate HTTP to [`Inbound`] calls and back.
 
@@ -86,7 +88,8 @@ impl MediaType {
     }
 }
 
-/// The router with every route and middleware.
+/// The router with every route and middleware. The middleware wraps the routes (they are
+/// the outer router's fallback), so it sees each request before it is routed.
 pub fn router(state: HttpState) -> Router {
     let scim = Router::new()
         .route("/scim/v2/{app}/Users", get(resources::list_users).post(resources::create_user))
@@ -116,7 +119,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/scim/v2/{app}/Schemas/{id}", get(discovery::schema))
         .method_not_allowed_fallback(method_not_allowed);
 
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/admin/v1/apps/{app}/audit", get(admin::audit))
         .route("/admin/v1/apps/{app}/people/{id}", get(admin::person))
@@ -124,8 +127,46 @@ pub fn router(state: HttpState) -> Router {
         .route("/admin/v1/apps/{app}/sync", post(admin::sync))
         .merge(scim)
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), scim_edge))
-        .with_state(state)
+        .with_state(state.clone());
+    Router::new().fallback_service(routes).layer(middleware::from_fn_with_state(state, scim_edge))
+}
+
+/// The endpoints under an app's base URL, as RFC 7644 spells them.
+const ENDPOINTS: &[&str] = &["Users", "Groups", "Bulk", "ServiceProviderConfig", "ResourceTypes", "Schemas", ".search"];
+
+/// The RFC spelling of a path under `/scim/v2/<app>/` that a client spelled otherwise:
+/// the endpoint name in another case (`users`, `GROUPS`, `serviceproviderconfig`) and a
+/// trailing slash (`/Users/`, `/Users/{id}/`). `None` when the path is already canonical
+/// or is not a SCIM path. Resource ids and the app's name are left as they are.
+fn canonical_scim_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/scim/v2/")?;
+    let (app, endpoint) = rest.split_once('/')?;
+    let trimmed = endpoint.strip_suffix('/').unwrap_or(endpoint);
+    let (name, tail) = trimmed.split_once('/').map_or((trimmed, None), |(n, t)| (n, Some(t)));
+    let canonical = ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(name)).copied().unwrap_or(name);
+    // `/Users/.search` in any case; other second segments are ids, kept as sent.
+    let tail = tail.map(|t| if t.eq_ignore_ascii_case(".search") { ".search" } else { t });
+    let rebuilt = match tail {
+        Some(tail) => format!("/scim/v2/{app}/{canonical}/{tail}"),
+        None => format!("/scim/v2/{app}/{canonical}"),
+    };
+    (rebuilt != path && !trimmed.is_empty()).then_some(rebuilt)
+}
+
+/// Replaces the request's path by `path`, keeping its query.
+fn set_path(req: &mut Request, path: &str) {
+    let uri = req.uri();
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
 }
 
 /// Liveness, and each app's rules module: `200` with `"status": "ok"` when every app that
@@ -199,6 +240,9 @@ async fn scim_edge(State(state): State<HttpState>, mut req: Request, next: Next)
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    if let Some(canonical) = canonical_scim_path(&path) {
+        set_path(&mut req, &canonical);
+    }
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut app_kind = None;
     let mut app_name = None;
@@ -320,6 +364,34 @@ pub(crate) fn json_response(status: StatusCode, body: impl Into<Body>) -> Respon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scim_paths_get_the_rfc_spelling() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("/scim/v2/a/Users", None),
+            ("/scim/v2/a/Users/", Some("/scim/v2/a/Users")),
+            ("/scim/v2/a/users", Some("/scim/v2/a/Users")),
+            ("/scim/v2/a/users/", Some("/scim/v2/a/Users")),
+            ("/scim/v2/a/GROUPS/G-1/", Some("/scim/v2/a/Groups/G-1")),
+            ("/scim/v2/a/groups/G-1", Some("/scim/v2/a/Groups/G-1")),
+            ("/scim/v2/a/Users/AbC", None),
+            ("/scim/v2/a/users/.SEARCH", Some("/scim/v2/a/Users/.search")),
+            ("/scim/v2/a/.Search", Some("/scim/v2/a/.search")),
+            ("/scim/v2/a/serviceproviderconfig", Some("/scim/v2/a/ServiceProviderConfig")),
+            ("/scim/v2/a/resourcetypes/User", Some("/scim/v2/a/ResourceTypes/User")),
+            ("/scim/v2/a/schemas/", Some("/scim/v2/a/Schemas")),
+            ("/scim/v2/a/bulk", Some("/scim/v2/a/Bulk")),
+            ("/scim/v2/OneLogin/users", Some("/scim/v2/OneLogin/Users")),
+            ("/scim/v2/a/Nothing/", Some("/scim/v2/a/Nothing")),
+            ("/scim/v2/a/", None),
+            ("/scim/v2/a", None),
+            ("/healthz", None),
+            ("/admin/v1/apps/a/audit/", None),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(canonical_scim_path(path).as_deref(), *expected, "{path}");
+        }
+    }
 
     #[test]
     fn media_type_negotiation() {

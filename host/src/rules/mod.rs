@@ -21,7 +21,6 @@ mod engine;
 mod error;
 mod registry;
 pub mod sample;
-pub mod tool;
 pub mod types;
 pub mod validate;
 

@@ -12,9 +12,10 @@
 //! - OneLogin's SCIM 1.1 body without `Operations`
 //!   (`{"members":[{"value":"u2","operation":"delete"}]}`).
 //!
-//! The parts: `parse` (bodies into [`PatchRequest`]), `target` (where a path lands in a
-//! stored resource), `multi` (multi-valued attributes: identity, append, remove, `primary`),
-//! `ops` (the meaning of each operation).
+//! The parts: `path` ([`PatchPath`]: an attribute path, or a value filter on one), `parse`
+//! (bodies into [`PatchRequest`]), `target` (where a path lands in a stored resource),
+//! `multi` (multi-valued attributes: identity, append, remove, `primary`), `ops` (the
+//! meaning of each operation).
 //!
 //! **Architecture invariant:** apply only edits JSON. Type coercion (`"False"` → `false`)
 //! and whole-resource validation happen afterwards, when the host re-normalises the result
@@ -23,15 +24,17 @@
 use serde_json::{json, Value};
 
 use super::error::{ScimError, ScimResult};
-use super::path::PatchPath;
 use super::schema::{AppSchemas, AttrType, AttributeDef, CustomExtension, ResourceKind, ResourceType};
 
 mod multi;
 mod ops;
 mod parse;
+mod path;
 mod target;
 #[cfg(test)]
 mod tests;
+
+pub use path::PatchPath;
 
 /// Most operations in one PATCH request.
 pub const MAX_OPERATIONS: usize = 1_000;
@@ -146,13 +149,15 @@ pub fn apply(resource: &mut Value, req: &PatchRequest, rt: &ResourceType) -> Sci
     Ok(changed)
 }
 
-/// Shared by the fuzz target and the corpus test: parses `data` as JSON, then as a
-/// [`PatchRequest`], and applies it to a fixed sample user and a sample group.
+/// Shared by the fuzz target and the corpus test: parses `data` as a PATCH path, and as JSON,
+/// then as a [`PatchRequest`], and applies it to a fixed sample user and a sample group.
 ///
 /// Never panics on any input; it panics only when an invariant breaks, which is what the
 /// fuzzer looks for: a failed PATCH must leave the resource unchanged, the change flag must
 /// be truthful, and errors must be client errors (4xx), never 500.
 pub fn fuzz_one(data: &[u8]) {
+    // The input as a PATCH path too: the filter corpus replays through here for that.
+    let _ = PatchPath::parse(&String::from_utf8_lossy(data));
     let Ok(body) = serde_json::from_slice::<Value>(data) else {
         return;
     };

@@ -1,14 +1,16 @@
-//! Attribute paths (RFC 7644 §3.10) and PATCH paths (RFC 7644 §3.5.2).
+//! Attribute paths (RFC 7644 §3.10).
 //!
 //! [`AttrPath`] is `[urn:...:]attr[.sub]` as the client wrote it; [`AttrPath::canonical`]
-//! spells it the way stored resources do. [`PatchPath`] adds the value-filter form
-//! `attr[filter][.sub]` that PATCH operations use to select elements of a multi-valued
-//! attribute. Filters themselves live in [`crate::scim::filter`].
+//! spells it the way stored resources do. [`split_value_path`] cuts the value-filter form
+//! `attr[filter][.sub]` into its parts without reading the filter, for the modules that
+//! do: PATCH paths (`patch::path`) and `attributes` projections (`project`).
+//!
+//! **Architecture invariant:** this module imports no other part of `scim` but errors and
+//! schemas; filters build on it, never the other way round.
 
 use std::fmt;
 
 use super::error::{ScimError, ScimResult};
-use super::filter::Filter;
 use super::schema::{ResolvedAttr, ResourceType};
 
 /// `[urn:...:]attr[.sub]`, names in the case the client wrote them.
@@ -120,49 +122,19 @@ impl fmt::Display for AttrPath {
     }
 }
 
-/// A PATCH path (RFC 7644 §3.5.2 `PATH = attrPath / valuePath [subAttr]`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum PatchPath {
-    /// `name.givenName`, `members`, `urn:...:User:employeeNumber`.
-    Attr(AttrPath),
-    /// `emails[type eq "work"].value`, `members[value eq "id"]`. `attr.sub` is always `None`;
-    /// the filter's paths are relative to one element of `attr`.
-    Filtered { attr: AttrPath, filter: Filter, sub: Option<String> },
-}
-
-impl PatchPath {
-    /// Parses a PATCH operation's `path`. Surrounding whitespace is ignored.
-    ///
-    /// # Errors
-    ///
-    /// 400 `invalidPath` for a malformed attribute path, an unterminated or malformed
-    /// value filter (the filter's own error is quoted in the detail), a sub-attribute before
-    /// the `[`, or anything but `.sub` after the `]`.
-    pub fn parse(s: &str) -> ScimResult<PatchPath> {
-        let s = s.trim();
-        let invalid = |why: &str| ScimError::invalid_path(format!("invalid PATCH path {s:?}: {why}"));
-        let Some(open) = s.find('[') else {
-            return AttrPath::parse(s).map(PatchPath::Attr);
-        };
-        let attr = AttrPath::parse(&s[..open])?;
-        if attr.sub.is_some() {
-            return Err(invalid("a value filter applies to an attribute, not a sub-attribute"));
-        }
-        let close = closing_bracket(s, open + 1).ok_or_else(|| invalid("unterminated '['"))?;
-        let filter = Filter::parse_value_filter(&s[open + 1..close])
-            .map_err(|e| invalid(&format!("in the value filter: {}", e.detail)))?;
-        let rest = &s[close + 1..];
-        let sub = if rest.is_empty() {
-            None
-        } else {
-            let sub = rest.strip_prefix('.').ok_or_else(|| invalid("only '.subAttribute' may follow ']'"))?;
-            if !is_valid_name(sub) {
-                return Err(invalid("invalid sub-attribute name after ']'"));
-            }
-            Some(sub.to_owned())
-        };
-        Ok(PatchPath::Filtered { attr, filter, sub })
-    }
+/// `attr[filter]rest` cut at its brackets: `(attr, filter, rest)`, with `rest` whatever
+/// follows the `]` (`""` or `.sub` when well formed). `None` when `s` has no `[`.
+///
+/// # Errors
+///
+/// The `Err` holds why the brackets are malformed: an unterminated `[`, or a `[` inside
+/// the filter (value filters do not nest).
+pub(crate) fn split_value_path(s: &str) -> Option<Result<(&str, &str, &str), &'static str>> {
+    let open = s.find('[')?;
+    Some(match closing_bracket(s, open + 1) {
+        Some(close) => Ok((&s[..open], &s[open + 1..close], &s[close + 1..])),
+        None => Err("unterminated '['"),
+    })
 }
 
 /// The index of the `]` that closes a value filter starting at `from`, skipping `]` inside
@@ -224,7 +196,6 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
 mod tests {
     use super::*;
     use crate::scim::error::ScimType;
-    use crate::scim::filter::{CompValue, CompareOp};
     use crate::scim::schema::{AppSchemas, ENTERPRISE_USER};
 
     fn path(urn: Option<&str>, name: &str, sub: Option<&str>) -> AttrPath {
@@ -311,62 +282,5 @@ mod tests {
         let p = AttrPath::parse("urn:scim:schemas:extension:enterprise:2.0:user").unwrap();
         assert_eq!(p.as_schema_urn(&s.user), Some(ENTERPRISE_USER));
         assert_eq!(AttrPath::parse("userName").unwrap().as_schema_urn(&s.user), None);
-    }
-
-    #[test]
-    fn patch_path_forms() {
-        assert_eq!(PatchPath::parse("members").unwrap(), PatchPath::Attr(path(None, "members", None)));
-        assert_eq!(
-            PatchPath::parse(" name.givenName ").unwrap(),
-            PatchPath::Attr(path(None, "name", Some("givenName")))
-        );
-        assert_eq!(
-            PatchPath::parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber").unwrap(),
-            PatchPath::Attr(path(Some(ENTERPRISE_USER), "employeeNumber", None))
-        );
-        let eq = |name: &str, v: &str| Filter::Compare(AttrPath::simple(name), CompareOp::Eq, CompValue::Str(v.into()));
-        assert_eq!(
-            PatchPath::parse(r#"emails[type eq "work"].value"#).unwrap(),
-            PatchPath::Filtered {
-                attr: path(None, "emails", None),
-                filter: eq("type", "work"),
-                sub: Some("value".into())
-            }
-        );
-        assert_eq!(
-            PatchPath::parse(r#"members[value eq "a]b"]"#).unwrap(),
-            PatchPath::Filtered { attr: path(None, "members", None), filter: eq("value", "a]b"), sub: None }
-        );
-        assert_eq!(
-            PatchPath::parse(r#"addresses[type eq "work" and primary eq true].streetAddress"#).unwrap(),
-            PatchPath::Filtered {
-                attr: path(None, "addresses", None),
-                filter: Filter::And(
-                    Box::new(eq("type", "work")),
-                    Box::new(Filter::Compare(AttrPath::simple("primary"), CompareOp::Eq, CompValue::Bool(true)))
-                ),
-                sub: Some("streetAddress".into())
-            }
-        );
-    }
-
-    #[test]
-    fn patch_path_errors() {
-        for input in [
-            "",
-            "emails[",
-            r#"emails[type eq "work""#,
-            r#"emails[type eq "work"]value"#,
-            r#"emails[type eq "work"].a.b"#,
-            r#"emails[type eq "work"]]"#,
-            r#"emails.value[type eq "work"]"#,
-            r#"emails[type[value eq "x"]]"#,
-            r#"emails[type eq]"#,
-            r#"emails[]"#,
-            r#"[type eq "work"]"#,
-        ] {
-            let err = PatchPath::parse(input).expect_err(input);
-            assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{input}");
-        }
     }
 }

@@ -7,6 +7,10 @@
 //! - `returned: always` attributes (`id`) and `schemas` are always kept;
 //! - with `attributes`, only the listed attributes (or sub-attributes, such as `emails.value`)
 //!   are kept; naming a schema URN alone keeps that whole extension (or all core attributes);
+//! - an entry with a value filter (`emails[type eq "work"]`, `emails[type eq "work"].value`)
+//!   keeps only the values of a multi-valued attribute that match it; in
+//!   `excludedAttributes` it removes only those (RFC 7644 §3.10 allows value paths in
+//!   attribute lists; clients send them);
 //! - with `excludedAttributes`, everything but the listed ones is kept (Entra asks for groups
 //!   with `excludedAttributes=members`);
 //! - `returned: request` attributes appear only when named in `attributes`.
@@ -23,24 +27,26 @@
 use serde_json::{Map, Value};
 
 use super::error::{ScimError, ScimResult};
+use super::filter::Filter;
 use super::path::{self, AttrPath};
-use super::schema::{canonical_urn, common_attributes, AttributeDef, ResourceType, Returned};
+use super::schema::{canonical_urn, common_attributes, AttrType, AttributeDef, ResourceType, Returned};
 
 /// Most entries in one `attributes` or `excludedAttributes` list: far more than a resource
 /// has attributes, small enough that matching stays cheap.
 const MAX_ENTRIES: usize = 256;
 
 /// The parsed `attributes` and `excludedAttributes` parameters of a GET or search.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Projection {
     attributes: Vec<Entry>,
     excluded: Vec<Entry>,
 }
 
 /// One entry of an `attributes` or `excludedAttributes` list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Entry {
-    Path(AttrPath),
+    /// `attr[.sub]`, or with a value filter `attr[filter][.sub]`.
+    Path(AttrPath, Option<Filter>),
     /// An IdP alias of a schema URN (`urn:scim:schemas:extension:enterprise:1.0`), which
     /// cannot be read as an attribute path because of the dot in its last segment.
     Schema(String),
@@ -54,6 +60,8 @@ struct Selector {
     /// `None` when the entry names the whole container (a schema URN alone).
     name: Option<String>,
     sub: Option<String>,
+    /// Only the values of a multi-valued attribute that match (`emails[type eq "work"]`).
+    filter: Option<Filter>,
 }
 
 /// How much of one attribute a selector list asks for.
@@ -73,8 +81,8 @@ impl Projection {
     ///
     /// # Errors
     ///
-    /// 400 `invalidValue` when an entry is not an attribute path (for example
-    /// `emails[type eq "work"]` or `a.b.c`), or a list has more than 256 entries. RFC 7644
+    /// 400 `invalidValue` when an entry is not an attribute path or a value path (for
+    /// example `a.b.c`, or `emails[type eq]`), or a list has more than 256 entries. RFC 7644
     /// Table 9 lists `invalidValue` for GET and query requests; `invalidPath` is reserved to
     /// PATCH. Unknown attribute names are not errors.
     pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> ScimResult<Projection> {
@@ -144,28 +152,50 @@ fn parse_list(list: Option<&str>, param: &str) -> ScimResult<Vec<Entry>> {
     }
     entries
         .into_iter()
-        .map(|e| match AttrPath::parse(e) {
-            Ok(p) => Ok(Entry::Path(p)),
+        .map(|e| match parse_entry(e) {
+            Ok(entry) => Ok(entry),
             Err(_) if canonical_urn(e) != e => Ok(Entry::Schema(canonical_urn(e).to_owned())),
             Err(err) => Err(ScimError::invalid_value(format!("{param}: {}", err.detail))),
         })
         .collect()
 }
 
+/// `attr[.sub]` or `attr[filter][.sub]` (the sub-attribute after the `]`).
+fn parse_entry(e: &str) -> ScimResult<Entry> {
+    let Some(parts) = path::split_value_path(e) else {
+        return AttrPath::parse(e).map(|p| Entry::Path(p, None));
+    };
+    let invalid = |why: &str| ScimError::invalid_path(format!("invalid value path {e:?}: {why}"));
+    let (attr, filter, rest) = parts.map_err(invalid)?;
+    let mut path = AttrPath::parse(attr)?;
+    if path.sub.is_some() {
+        return Err(invalid("a value filter applies to an attribute, not a sub-attribute"));
+    }
+    if !rest.is_empty() {
+        let sub = rest.strip_prefix('.').ok_or_else(|| invalid("only '.subAttribute' may follow ']'"))?;
+        if !path::is_valid_name(sub) {
+            return Err(invalid("invalid sub-attribute name after ']'"));
+        }
+        path.sub = Some(sub.to_owned());
+    }
+    let filter = Filter::parse_value_filter(filter).map_err(|err| invalid(&err.detail))?;
+    Ok(Entry::Path(path, Some(filter)))
+}
+
 /// Resolves a list entry against the resource type, and against the resource itself for
 /// undeclared extension objects (stored verbatim under their URN).
 fn resolve(entry: &Entry, rt: &ResourceType, res: &Map<String, Value>) -> Selector {
-    let whole = |container: Option<String>| Selector { container, name: None, sub: None };
-    let p = match entry {
-        Entry::Path(p) => p,
+    let whole = |container: Option<String>| Selector { container, name: None, sub: None, filter: None };
+    let (p, filter) = match entry {
+        Entry::Path(p, filter) => (p, filter.clone()),
         Entry::Schema(urn) if same_urn(urn, &rt.core.id) => return whole(None),
         Entry::Schema(urn) => return whole(Some(urn.clone())),
     };
-    if let Some(urn) = p.as_schema_urn(rt) {
+    if let (Some(urn), None) = (p.as_schema_urn(rt), &filter) {
         let container = (urn != rt.core.id).then(|| urn.to_owned());
         return whole(container);
     }
-    if let (Some(urn), None) = (&p.urn, &p.sub) {
+    if let (Some(urn), None, None) = (&p.urn, &p.sub, &filter) {
         let full = format!("{urn}:{}", p.name);
         if let Some(key) = res.keys().find(|k| same_urn(k, &full)) {
             return whole(Some(key.clone()));
@@ -173,14 +203,14 @@ fn resolve(entry: &Entry, rt: &ResourceType, res: &Map<String, Value>) -> Select
     }
     if let Some(r) = path::resolve(rt, p.urn.as_deref(), &p.name) {
         let sub = p.sub.as_deref().map(|s| r.attr.sub_attribute(s).map_or(s, |d| d.name.as_str()).to_owned());
-        return Selector { container: r.extension.map(str::to_owned), name: Some(r.attr.name.clone()), sub };
+        return Selector { container: r.extension.map(str::to_owned), name: Some(r.attr.name.clone()), sub, filter };
     }
     let container = match p.urn.as_deref() {
         Some(u) if rt.schema(u).is_some_and(|s| s.id == rt.core.id) => None,
         Some(u) => Some(canonical_urn(u).to_owned()),
         None => None,
     };
-    Selector { container, name: Some(p.name.clone()), sub: p.sub.clone() }
+    Selector { container, name: Some(p.name.clone()), sub: p.sub.clone(), filter }
 }
 
 fn same_urn(a: &str, b: &str) -> bool {
@@ -195,10 +225,17 @@ fn same_container(a: Option<&str>, b: Option<&str>) -> bool {
     }
 }
 
-/// What the selector list `sels` asks for of attribute `name` in `container`.
-fn pick(sels: &[Selector], container: Option<&str>, name: &str) -> Pick {
+/// What the selector list `sels` asks for of attribute `name` in `container`; of one of its
+/// values (`element`) when the attribute is multi-valued and some selector has a value
+/// filter. A selector with a value filter asks for nothing but matching elements.
+fn pick(sels: &[Selector], container: Option<&str>, name: &str, element: Option<(&Value, &AttributeDef)>) -> Pick {
     let mut subs = Vec::new();
-    for s in sels.iter().filter(|s| same_container(s.container.as_deref(), container)) {
+    let applies = |s: &&Selector| match (&s.filter, element) {
+        (None, _) => true,
+        (Some(f), Some((value, def))) => f.matches_element(value, def),
+        (Some(_), None) => false,
+    };
+    for s in sels.iter().filter(|s| same_container(s.container.as_deref(), container)).filter(applies) {
         match (&s.name, &s.sub) {
             (None, _) => return Pick::Whole,
             (Some(n), None) if n.eq_ignore_ascii_case(name) => return Pick::Whole,
@@ -211,6 +248,15 @@ fn pick(sels: &[Selector], container: Option<&str>, name: &str) -> Pick {
     } else {
         Pick::Subs(subs)
     }
+}
+
+/// Whether some selector of `sels` filters the values of attribute `name`.
+fn filters_values(sels: &[Selector], container: Option<&str>, name: &str) -> bool {
+    sels.iter().any(|s| {
+        s.filter.is_some()
+            && same_container(s.container.as_deref(), container)
+            && s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name))
+    })
 }
 
 /// Whether `sels` names attribute `name` itself (not through a whole-container entry).
@@ -237,8 +283,40 @@ impl Lists<'_> {
             Returned::Always => return Some(strip_subs(value, def, None, &[], &[])),
             Returned::Default | Returned::Request => {}
         }
+        let Value::Array(items) = value else {
+            return self.project_value(container, name, value, def, None);
+        };
+        if !filters_values(self.wanted, container, name) && !filters_values(self.unwanted, container, name) {
+            return self.project_value(container, name, value, def, None);
+        }
+        // Value filters: each value is projected on its own, by the entries that select it.
+        let undeclared;
+        let element_def = match def {
+            Some(d) => d,
+            None => {
+                undeclared = AttributeDef::new(name, AttrType::Complex);
+                &undeclared
+            }
+        };
+        let kept: Vec<Value> = items
+            .iter()
+            .filter_map(|item| self.project_value(container, name, item, def, Some((item, element_def))))
+            .collect();
+        (!kept.is_empty()).then_some(Value::Array(kept))
+    }
+
+    /// [`Lists::project`] of a whole value, or of one `element` of a multi-valued one.
+    fn project_value(
+        &self,
+        container: Option<&str>,
+        name: &str,
+        value: &Value,
+        def: Option<&AttributeDef>,
+        element: Option<(&Value, &AttributeDef)>,
+    ) -> Option<Value> {
+        let returned = def.map_or(Returned::Default, |d| d.returned);
         let keep = if self.select {
-            match pick(self.wanted, container, name) {
+            match pick(self.wanted, container, name, element) {
                 Pick::Nothing => return None,
                 Pick::Whole if returned == Returned::Request && !names_explicitly(self.wanted, container, name) => {
                     return None
@@ -251,7 +329,7 @@ impl Lists<'_> {
         } else {
             None
         };
-        let drop = match pick(self.unwanted, container, name) {
+        let drop = match pick(self.unwanted, container, name, element) {
             Pick::Whole => return None,
             Pick::Subs(subs) => subs,
             Pick::Nothing => Vec::new(),
@@ -506,7 +584,11 @@ mod tests {
     #[test]
     fn malformed_entries_are_invalid_value() {
         for (attrs, excl) in [
-            (Some(r#"emails[type eq "work"]"#), None),
+            (Some(r#"emails[type eq]"#), None),
+            (Some(r#"emails[type eq "work""#), None),
+            (Some(r#"emails[type eq "work"]value"#), None),
+            (Some(r#"emails.value[type eq "work"]"#), None),
+            (None, Some(r#"emails[type[value eq "x"]]"#)),
             (Some("a.b.c"), None),
             (None, Some("1abc")),
             (Some("urn:"), None),
@@ -516,6 +598,44 @@ mod tests {
         }
         let many = vec!["a"; MAX_ENTRIES + 1].join(",");
         assert_eq!(Projection::parse(Some(&many), None).unwrap_err().scim_type, Some(ScimType::InvalidValue));
+    }
+
+    #[test]
+    fn value_filters_select_values() {
+        let u = user();
+        let work = json!({"value": "j@x", "type": "work", "primary": true});
+        let home = json!({"value": "j@home", "type": "home"});
+        let only = |emails: Value| json!({"schemas": [CORE_USER], "id": "u1", "emails": emails});
+        check(&u, false, Some(r#"emails[type eq "work"]"#), None, only(json!([work])));
+        check(&u, false, Some(r#"EMAILS[TYPE EQ "Work"]"#), None, only(json!([work])));
+        check(&u, false, Some(r#"emails[type eq "work"].value"#), None, only(json!([{"value": "j@x"}])));
+        check(&u, false, Some(r#"emails[primary eq true or type eq "home"]"#), None, only(json!([work, home])));
+        // Nothing matches: the attribute is left out.
+        check(&u, false, Some(r#"emails[type eq "other"]"#), None, json!({"schemas": [CORE_USER], "id": "u1"}));
+        // An unfiltered entry for the same attribute selects every value.
+        check(&u, false, Some(r#"emails[type eq "work"],emails"#), None, only(json!([work, home])));
+        check(
+            &u,
+            false,
+            Some(r#"userName,emails[type eq "home"]"#),
+            None,
+            json!({"schemas": [CORE_USER], "id": "u1", "userName": "jane", "emails": [home]}),
+        );
+        // In excludedAttributes, only the matching values go.
+        let mut expected = user();
+        let m = expected.as_object_mut().unwrap();
+        m.remove("password");
+        m[ACME].as_object_mut().unwrap().remove("badgeSecret");
+        m["emails"] = json!([home]);
+        check(&u, false, None, Some(r#"emails[type eq "work"]"#), expected);
+        // Groups: one member by id.
+        check(
+            &group(),
+            true,
+            Some(r#"members[value eq "u2"]"#),
+            None,
+            json!({"schemas": [CORE_GROUP], "id": "g1", "members": [{"value": "u2"}]}),
+        );
     }
 
     #[test]

@@ -27,6 +27,12 @@ fn filter_corpus_runs_clean() {
     replay("filter", usersync::scim::filter::fuzz_one);
 }
 
+/// The filters and paths as PATCH paths (`members[value eq "…"]`).
+#[test]
+fn filter_corpus_runs_clean_as_patch_paths() {
+    replay("filter", usersync::scim::patch::fuzz_one);
+}
+
 #[test]
 fn patch_corpus_runs_clean() {
     replay("patch", usersync::scim::patch::fuzz_one);

@@ -644,3 +644,92 @@ async fn cursor_paging_rfc_9865() {
     s.get("generic", "/Users?cursor=&startIndex=1").await.assert_error(400, Some("invalidValue"));
     s.get("generic", "/Users?cursor=&sortBy=userName").await.assert_error(400, Some("invalidValue"));
 }
+
+/// Clients that add a trailing slash or spell the endpoints in lower case reach the same
+/// endpoints, with every verb (RFC 7644 spells them `/Users`, `/Groups` …; some clients
+/// and hand-written scripts do not).
+#[tokio::test]
+async fn trailing_slashes_and_lower_case_endpoints_are_served() {
+    let s = TestServer::new();
+    for (n, (users, groups)) in
+        [("/Users/", "/Groups/"), ("/users", "/groups"), ("/users/", "/groups/")].into_iter().enumerate()
+    {
+        let name = format!("slash{n}@example.com");
+        let created = s.post("generic", users, user_body(&name)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "POST {users}: {}", created.body);
+        let id = created.body["id"].as_str().unwrap().to_owned();
+        let base = users.trim_end_matches('/');
+        let one = format!("{base}/{id}");
+
+        let got = s.get("generic", &format!("{one}/")).await;
+        assert_eq!(got.status, StatusCode::OK, "GET {one}/: {}", got.body);
+        assert_eq!(got.body["id"], id.as_str());
+        let listed = s.get("generic", &format!("{users}?filter=userName+eq+%22{name}%22")).await;
+        assert_eq!(listed.body["totalResults"], 1, "GET {users}: {}", listed.body);
+
+        let mut replacement = user_body(&name);
+        replacement["title"] = json!("Put");
+        let put = s.put("generic", &one, replacement).await;
+        assert_eq!((put.status, &put.body["title"]), (StatusCode::OK, &json!("Put")), "PUT {one}");
+        let patch = json!({"Operations": [{"op": "replace", "path": "title", "value": "Patched"}]});
+        let patched = s.patch("generic", &format!("{one}/"), patch).await;
+        assert_eq!(patched.body["title"], "Patched", "PATCH {one}/: {}", patched.body);
+        let search = s.post("generic", &format!("{base}/.search"), json!({"count": 0})).await;
+        assert_eq!(search.status, StatusCode::OK, "POST {users}.search: {}", search.body);
+
+        let group =
+            s.post("generic", groups, json!({"displayName": format!("g-{name}"), "members": [{"value": id}]})).await;
+        assert_eq!(group.status, StatusCode::CREATED, "POST {groups}: {}", group.body);
+        let gid = group.body["id"].as_str().unwrap();
+        let group_path = format!("{}/{gid}/", groups.trim_end_matches('/'));
+        assert_eq!(s.get("generic", &group_path).await.body["members"][0]["value"], id.as_str());
+        assert_eq!(s.delete("generic", &group_path).await.status, StatusCode::NO_CONTENT, "DELETE {group_path}");
+        assert_eq!(s.delete("generic", &format!("{one}/")).await.status, StatusCode::NO_CONTENT, "DELETE {one}/");
+        s.get("generic", &one).await.assert_error(404, None);
+    }
+    for path in
+        ["/serviceproviderconfig", "/ServiceProviderConfig/", "/resourcetypes", "/resourcetypes/User", "/schemas/"]
+    {
+        let r = s.get("generic", path).await;
+        assert_eq!(r.status, StatusCode::OK, "GET {path}: {}", r.body);
+    }
+    // Still SCIM errors: an unknown endpoint, and a wrong verb on a rewritten path.
+    s.get("generic", "/unknown/").await.assert_error(404, None);
+    s.call("generic", Method::DELETE, "/users/", None).await.assert_error(405, None);
+    // The token is still checked.
+    s.raw(Method::GET, "/scim/v2/generic/users/", &[], vec![]).await.assert_error(401, None);
+}
+
+/// `attributes` may hold a value filter: the matching values are returned (RFC 7644 §3.10
+/// value paths), not a 400.
+#[tokio::test]
+async fn attributes_with_a_value_filter_select_values() {
+    let s = TestServer::new();
+    let mut body = user_body("vf@example.com");
+    body["emails"] = json!([
+        {"value": "vf@example.com", "type": "work", "primary": true},
+        {"value": "vf@home.example", "type": "home"}
+    ]);
+    let created = s.post("generic", "/Users", body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+
+    let one = s.get("generic", &format!("/Users/{id}?attributes={}", enc(r#"emails[type eq "work"]"#))).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    assert_eq!(one.body["emails"], json!([{"value": "vf@example.com", "type": "work", "primary": true}]));
+    assert!(one.body.get("userName").is_none(), "{}", one.body);
+
+    let list =
+        s.get("generic", &format!("/Users?attributes={}", enc(r#"userName,emails[type eq "home"].value"#))).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert_eq!(list.body["Resources"][0]["emails"], json!([{"value": "vf@home.example"}]));
+    assert_eq!(list.body["Resources"][0]["userName"], "vf@example.com");
+
+    let searched =
+        s.post("generic", "/Users/.search", json!({"attributes": [r#"emails[type eq "work"].value"#]})).await;
+    assert_eq!(searched.status, StatusCode::OK, "{}", searched.body);
+    assert_eq!(searched.body["Resources"][0]["emails"], json!([{"value": "vf@example.com"}]));
+
+    let bad = s.get("generic", &format!("/Users/{id}?attributes={}", enc(r#"emails[type eq]"#))).await;
+    bad.assert_error(400, Some("invalidValue"));
+}

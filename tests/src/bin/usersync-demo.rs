@@ -53,7 +53,7 @@ fn main() -> Result<()> {
     let rules_dir = dir.join("rules");
     std::fs::create_dir_all(&rules_dir).with_context(|| format!("cannot create {}", rules_dir.display()))?;
     let module = rules_dir.join("standard.wasm");
-    usersync::rules::tool::build(&workspace.join("sample-rules/standard"), Some(&module))?;
+    usersync::cli::rules_crate::build(&workspace.join("sample-rules/standard"), Some(&module))?;
 
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(run(&cli, &dir))

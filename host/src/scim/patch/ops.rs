@@ -15,10 +15,10 @@ use serde_json::{Map, Value};
 
 use super::multi;
 use super::target::{self, Location, Target, SERVER_OWNED};
-use super::{PatchOp, PatchOpKind};
+use super::{PatchOp, PatchOpKind, PatchPath};
 use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::filter::Filter;
-use crate::scim::path::{self, AttrPath, PatchPath};
+use crate::scim::path::{self, AttrPath};
 use crate::scim::schema::{canonical_urn, AttrType, AttributeDef, ResourceType};
 
 type Object = Map<String, Value>;

@@ -3,9 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{PatchOp, PatchOpKind, PatchRequest, MAX_OPERATIONS};
+use super::{PatchOp, PatchOpKind, PatchPath, PatchRequest, MAX_OPERATIONS};
 use crate::scim::error::{ScimError, ScimResult};
-use crate::scim::path::PatchPath;
 use crate::scim::schema::PATCH_OP;
 
 /// Keys of a SCIM 1.1 body that are not attributes to change.

@@ -1,9 +1,13 @@
-//! Usernames and group names that Confluence accepts, valid by construction.
+//! Confluence's naming rules, once: usernames and group names valid by construction, and
+//! the checks on a full name and an e-mail address. The rules' decision check
+//! (`rules::validate`) and the connector (`confluence`) both use them, so a name a decision
+//! may carry is a name the connector will send.
 //!
 //! Confluence stores every username and group name in lower case and refuses a few characters
 //! (reference §1.1, §4.2, §4.3). [`ConfluenceUsername::parse`] and [`GroupName::parse`] lower-case
 //! the input first and then check it, so a value of either type can be sent to Confluence as it is.
-//! Both are public so the rest of the host (rules, planning, the outbox) can carry names in this form.
+//! [`ConfluenceUsername::parse_exact`] and [`GroupName::parse_exact`] refuse upper case instead:
+//! a decision must name the user and groups as Confluence will store them.
 //!
 //! Rules for both kinds:
 //! - not blank, at most [`MAX_NAME_CHARS`] characters (the database column is 255);
@@ -52,6 +56,8 @@ pub enum NameProblem {
     ForbiddenChar(char),
     ControlChar,
     Reserved,
+    /// Upper case where the exact form is required ([`ConfluenceUsername::parse_exact`]).
+    NotLowerCase,
 }
 
 impl fmt::Display for NameProblem {
@@ -68,6 +74,7 @@ impl fmt::Display for NameProblem {
             }
             NameProblem::ControlChar => f.write_str("it contains a control character"),
             NameProblem::Reserved => f.write_str("\"anonymous\" is reserved for Confluence's anonymous user"),
+            NameProblem::NotLowerCase => f.write_str("it is not lower-case, as Confluence stores names"),
         }
     }
 }
@@ -82,9 +89,19 @@ pub struct NameError {
     pub problem: NameProblem,
 }
 
-fn check(kind: NameKind, raw: &str) -> Result<String, NameError> {
+/// Whether [`check`] lower-cases the name or requires it lower-case already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Fold,
+    Exact,
+}
+
+fn check(kind: NameKind, raw: &str, case: Case) -> Result<String, NameError> {
     let fail = |problem| NameError { kind, name: raw.chars().take(80).collect(), problem };
     let name = raw.to_lowercase();
+    if case == Case::Exact && name != raw {
+        return Err(fail(NameProblem::NotLowerCase));
+    }
     if name.trim().is_empty() {
         return Err(fail(NameProblem::Blank));
     }
@@ -126,7 +143,18 @@ macro_rules! name_type {
             ///
             /// A [`NameError`] saying what was wrong.
             pub fn parse(raw: &str) -> Result<Self, NameError> {
-                check($kind, raw).map(Self)
+                check($kind, raw, Case::Fold).map(Self)
+            }
+
+            /// `raw` exactly as Confluence stores it: as [`Self::parse`], but upper case
+            /// is an error rather than lower-cased.
+            ///
+            /// # Errors
+            ///
+            /// A [`NameError`] saying what was wrong ([`NameProblem::NotLowerCase`] for
+            /// upper case).
+            pub fn parse_exact(raw: &str) -> Result<Self, NameError> {
+                check($kind, raw, Case::Exact).map(Self)
             }
 
             pub fn as_str(&self) -> &str {
@@ -180,6 +208,61 @@ name_type!(
     GroupName,
     NameKind::GroupName
 );
+
+/// A full name or e-mail address Confluence would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid Confluence {field} {value:?}: {reason}")]
+pub struct FieldError {
+    /// `"full name"` or `"email"`.
+    pub field: &'static str,
+    /// The value as given, cut to 80 characters.
+    pub value: String,
+    pub reason: &'static str,
+}
+
+/// Confluence's rules for a full name (reference §1.1, §1.2): not blank, no `<` or `>`, not
+/// "anonymous" (surrounding whitespace ignored).
+///
+/// # Errors
+///
+/// A [`FieldError`] saying which rule the name breaks.
+pub fn check_full_name(full_name: &str) -> Result<(), FieldError> {
+    let fail = |reason| Err(FieldError { field: "full name", value: full_name.chars().take(80).collect(), reason });
+    if full_name.trim().is_empty() {
+        return fail("it is blank");
+    }
+    if full_name.contains(['<', '>']) {
+        return fail("Confluence refuses '<' and '>' in full names");
+    }
+    if full_name.trim().eq_ignore_ascii_case("anonymous") {
+        return fail("\"anonymous\" is reserved");
+    }
+    Ok(())
+}
+
+/// A light check of an e-mail address (Confluence does the full one): one `@` with
+/// something on each side, no whitespace.
+///
+/// # Errors
+///
+/// A [`FieldError`] when the value is not an address.
+pub fn check_email(email: &str) -> Result<(), FieldError> {
+    let fail = |reason| Err(FieldError { field: "email", value: email.chars().take(80).collect(), reason });
+    if email.trim().is_empty() {
+        return fail("it is blank");
+    }
+    match email.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !email.contains(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ => fail("it is not an e-mail address"),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -254,6 +337,29 @@ mod tests {
         assert!(text.contains("whitespace"), "{text}");
         let err = GroupName::parse("a<b").unwrap_err().to_string();
         assert!(err.contains("group name") && err.contains("'<'"), "{err}");
+    }
+
+    #[test]
+    fn exact_names_refuse_upper_case() {
+        assert_eq!(ConfluenceUsername::parse_exact("ada").map(ConfluenceUsername::into_string), Ok("ada".into()));
+        assert_eq!(ConfluenceUsername::parse_exact("Ada").map_err(|e| e.problem), Err(NameProblem::NotLowerCase));
+        assert_eq!(GroupName::parse_exact("Admins").map_err(|e| e.problem), Err(NameProblem::NotLowerCase));
+        assert_eq!(GroupName::parse_exact("a+b").map_err(|e| e.problem), Err(NameProblem::ForbiddenChar('+')));
+        assert_eq!(GroupName::parse_exact("domain users").map(GroupName::into_string), Ok("domain users".into()));
+    }
+
+    #[test]
+    fn full_name_and_email_rules() {
+        assert_eq!(check_full_name("Ada Lovelace"), Ok(()));
+        for bad in ["", "  ", "a<b", "a>b", "Anonymous", " anonymous "] {
+            assert_eq!(check_full_name(bad).map_err(|e| e.field), Err("full name"), "{bad:?}");
+        }
+        assert_eq!(check_email("a@b.c"), Ok(()));
+        for bad in ["", " ", "ab", "@b", "a@", "a b@c", "a@b@c"] {
+            assert_eq!(check_email(bad).map_err(|e| e.field), Err("email"), "{bad:?}");
+        }
+        let text = check_email("a@b@c").unwrap_err().to_string();
+        assert!(text.contains("email \"a@b@c\""), "{text}");
     }
 
     #[test]

@@ -1,0 +1,484 @@
+//! The `usersync` command: run the service, administer its tokens, build and try rules
+//! modules, synchronize, and read the audit log, the decisions and the outbox.
+//!
+//! - [`run`]: parses the command line and does what it says (the binary's `main`);
+//! - [`rules_crate`]: `usersync rules build`, also used by the demo;
+//! - [`check`]: `usersync rules check`.
+//!
+//! **Architecture invariant:** the CLI sits above every other module; nothing else in the
+//! crate imports it. It is the one place besides `main` where errors are `anyhow`.
+
+pub mod check;
+pub mod rules_crate;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::store::{migrate, open_connection, tokens};
+
+#[derive(Parser)]
+#[command(name = "usersync", version, about = "Keeps Confluence users and groups in step with identity providers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service in the foreground.
+    Serve {
+        /// The configuration file.
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+    },
+    /// Create, list and revoke the bearer tokens identity providers use.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Build, try and inspect rules modules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Synchronize: run every person of an app through the rules again, compare with
+    /// Confluence and repair the drift. Uses the running server (with an admin token),
+    /// or, when none runs, does the work in this process.
+    Sync {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        app: String,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// An admin token, for a running server (`usersync token create --admin`).
+        #[arg(long, env = "USERSYNC_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// The audit log: every decision and Confluence operation, newest first.
+    Audit {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        app: Option<String>,
+        /// One person (their SCIM id).
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// What the rules decided for one person (Confluence username, groups, custom fields).
+    Person {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        app: String,
+        /// Their SCIM id, or their Confluence username.
+        id: String,
+    },
+    /// Confluence operations waiting in the outbox, and those Confluence refused.
+    Outbox {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        app: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Build a rules crate (made with the rules SDK) into a module the server loads:
+    /// `cargo build --release --target wasm32-unknown-unknown`, then made a component and
+    /// checked against the rules world.
+    Build {
+        /// The crate's folder (holding its Cargo.toml).
+        crate_dir: PathBuf,
+        /// Where to write the module. Default: `<crate name>.wasm` here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A dry run: load a module and print its three decisions for one person.
+    Check {
+        /// The module (`.wasm`).
+        module: PathBuf,
+        /// The person, as a SCIM user resource in JSON (as the IdP sends it). IdP groups
+        /// are read from its `groups` attribute: `[{"value": "<id>", "display": "<name>"}]`.
+        #[arg(long)]
+        input: PathBuf,
+        /// The app's settings: a TOML file with the keys of `[apps.settings]`.
+        #[arg(long)]
+        settings: Option<PathBuf>,
+        /// The app's IdP kind, as the module sees it.
+        #[arg(long, default_value = "generic")]
+        idp_kind: String,
+        /// The app's name, as the module sees it.
+        #[arg(long, default_value = "check")]
+        app: String,
+        /// Decide as for an existing Confluence user with these groups (comma-separated;
+        /// empty for an existing user with none). Default: a new user.
+        #[arg(long)]
+        existing_groups: Option<String>,
+    },
+    /// Each app's module as the running server has it (version, load time, last error),
+    /// from its `/healthz`; when the server is not running, whether each file loads.
+    Status {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token for an app and print it (once: only its hash is stored).
+    Create {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        /// The app (as named in the config file).
+        #[arg(long, required_unless_present = "admin")]
+        app: Option<String>,
+        /// An admin token instead, for the admin API (`/admin/v1/`, `usersync sync`).
+        #[arg(long, conflicts_with = "app")]
+        admin: bool,
+        /// A note to recognise the token by, e.g. "OneLogin production".
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List tokens (ids and labels, never secrets).
+    List {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Revoke a token by id; the server stops accepting it within two seconds.
+    Revoke {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        id: String,
+    },
+}
+
+/// Parses the command line and runs the command.
+///
+/// # Errors
+/// Whatever the command fails with, for `main` to print.
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    crate::server::init_logging();
+    match cli.command {
+        Command::Serve { config } => {
+            let config = Config::load(&config)?;
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(crate::server::serve(&config))?;
+        }
+        Command::Token { command } => token(command)?,
+        Command::Rules { command } => rules(command)?,
+        Command::Sync { config, app, dry_run, token } => sync(&Config::load(&config)?, &app, dry_run, token)?,
+        Command::Audit { config, app, subject, limit } => {
+            let config = Config::load(&config)?;
+            let conn = open_db(&config)?;
+            let entries = crate::store::desired::audit(&conn, app.as_deref(), subject.as_deref(), limit)?;
+            println!(
+                "{:<24} {:<12} {:<38} {:<20} {:<11} {:<9} {:<12} DETAIL",
+                "AT", "APP", "PERSON", "USER", "ACTION", "OUTCOME", "MODULE"
+            );
+            for e in entries {
+                let hash = e.module_hash.get(..12).unwrap_or(&e.module_hash);
+                println!(
+                    "{:<24} {:<12} {:<38} {:<20} {:<11} {:<9} {:<12} {}",
+                    e.at, e.app, e.subject, e.user_name, e.action, e.outcome, hash, e.detail
+                );
+            }
+        }
+        Command::Person { config, app, id } => {
+            let config = Config::load(&config)?;
+            let conn = open_db(&config)?;
+            match crate::store::desired::find(&conn, &app, &id)? {
+                Some(d) => println!("{:#}", crate::http::admin::desired_json(&d)),
+                None => bail!("no decision stored for {id:?} in app {app}"),
+            }
+        }
+        Command::Outbox { config, app } => {
+            let config = Config::load(&config)?;
+            let conn = open_db(&config)?;
+            let pending = crate::store::outbox::pending(&conn)?;
+            let pending: Vec<_> = pending.into_iter().filter(|r| app.as_deref().is_none_or(|a| a == r.app)).collect();
+            println!("{} operation(s) waiting", pending.len());
+            for r in pending.iter().take(50) {
+                println!("  #{:<8} {:<12} {:<20} {}", r.seq, r.app, r.subject, r.op);
+            }
+            let blocked = crate::store::outbox::blocked(&conn, app.as_deref())?;
+            println!("{} membership(s) waiting for a group Confluence does not have", blocked.len());
+            for b in blocked.iter().take(50) {
+                println!("  #{:<8} {:<12} {:<20} {} -- {}", b.row.seq, b.row.app, b.row.subject, b.row.op, b.reason);
+            }
+            let failed = crate::store::outbox::failed(&conn, app.as_deref(), 50)?;
+            println!("{} recent operation(s) Confluence refused", failed.len());
+            for f in failed {
+                println!(
+                    "  #{:<8} {:<12} {:<20} {} -- {} ({})",
+                    f.row.seq, f.row.app, f.row.subject, f.row.op, f.error, f.failed_at
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn open_db(config: &Config) -> Result<rusqlite::Connection> {
+    let path = config.database_path();
+    let mut conn = open_connection(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn token(command: TokenCommand) -> Result<()> {
+    match command {
+        TokenCommand::Create { config, app, admin, label } => {
+            let config = Config::load(&config)?;
+            let conn = open_db(&config)?;
+            if admin {
+                let (id, secret) = tokens::create(&conn, crate::http::admin::ADMIN, &label)?;
+                eprintln!("Created admin token {id}. Copy it now: it is not shown again.");
+                println!("{secret}");
+                return Ok(());
+            }
+            let app = app.unwrap_or_default();
+            if config.app(&app).is_none() {
+                bail!("there is no app {app:?} in the config file");
+            }
+            let (id, secret) = tokens::create(&conn, &app, &label)?;
+            eprintln!("Created token {id} for app {app}. Copy it now: it is not shown again.");
+            eprintln!("SCIM base URL: {}/scim/v2/{app}", config.public_url());
+            println!("{secret}");
+        }
+        TokenCommand::List { config, app } => {
+            let config = Config::load(&config)?;
+            let conn = open_db(&config)?;
+            println!("{:<14} {:<16} {:<26} {:<26} LABEL", "ID", "APP", "CREATED", "REVOKED");
+            for t in tokens::list(&conn, app.as_deref())? {
+                let revoked = t.revoked.as_deref().unwrap_or("-");
+                println!("{:<14} {:<16} {:<26} {:<26} {}", t.id, t.app, t.created, revoked, t.label);
+            }
+        }
+        TokenCommand::Revoke { config, id } => {
+            let config = Config::load(&config)?;
+            let conn = open_db(&config)?;
+            if !tokens::revoke(&conn, &id)? {
+                bail!("no active token with id {id}");
+            }
+            eprintln!("Revoked token {id}.");
+        }
+    }
+    Ok(())
+}
+
+fn rules(command: RulesCommand) -> Result<()> {
+    use crate::rules::{RuleLimits, RulesEngine};
+    match command {
+        RulesCommand::Build { crate_dir, out } => {
+            let path = rules_crate::build(&crate_dir, out.as_deref())?;
+            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let engine = RulesEngine::new()?;
+            let name = path.file_stem().map_or_else(|| "rules".into(), |s| s.to_string_lossy().into_owned());
+            let module = engine.load(&name, &bytes, RuleLimits::default(), &[])?;
+            eprintln!("Built {} ({} bytes, sha256 {}).", path.display(), bytes.len(), module.id().hash);
+            eprintln!("It passed its self-test; point an app's `rules` at it and the server loads it.");
+        }
+        RulesCommand::Check { module, input, settings, idp_kind, app, existing_groups } => {
+            let settings = match settings {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let table: toml::Table =
+                        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+                    crate::config::settings_from_toml(&table).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                }
+                None => Vec::new(),
+            };
+            let text = std::fs::read_to_string(&input).with_context(|| format!("cannot read {}", input.display()))?;
+            let person: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", input.display()))?;
+            let existing_groups = existing_groups
+                .map(|g| g.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_owned).collect());
+            let check = check::CheckInput { app_name: app, idp_kind, settings: settings.clone(), existing_groups };
+            let rule_input = check::input_from_json(&person, &check)?;
+            let bytes = std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
+            let name = module.file_stem().map_or_else(|| "rules".into(), |s| s.to_string_lossy().into_owned());
+            let engine = RulesEngine::new()?;
+            let loaded = engine.load(&name, &bytes, RuleLimits::default(), &settings)?;
+            match engine.decide(&loaded, &rule_input) {
+                Ok(decisions) => println!("{:#}", check::decisions_json(&decisions)),
+                Err(e) => bail!("{e}"),
+            }
+        }
+        RulesCommand::Status { config } => rules_status(&Config::load(&config)?)?,
+    }
+    Ok(())
+}
+
+/// `usersync rules status`: asks the running server; without one, loads each file.
+fn rules_status(config: &Config) -> Result<()> {
+    use crate::rules::{RulesEngine, RulesError};
+    let url = format!("http://{}/healthz", config.server.listen);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let health: Option<serde_json::Value> = runtime.block_on(async {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().ok()?;
+        client.get(&url).send().await.ok()?.json().await.ok()
+    });
+    println!("{:<16} {:<24} {:<14} {:<26} {:>7}  LAST ERROR", "APP", "MODULE", "HASH", "LOADED", "RELOADS");
+    if let Some(health) = health {
+        for m in health["rules"].as_array().into_iter().flatten() {
+            let text = |k: &str| m[k].as_str().unwrap_or("-").to_owned();
+            let hash = text("hash");
+            println!(
+                "{:<16} {:<24} {:<14} {:<26} {:>7}  {}",
+                text("app"),
+                text("module"),
+                hash.get(..12).unwrap_or(&hash),
+                text("loadedAt"),
+                m["reloads"].as_u64().unwrap_or(0),
+                text("lastError")
+            );
+        }
+        println!("server: {} ({url})", health["status"].as_str().unwrap_or("?"));
+        return Ok(());
+    }
+    let engine = RulesEngine::new()?;
+    for app in &config.apps {
+        let Some(path) = app.rules_path(&config.base_dir) else { continue };
+        let name = path.file_stem().map_or_else(|| app.name.clone(), |s| s.to_string_lossy().into_owned());
+        let loaded =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display())).and_then(|bytes| {
+                let settings = app.rule_settings().map_err(|e| e.to_string())?;
+                engine
+                    .load(&name, &bytes, app.rules_limits.to_limits(), &settings)
+                    .map_err(|e: RulesError| e.to_string())
+            });
+        match loaded {
+            Ok(m) => println!(
+                "{:<16} {:<24} {:<14} {:<26} {:>7}  -",
+                app.name,
+                name,
+                m.id().short_hash(),
+                "(not running)",
+                0
+            ),
+            Err(e) => println!("{:<16} {:<24} {:<14} {:<26} {:>7}  {e}", app.name, name, "-", "(not running)", 0),
+        }
+    }
+    println!("server: not running at {url}; the files were loaded here instead");
+    Ok(())
+}
+
+/// `usersync sync`: through the running server's admin API, else in this process.
+fn sync(config: &Config, app: &str, dry_run: bool, token: Option<String>) -> Result<()> {
+    use std::io::IsTerminal as _;
+    if config.app(app).is_none() {
+        bail!("there is no app {app:?} in the config file");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let health = format!("http://{}/healthz", config.server.listen);
+    let running = runtime.block_on(async {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().ok()?;
+        client.get(&health).send().await.ok().map(|_| ())
+    });
+    let report = if running.is_some() {
+        let Some(token) = token else {
+            bail!("the server is running at {health}: give an admin token (--token or USERSYNC_ADMIN_TOKEN; `usersync token create --admin`)");
+        };
+        eprintln!("Synchronizing app {app} through the running server{} ...", if dry_run { " (dry run)" } else { "" });
+        let url = format!("http://{}/admin/v1/apps/{app}/sync?dryRun={dry_run}", config.server.listen);
+        let terminal = std::io::stderr().is_terminal();
+        let app_name = app.to_owned();
+        runtime.block_on(async {
+            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build()?;
+            // Progress while the server works: its queue of Confluence operations for the app.
+            let watcher = client.clone();
+            let progress = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    let Ok(r) = watcher.get(&health).send().await else { continue };
+                    let Ok(h) = r.json::<serde_json::Value>().await else { continue };
+                    let queued = h["confluence"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|c| c["app"] == app_name.as_str())
+                        .and_then(|c| c["queued"].as_u64())
+                        .unwrap_or(0);
+                    if terminal {
+                        eprint!("\r\x1b[2K  working; {queued} Confluence operations queued");
+                    } else {
+                        eprintln!("  working; {queued} Confluence operations queued");
+                    }
+                }
+            });
+            let response = client.post(&url).bearer_auth(token).send().await;
+            progress.abort();
+            if terminal {
+                eprintln!();
+            }
+            let response = response?;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await?;
+            if !status.is_success() {
+                bail!("the server refused: {} {}", status, body["detail"].as_str().unwrap_or_default());
+            }
+            Ok(body)
+        })?
+    } else {
+        eprintln!(
+            "No server at {health}; synchronizing app {app} in this process{} ...",
+            if dry_run { " (dry run)" } else { "" }
+        );
+        let terminal = std::io::stderr().is_terminal();
+        let progress = move |line: &str| {
+            if terminal {
+                eprint!("\r\x1b[2K  {line}");
+            } else {
+                eprintln!("  {line}");
+            }
+        };
+        let report = runtime.block_on(async {
+            let service = crate::server::build(config)?;
+            let report =
+                service.inbound.synchronize(app, dry_run, std::time::Duration::from_secs(24 * 3600), &progress).await;
+            anyhow::Ok(report.map_err(|e| anyhow::anyhow!("{}", e.detail))?)
+        })?;
+        if terminal {
+            eprintln!();
+        }
+        crate::http::admin::report_json(&report)
+    };
+    if dry_run {
+        for step in report["plan"].as_array().into_iter().flatten() {
+            println!(
+                "{}  (person {})",
+                step["operation"].as_str().unwrap_or_default(),
+                step["person"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    let s = &report["summary"];
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    eprintln!(
+        "{}: {} people, {} in step; users: {} created, {} updated, {} enabled, {} disabled; groups created: {}; memberships: {} added, {} removed{}",
+        if dry_run { "Plan" } else { "Done" },
+        n("people"), n("inStep"), n("usersCreated"), n("usersUpdated"), n("usersEnabled"), n("usersDisabled"),
+        n("groupsCreated"), n("membersAdded"), n("membersRemoved"),
+        if dry_run { " (nothing changed)" } else { "" }
+    );
+    for f in report["failed"].as_array().into_iter().flatten() {
+        eprintln!(
+            "  not decided: person {}: {}",
+            f["person"].as_str().unwrap_or_default(),
+            f["error"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
