@@ -76,6 +76,14 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
     let confluence_apps = confluence.clone();
     inbound = inbound.with_confluence(confluence);
     let inbound = Arc::new(inbound);
+    if !confluence_apps.is_empty() {
+        let first_start = inbound.clone();
+        tokio::spawn(async move {
+            if let Err(e) = first_start.observe_if_never_read().await {
+                tracing::warn!(error = %e.detail, "cannot read Confluence for the rules yet; the next Synchronize will");
+            }
+        });
+    }
     let limits = HttpLimits {
         max_body_bytes: config.server.max_body_bytes,
         bulk_max_operations: config.server.bulk_max_operations,

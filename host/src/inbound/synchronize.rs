@@ -11,7 +11,8 @@ use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::schema::ResourceKind;
 use crate::store::{AuditEntry, DesiredUser, Mutation};
 use crate::sync::plan::SnapshotApps;
-use crate::sync::reconcile::{self, Summary};
+use crate::sync::reconcile::{self, Actual, Summary};
+use crate::sync::AppSync;
 use crate::sync::Op;
 
 /// What a Synchronize did or, on a dry run, would do.
@@ -33,6 +34,43 @@ const CHUNK: usize = 256;
 const PARALLEL: usize = 3;
 
 impl Inbound {
+    /// Reads Confluence for the rules when UserSync has never read it (a new store, or one
+    /// upgraded from a release that did not keep it), so that whether Confluence has a
+    /// user is known before the first Synchronize. A Synchronize that lands first wins.
+    ///
+    /// # Errors
+    /// 503 when Confluence cannot be read.
+    pub async fn observe_if_never_read(&self) -> ScimResult<()> {
+        if self.store.snapshot().observed_users().next().is_some() {
+            return Ok(());
+        }
+        let Some((app, sync)) = self.confluence.iter().min_by_key(|(name, _)| self.precedence.get(*name)) else {
+            return Ok(());
+        };
+        tracing::info!(%app, "reading Confluence's users and groups for the rules (first start)");
+        let actual = self.read_confluence(sync, &|_: &str| {}).await?;
+        self.record_observed(&actual, true).await
+    }
+
+    async fn read_confluence(&self, sync: &AppSync, progress: &(dyn Fn(&str) + Sync)) -> ScimResult<Actual> {
+        reconcile::read_actual(sync.client(), progress)
+            .await
+            .map_err(|e| ScimError::new(503, None, format!("cannot read Confluence: {e}")))
+    }
+
+    /// Keeps what the rules need of `actual`: each user's existence, values, and the
+    /// memberships no app granted. `only_if_never_read` leaves a newer observation alone.
+    async fn record_observed(&self, actual: &Actual, only_if_never_read: bool) -> ScimResult<()> {
+        let snap = self.store.snapshot();
+        let granted =
+            |username: &str, group: &str| snap.holders(username).any(|(_, d)| d.groups().iter().any(|g| g == group));
+        let users = reconcile::observe(actual, &granted).into();
+        self.store
+            .commit(vec![Mutation::Observed { users, only_if_never_read }])
+            .await
+            .map_err(|e| ScimError::internal(e.to_string()))
+    }
+
     /// Synchronize `app`. Without `dry_run`, the new decisions are stored and the repair
     /// operations are queued in the outbox (in one transaction each), and this waits until
     /// the outbox has applied them (or `wait` passes; the rest are applied later).
@@ -62,22 +100,12 @@ impl Inbound {
         // 1. Read Confluence, and keep what the rules need of it: each user's existence,
         // values and the memberships no app granted. Read first, so that the decisions
         // below see Confluence as it is now.
-        let actual = reconcile::read_actual(sync.client(), progress)
-            .await
-            .map_err(|e| ScimError::new(503, None, format!("cannot read Confluence: {e}")))?;
+        let actual = self.read_confluence(&sync, progress).await?;
         if !dry_run {
             // Memberships parked for a group that exists now: the repair below plans them
             // again if they are still wanted.
             sync.forget_parked(|g| actual.groups.contains(g)).await;
-            let snap = self.store.snapshot();
-            let granted = |username: &str, group: &str| {
-                snap.holders(username).any(|(_, d)| d.groups().iter().any(|g| g == group))
-            };
-            let observed = reconcile::observe(&actual, &granted);
-            self.store
-                .commit(vec![Mutation::Observed(observed.into())])
-                .await
-                .map_err(|e| ScimError::internal(e.to_string()))?;
+            self.record_observed(&actual, false).await?;
         }
 
         // 2. Decide again about everyone. Each chunk reads the latest snapshot, so the

@@ -91,8 +91,12 @@ pub enum Mutation {
         seq: u64,
         failed: Option<String>,
     },
-    /// Replaces what is known of Confluence's users with what a Synchronize just read.
-    Observed(Arc<[Arc<ObservedUser>]>),
+    /// Replaces what is known of Confluence's users with what was just read of them
+    /// (unless `only_if_never_read` and something was read before).
+    Observed {
+        users: Arc<[Arc<ObservedUser>]>,
+        only_if_never_read: bool,
+    },
     /// Parks a membership whose group Confluence does not have (taking it out of the
     /// outbox if it was queued there).
     Block(BlockedRow),
@@ -419,9 +423,11 @@ fn apply_request(
             Mutation::Dequeue { seq, failed } => outbox::finish(tx, *seq, failed.as_deref())?,
             Mutation::Block(row) => outbox::block(tx, row)?,
             Mutation::Unblock { seq } => outbox::unblock(tx, *seq)?,
-            Mutation::Observed(users) => {
-                observed::replace_all(tx, users)?;
-                working.set_observed(users);
+            Mutation::Observed { users, only_if_never_read } => {
+                if !(*only_if_never_read && working.observed_users().next().is_some()) {
+                    observed::replace_all(tx, users)?;
+                    working.set_observed(users);
+                }
             }
         }
     }
