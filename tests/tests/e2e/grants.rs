@@ -382,3 +382,63 @@ async fn a_parked_membership_applies_at_the_synchronize_after_its_group_is_made_
     let conn = usersync::store::open_connection(&s.dir.join("usersync.db")).unwrap();
     assert!(usersync::store::outbox::blocked(&conn, None).unwrap().is_empty());
 }
+
+/// Creates a user through the app and returns the SCIM status.
+async fn post_user(s: &Stack, app: &str, user_name: &str, given: &str, family: &str) -> (u16, Value) {
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name,
+        "name": {"givenName": given, "familyName": family}, "displayName": format!("{given} {family}"),
+        "emails": [{"value": user_name, "type": "work", "primary": true}], "active": true});
+    s.scim(app, "POST", "/Users", Some(body)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_users_off_updates_and_groups_only_people_confluence_has() {
+    let app = AppSpec {
+        settings: "username_regex = \"@.*$\"\non_the_fly = true\ncreate_users = false",
+        ..AppSpec::new("onelogin", "onelogin")
+    };
+    let s = Stack::start("switch-create", &[app]).await;
+    s.emulator.seed_user(SeedUser::new("ada", "Ada Before", "ada@example.com"));
+    // What Confluence has is read at the first start, and at every Synchronize.
+    quiet_sync(&s, "onelogin", false).await;
+    let before = s.emulator.counters();
+    let (status, ada) = post_user(&s, "onelogin", "ada@example.com", "Ada", "Lovelace").await;
+    assert_eq!(status, 201, "{ada}");
+    let (status, bob) = post_user(&s, "onelogin", "bob@example.com", "Bob", "Newcomer").await;
+    assert_eq!(status, 201, "{bob}: stored in SCIM, left out of Confluence");
+    let ada_id = ada["id"].as_str().unwrap();
+    let bob_id = bob["id"].as_str().unwrap();
+    s.create_group("onelogin", "Writers", &[ada_id, bob_id]).await;
+    s.settle().await;
+    assert!(s.user("bob").is_none(), "create_users = false creates nobody");
+    assert_eq!(s.user("ada").unwrap().full_name, "Ada Lovelace", "an existing user is still updated");
+    assert!(s.groups_of("ada").contains(&"writers".to_owned()), "and grouped");
+    let after = s.emulator.counters();
+    assert_eq!(after.users_created, before.users_created);
+    assert!(s.audit("onelogin").iter().any(|e| e.subject == bob_id && e.outcome == "skip"), "bob's skip is audited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_users_off_leaves_name_and_email_as_confluence_has_them() {
+    let app = AppSpec {
+        settings: "username_regex = \"@.*$\"\non_the_fly = true\nupdate_users = false",
+        ..AppSpec::new("okta", "okta")
+    };
+    let s = Stack::start("switch-update", &[app]).await;
+    s.emulator.seed_user(SeedUser::new("ada", "Ada As Confluence Has Her", "ada@corp.example.com"));
+    quiet_sync(&s, "okta", false).await;
+    let before = s.emulator.counters();
+    let (status, ada) = post_user(&s, "okta", "ada@example.com", "Ada", "Lovelace").await;
+    assert_eq!(status, 201, "{ada}");
+    s.create_group("okta", "Writers", &[ada["id"].as_str().unwrap()]).await;
+    let (status, _) = post_user(&s, "okta", "bob@example.com", "Bob", "Newcomer").await;
+    assert_eq!(status, 201);
+    s.settle().await;
+    let ada = s.user("ada").unwrap();
+    assert_eq!((ada.full_name.as_str(), ada.email.as_str()), ("Ada As Confluence Has Her", "ada@corp.example.com"));
+    assert!(s.groups_of("ada").contains(&"writers".to_owned()), "still grouped");
+    assert_eq!(s.user("bob").unwrap().full_name, "Bob Newcomer", "new people are still created");
+    let after = s.emulator.counters();
+    assert_eq!(after.users_updated, before.users_updated, "no update sent");
+    assert!(quiet_sync(&s, "okta", true).await.plan.is_empty(), "and Synchronize does not fight it");
+}
