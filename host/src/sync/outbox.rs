@@ -318,6 +318,38 @@ mod tests {
         }
     }
 
+    fn add(seq: u64, subject: &str, group: &str) -> Parked {
+        Parked {
+            queued: Queued {
+                seq,
+                subject: subject.into(),
+                op: Op::AddMember { username: subject.into(), group: group.into() },
+                origin: "o".into(),
+                module_hash: String::new(),
+            },
+            group: group.into(),
+            reason: format!("group {group} does not exist"),
+        }
+    }
+
+    #[test]
+    fn parked_memberships_wait_outside_the_queues_once_each_until_their_group_is_released() {
+        let outbox = Outbox::new(["a", "b"], 0);
+        outbox.park("a", vec![add(1, "ada", "eng"), add(2, "bob", "eng"), add(3, "ada", "ops")]);
+        outbox.park("a", vec![add(4, "ada", "eng")]);
+        outbox.park("b", vec![add(5, "cy", "eng")]);
+        assert_eq!(outbox.parked("a").len(), 3, "the same membership is parked once");
+        assert!(outbox.is_empty() && outbox.next("a").is_none(), "nothing queued waits behind them");
+        assert!(outbox.claim("a", "ada").is_some(), "nor is the user's queue held");
+        let mut apps: Vec<String> = outbox.parking_apps("eng").iter().map(|a| a.to_string()).collect();
+        apps.sort();
+        assert_eq!(apps, ["a", "b"]);
+        let released: Vec<u64> = outbox.unpark("a", "eng").iter().map(|p| p.queued.seq).collect();
+        assert_eq!(released, [1, 2]);
+        assert_eq!(outbox.parked("a"), [add(3, "ada", "ops")]);
+        assert!(outbox.parking_apps("eng").iter().all(|a| &**a == "b"));
+    }
+
     #[test]
     fn a_subject_is_worked_on_by_one_party_in_order() {
         let outbox = Outbox::new(["a"], 0);
