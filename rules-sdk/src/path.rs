@@ -6,11 +6,38 @@
 //! Without a schema a name is looked up in the core schema, then the enterprise extension,
 //! then the person's other attributes (custom extensions, undeclared SCIM attributes, LDAP
 //! attributes): the first that has a value wins. Blank values count as no value.
+//!
+//! Schemas are recognised by their RFC 7643 URNs and by the spellings identity providers
+//! send, as the host aliases them: OneLogin's `urn:scim:schemas:extension:enterprise:2.0`
+//! (and `…:1.0`) for the enterprise extension, `urn:scim:schemas:core:2.0` (and `…:1.0`)
+//! for the core schema.
+//!
+//! The multi-valued core attributes the `person` record does not carry (`addresses`,
+//! `roles`, `entitlements`, `ims`, `photos`, `x509Certificates`) are read from the person's
+//! `raw_json`, and only when a path names one (`json`): a decision that never asks pays
+//! nothing. Their sub-attributes are any member of an element
+//! (`addresses[type eq "work"].locality`); without one, `addresses` yields `formatted` and
+//! the others `value`.
+
+mod json;
 
 use crate::{Enterprise, Person, TypedValue};
 
 const CORE_SUFFIX: &str = ":core:2.0:user";
 const ENTERPRISE_SUFFIX: &str = "enterprise:2.0:user";
+/// Other spellings of the two schemas, as `host/src/scim/schema.rs` aliases them.
+const CORE_ALIASES: &[&str] = &["urn:scim:schemas:core:1.0", "urn:scim:schemas:core:2.0"];
+const ENTERPRISE_ALIASES: &[&str] =
+    &["urn:scim:schemas:extension:enterprise:1.0", "urn:scim:schemas:extension:enterprise:2.0"];
+/// Core attributes read from `raw_json`, and the sub-attribute each yields by default.
+const RAW_ATTRIBUTES: &[(&str, &str)] = &[
+    ("addresses", "formatted"),
+    ("roles", "value"),
+    ("entitlements", "value"),
+    ("ims", "value"),
+    ("photos", "value"),
+    ("x509Certificates", "value"),
+];
 
 /// Every non-blank value at `path`, trimmed; the primary one first for `emails` and
 /// `phoneNumbers`.
@@ -18,8 +45,8 @@ pub(crate) fn values<'a>(person: &'a Person, path: &str) -> Vec<&'a str> {
     let path = ParsedPath::parse(path.trim());
     let mut out = Vec::new();
     match path.schema {
-        Some(schema) if ends_with_ignore_case(schema, CORE_SUFFIX) => core(person, &path, &mut out),
-        Some(schema) if ends_with_ignore_case(schema, ENTERPRISE_SUFFIX) => enterprise(person, &path, &mut out),
+        Some(schema) if is_schema(schema, CORE_SUFFIX, CORE_ALIASES) => core(person, &path, &mut out),
+        Some(schema) if is_schema(schema, ENTERPRISE_SUFFIX, ENTERPRISE_ALIASES) => enterprise(person, &path, &mut out),
         Some(schema) => extension(person, Some(schema), path.attr, &mut out),
         None => {
             core(person, &path, &mut out);
@@ -83,7 +110,8 @@ fn split_schema(path: &str) -> (Option<&str>, &str) {
 }
 
 /// A filter on a multi-valued attribute: `type eq "work"`, `primary eq true`,
-/// `value eq "a@b.c"`. Anything else matches nothing.
+/// `value eq "a@b.c"` (on the attributes read from `raw_json`, any member: `country eq
+/// "GB"`). Anything else matches nothing.
 enum Filter<'p> {
     Eq { attr: &'p str, literal: &'p str },
     Unsupported,
@@ -101,6 +129,16 @@ impl<'p> Filter<'p> {
         let literal = literal.trim();
         let literal = literal.strip_prefix('"').and_then(|l| l.strip_suffix('"')).unwrap_or(literal);
         Self::Eq { attr, literal }
+    }
+
+    /// Does an element read from `raw_json` match? A missing `primary` is `false`, as in
+    /// [`Filter::matches`].
+    fn matches_element(&self, element: &json::Element<'_>) -> bool {
+        let Self::Eq { attr, literal } = self else { return false };
+        match element.iter().find(|(k, _)| k.eq_ignore_ascii_case(attr)) {
+            Some((_, v)) => v.text().trim().eq_ignore_ascii_case(literal),
+            None => attr.eq_ignore_ascii_case("primary") && literal.eq_ignore_ascii_case("false"),
+        }
     }
 
     fn matches(&self, v: &TypedValue) -> bool {
@@ -123,6 +161,10 @@ fn core<'a>(p: &'a Person, path: &ParsedPath<'_>, out: &mut Vec<&'a str>) {
     if is("emails") || is("phoneNumbers") {
         let list = if is("emails") { &p.emails } else { &p.phone_numbers };
         typed_values(list, path, out);
+        return;
+    }
+    if let Some((name, default_sub)) = RAW_ATTRIBUTES.iter().find(|(name, _)| is(name)) {
+        raw_values(p, name, path.sub.unwrap_or(default_sub), path, out);
         return;
     }
     if is("groups") {
@@ -190,6 +232,20 @@ fn typed_values<'a>(list: &'a [TypedValue], path: &ParsedPath<'_>, out: &mut Vec
     }
 }
 
+/// The `sub` member of each element of `name` in the person's `raw_json` that the path's
+/// filter selects, the primary element first.
+fn raw_values<'a>(p: &'a Person, name: &str, sub: &str, path: &ParsedPath<'_>, out: &mut Vec<&'a str>) {
+    let elements = json::elements(&p.raw_json, name);
+    let selected = elements.iter().filter(|e| path.filter.as_ref().is_none_or(|f| f.matches_element(e)));
+    let is_primary = |e: &&json::Element<'_>| {
+        e.iter().any(|(k, v)| k.eq_ignore_ascii_case("primary") && v.text().eq_ignore_ascii_case("true"))
+    };
+    let (primary, others): (Vec<_>, Vec<_>) = selected.partition(is_primary);
+    for element in primary.into_iter().chain(others) {
+        out.extend(element.iter().find(|(k, _)| k.eq_ignore_ascii_case(sub)).map(|(_, v)| v.text().trim()));
+    }
+}
+
 fn enterprise<'a>(p: &'a Person, path: &ParsedPath<'_>, out: &mut Vec<&'a str>) {
     let Some(e) = &p.enterprise else { return };
     if path.filter.is_some() {
@@ -234,6 +290,11 @@ fn extension<'a>(p: &'a Person, schema: Option<&str>, name: &str, out: &mut Vec<
     if let Some(a) = p.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name) && schema_matches(&a.schema)) {
         out.extend(a.values.iter().map(|v| v.trim()));
     }
+}
+
+/// Is `schema` the one whose RFC URN ends with `suffix`, or one of its `aliases`?
+fn is_schema(schema: &str, suffix: &str, aliases: &[&str]) -> bool {
+    ends_with_ignore_case(schema, suffix) || aliases.iter().any(|a| a.eq_ignore_ascii_case(schema))
 }
 
 fn ends_with_ignore_case(text: &str, suffix: &str) -> bool {
@@ -331,6 +392,17 @@ mod tests {
             ("department", &["Research"]),
             ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", &["Research"]),
             ("urn:ietf:params:scim:schemas:extension:Enterprise:2.0:User:employeeNumber", &["1815"]),
+            // OneLogin's own URNs, which the host accepts on input.
+            ("urn:scim:schemas:extension:enterprise:2.0:employeeNumber", &["1815"]),
+            ("URN:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:employeeNumber", &["1815"]),
+            ("urn:scim:schemas:extension:enterprise:1.0:department", &["Research"]),
+            ("urn:scim:schemas:extension:enterprise:2.0:manager.displayName", &["Charles Babbage"]),
+            ("urn:scim:schemas:extension:enterprise:2.0:User:employeeNumber", &["1815"]),
+            ("urn:scim:schemas:extension:enterprise:2.0:location", &[]),
+            ("urn:scim:schemas:core:2.0:userName", &["Ada@Example.com"]),
+            ("urn:scim:schemas:core:1.0:name.givenName", &["Ada"]),
+            ("urn:scim:schemas:core:2.0:department", &[]),
+            ("urn:scim:schemas:extension:enterprise:3.0:employeeNumber", &[]),
             ("manager", &["m-1"]),
             ("manager.value", &["m-1"]),
             ("manager.displayName", &["Charles Babbage"]),
@@ -353,5 +425,49 @@ mod tests {
             assert_eq!(person.attribute_values(path), *expected, "path {path:?}");
             assert_eq!(person.attribute(path), expected.first().copied(), "path {path:?}");
         }
+    }
+
+    /// The multi-valued attributes the record does not name, read from `raw_json`.
+    #[test]
+    fn attributes_from_the_raw_resource() {
+        let mut person = ada();
+        person.raw_json = r#"{"id":"u-1","userName":"Ada@Example.com",
+            "addresses":[
+                {"type":"home","locality":"Marylebone","country":"GB","formatted":"12 St James's Sq\nLondon"},
+                {"type":"work","streetAddress":"1 Engine Row","locality":" London ","postalCode":"N1","country":"GB","primary":true},
+                {"type":"other","locality":"Paris","country":"FR"}],
+            "roles":[{"value":"analyst","primary":false},{"value":"countess","type":"title","primary":true}],
+            "entitlements":[{"value":"engine-room"}],
+            "ims":[{"value":"ada@xmpp.example","type":"xmpp"}],
+            "photos":[{"value":"https://example.com/ada.jpg","type":"photo"}],
+            "x509Certificates":[{"value":"MIIDQzCC"}]}"#
+            .into();
+        let cases: &[(&str, &[&str])] = &[
+            (r#"addresses[type eq "work"].locality"#, &["London"]),
+            (r#"urn:ietf:params:scim:schemas:core:2.0:User:addresses[type eq "work"].locality"#, &["London"]),
+            (r#"urn:scim:schemas:core:2.0:addresses[type eq "work"].postalCode"#, &["N1"]),
+            (r#"Addresses[Type Eq "WORK"].LOCALITY"#, &["London"]),
+            ("addresses.locality", &["London", "Marylebone", "Paris"]),
+            (r#"addresses[country eq "GB"].type"#, &["work", "home"]),
+            ("addresses[primary eq true].streetAddress", &["1 Engine Row"]),
+            ("addresses[primary eq false].locality", &["Marylebone", "Paris"]),
+            ("addresses", &["12 St James's Sq\nLondon"]),
+            (r#"addresses[type eq "home"].formatted"#, &["12 St James's Sq\nLondon"]),
+            (r#"addresses[type eq "nowhere"].locality"#, &[]),
+            (r#"addresses[locality co "Lon"].type"#, &[]),
+            ("addresses.region", &[]),
+            ("roles", &["countess", "analyst"]),
+            ("roles[type eq \"title\"].value", &["countess"]),
+            ("entitlements", &["engine-room"]),
+            ("ims[type eq \"xmpp\"]", &["ada@xmpp.example"]),
+            ("photos.value", &["https://example.com/ada.jpg"]),
+            ("x509certificates", &["MIIDQzCC"]),
+            ("x509Certificates.value", &["MIIDQzCC"]),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(person.attribute_values(path), *expected, "path {path:?}");
+        }
+        // Without them in the resource, nothing (and no fall-through to other attributes).
+        assert_eq!(ada().attribute_values(r#"addresses[type eq "work"].locality"#), Vec::<&str>::new());
     }
 }

@@ -2,7 +2,8 @@
 //! (`tests/guests/hostile`) and the sample rules (`sample-rules/*`). They are built once per
 //! test run, all in one `cargo build --profile rules --target wasm32-unknown-unknown` into
 //! `$CARGO_TARGET_TMPDIR/wasm-guests` (its own target folder, so it does not wait on the build running
-//! these tests), then made components the way `usersync rules build` does.
+//! these tests), then made components the way `usersync rules build` does. A missing
+//! wasm32 target is added first, as `usersync rules build` does.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,8 @@ fn guest(package: &str) -> &'static Guest {
 }
 
 fn build() -> HashMap<&'static str, Guest> {
+    // A fresh machine: the target is added here (with rustup) rather than by hand.
+    usersync::cli::rules_crate::ensure_wasm_target().expect("the wasm32-unknown-unknown target can be installed");
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-guests");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);

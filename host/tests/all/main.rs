@@ -9,6 +9,7 @@ mod guests;
 mod harness;
 mod idp_quirks;
 mod idp_replay;
+mod mapping_paths;
 mod okta_spec;
 mod rules_engine;
 mod rules_pipeline;

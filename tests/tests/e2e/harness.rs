@@ -61,6 +61,7 @@ pub fn standard_module() -> &'static [u8] {
     MODULE.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
         let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-guests");
+        usersync::cli::rules_crate::ensure_wasm_target().expect("the wasm32-unknown-unknown target can be installed");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
         command.current_dir(&workspace).args([
