@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::person::person_from_scim;
 use super::App;
-use crate::rules::types::{AppInfo, AttributeDecision, ConfluenceUser, IdpGroup, RuleInput, Setting};
+use crate::rules::types::{AppInfo, AttributeDecision, ConfluenceUser, IdpGroup, NoDirectory, RuleInput, Setting};
 use crate::rules::{ModuleRegistry, RuleFailure, RulesEngine};
 use crate::scim::error::{ScimError, ScimResult, ScimType};
 use crate::scim::schema::ResourceKind;
@@ -128,10 +128,13 @@ impl RulesHook {
         // The desired state this decision starts from; the commit checks it is still current.
         let previous = snap.app(&app.name).and_then(|d| d.desired.get(&user.id)).cloned();
         let confluence = match previous.as_deref().map(|p| &p.outcome) {
-            Some(DesiredOutcome::Provision(a)) => {
-                ConfluenceUser { exists: true, username: Some(a.username.clone()), groups: a.groups.clone() }
-            }
-            _ => ConfluenceUser { exists: false, username: None, groups: Vec::new() },
+            Some(DesiredOutcome::Provision(a)) => ConfluenceUser {
+                exists: true,
+                username: Some(a.username.clone()),
+                groups: a.groups.clone(),
+                ..ConfluenceUser::default()
+            },
+            _ => ConfluenceUser::default(),
         };
         let current_groups = confluence.groups.clone();
         let input = RuleInput {
@@ -145,7 +148,7 @@ impl RulesHook {
         };
         let engine = self.engine.clone();
         let run_module = module.clone();
-        let result = tokio::task::spawn_blocking(move || engine.decide(&run_module, &input))
+        let result = tokio::task::spawn_blocking(move || engine.decide(&run_module, &input, Arc::new(NoDirectory)))
             .await
             .map_err(|e| ScimError::internal(format!("rules task failed: {e}")))?;
         let user_name = user.name_key.to_string();
