@@ -1,5 +1,6 @@
 //! Building inputs by hand, for a module's tests and the host's benchmarks: a person with
-//! nothing but a username, an input around them, settings added one by one.
+//! nothing but a username, an input around them, settings added one by one, what
+//! Confluence holds ([`ConfluenceUser`]'s builders are in `confluence.rs`).
 
 use crate::{App, ConfluenceUser, Input, Person, Setting, SettingValue, Source};
 
@@ -38,7 +39,7 @@ impl Input {
         Input {
             person,
             app: App { name: "test".into(), idp_kind: "generic".into(), settings: Vec::new() },
-            confluence: ConfluenceUser { exists: false, username: None, groups: Vec::new() },
+            confluence: ConfluenceUser::unknown(),
         }
     }
 
@@ -49,14 +50,18 @@ impl Input {
         self
     }
 
-    /// This input for a person Confluence already knows, as `username`, in `groups`.
+    /// This input for a person Confluence already has, as `username`, in `groups` (none of
+    /// them granted by this app; nothing else known). For more, see
+    /// [`with_confluence`](Self::with_confluence).
     #[must_use]
-    pub fn existing_user(mut self, username: &str, groups: &[&str]) -> Self {
-        self.confluence = ConfluenceUser {
-            exists: true,
-            username: Some(username.into()),
-            groups: groups.iter().map(|g| (*g).into()).collect(),
-        };
+    pub fn existing_user(self, username: &str, groups: &[&str]) -> Self {
+        self.with_confluence(ConfluenceUser::existing(username).with_groups(groups))
+    }
+
+    /// This input with `user` as what Confluence holds for the person.
+    #[must_use]
+    pub fn with_confluence(mut self, user: ConfluenceUser) -> Self {
+        self.confluence = user;
         self
     }
 }

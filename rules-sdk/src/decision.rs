@@ -1,5 +1,9 @@
 //! Building decisions: a [`GroupDecision`] without duplicates, an [`AttributeDecision`]
 //! from the raw fields with Confluence's rules applied, and the three decisions together.
+//!
+//! A [`GroupDecision`] has grant semantics: `add` is the complete set of groups the app
+//! wants the person in, every time (not a change); a group the app granted before and no
+//! longer adds is revoked by the host; `remove` is for groups the app did not grant.
 
 use crate::{
     is_usable_email, normalize_email, normalize_username, AttributeDecision, Decisions, GroupDecision, Input, Rules,
@@ -7,13 +11,22 @@ use crate::{
 };
 
 impl GroupDecision {
-    /// No change to the person's groups.
-    pub fn unchanged() -> Self {
+    /// Grants no group and removes none: the person keeps the groups others gave them, and
+    /// loses the ones this app granted before.
+    pub fn empty() -> Self {
         GroupDecision { add: Vec::new(), remove: Vec::new(), create: Vec::new() }
     }
 
-    /// Adds the user to `group` (a Confluence group that exists), once. A blank name is
-    /// ignored.
+    /// The same as [`empty`](Self::empty). The name is from contract 1.0.0, when `add` was
+    /// read as a change; since 2.0.0 an empty decision revokes the app's earlier grants.
+    #[deprecated(note = "since contract 2.0.0 this revokes the app's grants; use `GroupDecision::empty`")]
+    pub fn unchanged() -> Self {
+        Self::empty()
+    }
+
+    /// Wants the user in `group` (a Confluence group that exists), once. A blank name is
+    /// ignored. Every decision lists every group the app wants: one left out is revoked if
+    /// the app granted it.
     pub fn add_group(&mut self, group: impl Into<String>) {
         let group = group.into();
         if !group.trim().is_empty() && !self.add.contains(&group) {
@@ -33,7 +46,8 @@ impl GroupDecision {
         self.add_group(group);
     }
 
-    /// Removes the user from `group`, once.
+    /// Takes the user out of `group`, once: for a group this app did not grant (one it
+    /// granted is revoked by leaving it out of `add`).
     pub fn remove_group(&mut self, group: impl Into<String>) {
         let group = group.into();
         if !group.trim().is_empty() && !self.remove.contains(&group) {
@@ -152,7 +166,7 @@ mod tests {
 
     #[test]
     fn group_decisions_hold_no_duplicates() {
-        let mut g = GroupDecision::unchanged();
+        let mut g = GroupDecision::empty();
         g.add_group("a");
         g.create_group("b");
         g.add_group("b");

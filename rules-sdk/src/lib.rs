@@ -2,24 +2,40 @@
 //! an identity provider sends, which Confluence user they become, which custom profile
 //! fields they get, and which groups they join.
 //!
-//! The contract is the WIT world `usersync:rules/rules@1.0.0` (`rules-sdk/wit/rules.wit`).
+//! The contract is the WIT world `usersync:rules/rules@2.0.0` (`rules-sdk/wit/rules.wit`).
 //! This crate generates its bindings and adds what a module author needs on top:
 //!
-//! - the [`Rules`] trait, one method per decision, each with a default, so a module
-//!   overrides only what it needs, and [`export_rules!`], which wires an implementation to
-//!   the world's exports;
+//! - the [`Rules`] trait, one method per decision, each with a default, plus
+//!   [`Rules::settings`], the settings the module declares; and [`export_rules!`], which
+//!   wires an implementation to the world's exports;
 //! - lookups on the person by SCIM path ([`Person::attribute`]), the app's settings
-//!   ([`Input::setting_text`] and friends), [`regex`] (`regex-lite`: small, so modules stay
-//!   quick to instantiate);
+//!   ([`Input::setting_text`] and friends) and their declarations ([`SettingDeclaration`]),
+//!   [`regex`] (`regex-lite`: small, so modules stay quick to instantiate);
+//! - what Confluence holds: the person's record ([`Input::confluence`]: does Confluence
+//!   have them, their current values and groups, which groups this app granted) and any
+//!   other username's ([`Input::confluence_user`], through the host's `find-user`);
 //! - Confluence's naming rules ([`normalize_username`], [`normalize_email`],
 //!   [`normalize_group`], [`slug`]);
 //! - logging through the host ([`log`]), and constructors for tests ([`Person::new`],
-//!   [`Input::new`], [`Input::with_setting`]).
+//!   [`Input::new`], [`Input::with_setting`], [`Input::with_confluence`],
+//!   [`ConfluenceUser::existing`], [`directory::set_test_directory`]).
+//!
+//! # Groups are grants
+//!
+//! [`GroupDecision::add`] is the complete set of Confluence groups the app wants the person
+//! in, in every decision: not a change. The host remembers which memberships each app
+//! granted ([`ConfluenceUser::granted`]) and revokes one as soon as no decision of the app
+//! wants it; memberships others gave are left alone. [`GroupDecision::create`] lists groups
+//! of `add` to create if missing. [`GroupDecision::remove`] lists groups the app did *not*
+//! grant that the person should leave anyway (the standard module's
+//! `keep_existing_groups = false`).
 //!
 //! # A complete module
 //!
 //! ```
-//! use usersync_rules::{export_rules, log, normalize_group, slug, AttributeDecision, GroupDecision, Input, Rules};
+//! use usersync_rules::{
+//!     export_rules, log, normalize_group, slug, AttributeDecision, GroupDecision, Input, Rules, SettingDeclaration,
+//! };
 //!
 //! /// Everyone gets the default attribute mapping; contractors are refused; each person
 //! /// joins `dept-<department>` (created if missing) and the groups the app lists in its
@@ -35,7 +51,7 @@
 //!     }
 //!
 //!     fn map_groups(input: &Input) -> GroupDecision {
-//!         let mut groups = GroupDecision::unchanged();
+//!         let mut groups = GroupDecision::empty();
 //!         if let Some(department) = input.person.attribute("department") {
 //!             log::info!("department {department}");
 //!             groups.create_group(format!("dept-{}", slug(department)));
@@ -46,6 +62,10 @@
 //!         groups
 //!     }
 //!     // `map_custom_fields` keeps its default: no custom fields.
+//!
+//!     fn settings() -> Vec<SettingDeclaration> {
+//!         vec![SettingDeclaration::text_list("extra_groups", "Confluence groups everyone joins.")]
+//!     }
 //! }
 //!
 //! export_rules!(AcmeRules);
@@ -70,19 +90,25 @@
 //! ```
 //!
 //! which runs `cargo build --release --target wasm32-unknown-unknown` (the release profile
-//! tuned for size through cargo's environment) and wraps the core module into a component. The module imports nothing but `usersync:rules/host`
-//! (logging): no WASI, so no files, network, environment, clock or randomness.
+//! tuned through cargo's environment) and wraps the core module into a component. The
+//! module imports nothing but `usersync:rules/host` (logging and `find-user`): no WASI, so
+//! no files, network, environment, clock or randomness.
 //!
 //! # Natively
 //!
 //! The crate also compiles for the host's target, so a module's logic can be unit-tested
-//! with `cargo test`: [`export_rules!`] then exports nothing and [`log`] writes nowhere.
+//! with `cargo test`: [`export_rules!`] then exports nothing, [`log`] writes nowhere, and
+//! `find-user` is answered from a per-thread directory the test sets
+//! ([`directory::set_test_directory`]).
 
 #[cfg(all(target_arch = "wasm32", feature = "bump-allocator"))]
 mod alloc;
+mod confluence;
 mod construct;
 mod decision;
+mod declare;
 pub mod defaults;
+pub mod directory;
 pub mod log;
 mod names;
 mod path;
@@ -118,7 +144,8 @@ pub mod bindings {
 
 pub use bindings::usersync::rules::types::{
     App, Attribute, AttributeDecision, ConfluenceUser, CustomField, Decisions, Enterprise, GroupDecision, IdpGroup,
-    Input, LogLevel, Name, Person, Setting, SettingValue, Source, TypedValue, UserMapping,
+    Input, LogLevel, Name, Person, Setting, SettingDeclaration, SettingKind, SettingValue, Source, TypedValue,
+    UserMapping,
 };
 
 // Lets the generated bindings name this crate by its path from any crate, this one included.
@@ -131,12 +158,14 @@ pub mod __private {
     pub use wit_bindgen;
 }
 
-/// A rules module: the three decisions the host asks for, for each person it provisions.
+/// A rules module: the three decisions the host asks for, for each person it provisions,
+/// and the settings it reads.
 ///
 /// Every method has a default, so a module implements only the decisions it changes. The
 /// host calls [`decide`](Rules::decide) once per person, in a fresh instance; by default it
 /// runs the three decision methods in turn. A module whose decisions share costly work
-/// (parsing settings, compiling regular expressions) overrides `decide` to do it once.
+/// (parsing settings, compiling regular expressions) overrides `decide` to do it once. The
+/// host calls [`settings`](Rules::settings) once, when it loads the module.
 ///
 /// # Defaults
 ///
@@ -145,7 +174,9 @@ pub mod __private {
 ///   e-mail; the display name; `active` as the identity provider says), and a rejection
 ///   for a person without a usable username or e-mail address.
 /// - [`map_custom_fields`](Rules::map_custom_fields): no custom fields.
-/// - [`map_groups`](Rules::map_groups): no change to the person's groups.
+/// - [`map_groups`](Rules::map_groups): no groups granted, none removed
+///   ([`GroupDecision::empty`]).
+/// - [`settings`](Rules::settings): none declared (an app that sets any is refused).
 pub trait Rules {
     /// The Confluence user this person becomes: provision, skip quietly, or reject.
     ///
@@ -161,11 +192,13 @@ pub trait Rules {
         Vec::new()
     }
 
-    /// The groups to add the user to, create, or remove them from, in Confluence group
-    /// names (lower-case). Default: no change.
+    /// The groups the app wants the user in (all of them, every time: groups it granted
+    /// before and leaves out are revoked), those to create if missing, and groups it did
+    /// not grant that the user should leave; in Confluence group names (lower-case).
+    /// Default: none ([`GroupDecision::empty`]).
     fn map_groups(input: &Input) -> GroupDecision {
         let _ = input;
-        GroupDecision::unchanged()
+        GroupDecision::empty()
     }
 
     /// All three decisions: what the host calls. Default: [`Decisions::of`], the three
@@ -173,9 +206,18 @@ pub trait Rules {
     fn decide(input: &Input) -> Decisions {
         Decisions::of::<Self>(input)
     }
+
+    /// The app settings the module reads, each with its kind, default and a line of help
+    /// (see [`SettingDeclaration`]'s constructors). The host refuses to load the module for
+    /// an app with a setting not declared here, or of the wrong kind, and shows the
+    /// declaration to administrators. Default: none.
+    fn settings() -> Vec<SettingDeclaration> {
+        Vec::new()
+    }
 }
 
-/// Exports a [`Rules`] implementation as the module's `decide`. Use it once, in the module's `lib.rs`:
+/// Exports a [`Rules`] implementation as the module's `decide` and `settings`. Use it once,
+/// in the module's `lib.rs`:
 ///
 /// ```
 /// struct MyRules;
@@ -195,6 +237,10 @@ macro_rules! export_rules {
             impl $crate::__private::Guest for __UsersyncRulesExport {
                 fn decide(input: $crate::Input) -> $crate::Decisions {
                     <$rules as $crate::Rules>::decide(&input)
+                }
+
+                fn settings() -> ::std::vec::Vec<$crate::SettingDeclaration> {
+                    <$rules as $crate::Rules>::settings()
                 }
             }
 

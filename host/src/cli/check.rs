@@ -59,7 +59,9 @@ pub fn input_from_json(person: &Value, check: &CheckInput) -> Result<RuleInput> 
             settings: check.settings.clone(),
         },
         confluence: match &check.existing_groups {
-            Some(groups) => ConfluenceUser { exists: true, username: None, groups: groups.clone() },
+            Some(groups) => {
+                ConfluenceUser { exists: true, username: None, groups: groups.clone(), ..ConfluenceUser::default() }
+            }
             None => ConfluenceUser::default(),
         },
     })

@@ -311,7 +311,7 @@ fn rules(command: RulesCommand) -> Result<()> {
             let name = module.file_stem().map_or_else(|| "rules".into(), |s| s.to_string_lossy().into_owned());
             let engine = RulesEngine::new()?;
             let loaded = engine.load(&name, &bytes, RuleLimits::default(), &settings)?;
-            match engine.decide(&loaded, &rule_input) {
+            match engine.decide(&loaded, &rule_input, std::sync::Arc::new(crate::rules::NoDirectory)) {
                 Ok(decisions) => println!("{:#}", check::decisions_json(&decisions)),
                 Err(e) => bail!("{e}"),
             }

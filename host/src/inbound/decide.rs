@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::person::person_from_scim;
 use super::App;
-use crate::rules::types::{AppInfo, AttributeDecision, ConfluenceUser, IdpGroup, RuleInput, Setting};
+use crate::rules::types::{AppInfo, AttributeDecision, ConfluenceUser, Directory, IdpGroup, RuleInput, Setting};
 use crate::rules::{ModuleRegistry, RuleFailure, RulesEngine};
 use crate::scim::error::{ScimError, ScimResult, ScimType};
 use crate::scim::schema::ResourceKind;
@@ -127,9 +127,14 @@ impl RulesHook {
         let value = user.value().map_err(|e| ScimError::internal(e.to_string()))?;
         // The desired state this decision starts from; the commit checks it is still current.
         let previous = snap.app(&app.name).and_then(|d| d.desired.get(&user.id)).cloned();
-        let granted = previous.as_deref().map(DesiredUser::groups).unwrap_or_default();
-        let confluence =
-            confluence_user(snap, previous.as_deref().and_then(DesiredUser::provisioned_username), granted);
+        let known = KnownUsers::new(Arc::new(snap.clone()), app.name.clone());
+        // What Confluence holds for the user the app provisioned last time; a module that
+        // decides another username asks `find-user`.
+        let confluence = previous
+            .as_deref()
+            .and_then(DesiredUser::provisioned_username)
+            .and_then(|username| known.user(username))
+            .unwrap_or_default();
         let input = RuleInput {
             person: person_from_scim(&value, &app.schemas.user, groups),
             app: AppInfo {
@@ -141,7 +146,7 @@ impl RulesHook {
         };
         let engine = self.engine.clone();
         let run_module = module.clone();
-        let result = tokio::task::spawn_blocking(move || engine.decide(&run_module, &input))
+        let result = tokio::task::spawn_blocking(move || engine.decide(&run_module, &input, Arc::new(known)))
             .await
             .map_err(|e| ScimError::internal(format!("rules task failed: {e}")))?;
         let user_name = user.name_key.to_string();
@@ -290,25 +295,52 @@ impl Grants {
     }
 }
 
-/// What the module is told of the Confluence user `username` (the one the app's previous
-/// decision provisioned; `None` for a person it has not provisioned): whether Confluence has
-/// them, as the last Synchronize read it or some app provisions them, and their current
-/// groups (the memberships no app granted when Confluence was last read, and every app's
-/// grants). `granted` is this app's grants.
-fn confluence_user(snap: &Snapshot, username: Option<&str>, granted: &[String]) -> ConfluenceUser {
-    let Some(username) = username else { return ConfluenceUser { exists: false, username: None, groups: Vec::new() } };
-    let observed = snap.observed(username);
-    let mut groups: BTreeSet<&String> = observed.map(|o| o.foreign_groups.iter().collect()).unwrap_or_default();
-    let mut held = false;
-    for (_, d) in snap.holders(username) {
-        held = true;
-        groups.extend(d.groups());
+/// The Confluence users as UserSync knows them, for the rules: what the last reading of
+/// Confluence found (at the first start and at every Synchronize), and what every app
+/// provisions. A module's `find-user` calls are answered from it.
+pub struct KnownUsers {
+    snapshot: Arc<Snapshot>,
+    /// The app deciding: `granted` is its grants.
+    app: Arc<str>,
+}
+
+impl KnownUsers {
+    pub fn new(snapshot: Arc<Snapshot>, app: Arc<str>) -> Self {
+        Self { snapshot, app }
     }
-    groups.extend(granted);
-    ConfluenceUser {
-        exists: observed.is_some() || held,
-        username: Some(username.to_owned()),
-        groups: groups.into_iter().cloned().collect(),
+
+    /// The Confluence user `username`, if Confluence has them as far as UserSync knows:
+    /// - full name, e-mail and active flag as Confluence was last read, else as the apps
+    ///   that provision the user want them;
+    /// - groups: the memberships no app granted when Confluence was last read, and every
+    ///   app's grants; `granted`: this app's.
+    pub fn user(&self, username: &str) -> Option<ConfluenceUser> {
+        let username = username.to_lowercase();
+        let observed = self.snapshot.observed(&username);
+        let holders: Vec<(&Arc<str>, &DesiredAccount)> =
+            self.snapshot.holders(&username).filter_map(|(app, d)| Some((app, d.account()?))).collect();
+        if observed.is_none() && holders.is_empty() {
+            return None;
+        }
+        let mine = holders.iter().find(|(app, _)| **app == self.app).map(|(_, a)| *a);
+        let wanted = mine.or_else(|| holders.first().map(|(_, a)| *a));
+        let mut groups: BTreeSet<&String> = observed.map(|o| o.foreign_groups.iter().collect()).unwrap_or_default();
+        groups.extend(holders.iter().flat_map(|(_, a)| &a.groups));
+        Some(ConfluenceUser {
+            exists: true,
+            full_name: observed.map(|o| o.full_name.clone()).or_else(|| wanted.map(|a| a.full_name.clone())),
+            email: observed.and_then(|o| o.email.clone()).or_else(|| wanted.map(|a| a.email.clone())),
+            active: observed.and_then(|o| o.active).or_else(|| wanted.map(|a| a.active)),
+            groups: groups.into_iter().cloned().collect(),
+            granted: mine.map(|a| a.groups.clone()).unwrap_or_default(),
+            username: Some(username),
+        })
+    }
+}
+
+impl Directory for KnownUsers {
+    fn find_user(&self, username: &str) -> Option<ConfluenceUser> {
+        self.user(username)
     }
 }
 

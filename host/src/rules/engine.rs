@@ -1,6 +1,19 @@
 //! The one place that drives wasmtime: engine configuration, the pooling allocator, the
-//! epoch ticker, per-decision limits, loading (compile, type-check, self-test) and running
-//! a decision. The rest of the host sees [`RulesEngine::load`] and [`RulesEngine::decide`].
+//! epoch ticker, per-decision limits, loading (compile, type-check, read the settings
+//! declaration, check the app's settings, self-test) and running a decision. The rest of
+//! the host sees [`RulesEngine::load`] and [`RulesEngine::decide`].
+//!
+//! Two worlds are served: `usersync:rules@2.0.0` (`rules-sdk/wit/rules.wit`) and, so that
+//! modules built before it keep working, `usersync:rules@1.0.0` (`host/wit/rules-1.0.0.wit`).
+//! A component is of 2.0.0 when it exports `settings` or imports a 2.x interface, else of
+//! 1.0.0; each world has its own linker. A 1.0.0 module gets the 2.0.0 input without the
+//! fields it does not know, cannot call `find-user`, and declares no settings (its app's
+//! settings are not checked).
+//!
+//! `find-user` is answered by the [`Directory`] the caller passes to `decide`, at most
+//! [`FIND_USER_CALLS`] times per decision: the call past the cap traps, so a module cannot
+//! scan the directory (and a module that needs so many lookups is broken, better refused
+//! than answered "nobody").
 //!
 //! Every decision runs in a fresh store and instance from the pooling allocator (an
 //! instance that trapped is never entered again), under an epoch deadline (CPU) and a
@@ -25,9 +38,11 @@ use wasmtime::{
     StoreLimitsBuilder, Trap,
 };
 
-use super::contract::{self, wit, Rules, RulesPre};
+use super::contract::{v1, v2, LogLevel};
 use super::error::{RuleFailure, RulesError};
-use super::types::{Decisions, ModuleId, RuleInput, Setting};
+use super::types::{
+    ConfluenceUser, Decisions, Directory, ModuleId, NoDirectory, RuleInput, Setting, SettingDeclaration,
+};
 
 /// Limits for each decision of one module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,20 +79,46 @@ const KEEP_RESIDENT: usize = 4 << 20;
 const KEEP_RESIDENT_TABLE: usize = 64 << 10;
 /// The epoch ticker's period.
 const TICK: Duration = Duration::from_millis(1);
+/// `find-user` calls a module may make in one decision; the next one traps. A module looks
+/// up the one or two usernames it considers, not the directory.
+pub const FIND_USER_CALLS: u32 = 64;
+
+/// The world a module was built against, with what was prepared to instantiate it.
+enum Pre {
+    V1(v1::RulesPre<DecisionState>),
+    V2(v2::RulesPre<DecisionState>),
+}
 
 /// A compiled module, type-checked against the world and self-tested: ready to run
 /// decisions. Share it as an `Arc`; a decision holds its own, so a reload never pulls a
 /// module from under a decision in flight.
 pub struct LoadedModule {
     id: ModuleId,
-    pre: RulesPre<DecisionState>,
+    pre: Pre,
     limits: RuleLimits,
+    /// The settings a 2.0.0 module declares; `None` for a 1.0.0 module.
+    declaration: Option<Vec<SettingDeclaration>>,
 }
 
 impl LoadedModule {
     /// The module's name and content hash.
     pub fn id(&self) -> &ModuleId {
         &self.id
+    }
+
+    /// The settings the module declares (its `settings` export, read once at load), in
+    /// its order; `None` for a 1.0.0 module, which cannot declare any. Render it with
+    /// [`describe_declaration`](super::describe_declaration).
+    pub fn declaration(&self) -> Option<&[SettingDeclaration]> {
+        self.declaration.as_deref()
+    }
+
+    /// The version of the rules world the module was built against: `"1.0.0"` or `"2.0.0"`.
+    pub fn world(&self) -> &str {
+        match self.pre {
+            Pre::V1(_) => "1.0.0",
+            Pre::V2(_) => "2.0.0",
+        }
     }
 
     /// The limits each decision runs under.
@@ -88,15 +129,20 @@ impl LoadedModule {
 
 impl std::fmt::Debug for LoadedModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedModule").field("id", &self.id).field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("LoadedModule")
+            .field("id", &self.id)
+            .field("world", &self.world())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
-/// The process's one wasmtime engine, its linker (the host's log, nothing else) and its
-/// epoch ticker.
+/// The process's one wasmtime engine, a linker per world (the host's log and, for 2.0.0,
+/// `find-user`; nothing else) and its epoch ticker.
 pub struct RulesEngine {
     engine: Engine,
-    linker: Linker<DecisionState>,
+    linker_v1: Linker<DecisionState>,
+    linker_v2: Linker<DecisionState>,
     gate: Arc<Gate>,
 }
 
@@ -134,41 +180,54 @@ impl RulesEngine {
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| fail("engine", &e))?;
-        let mut linker = Linker::new(&engine);
-        Rules::add_to_linker::<DecisionState, HasSelf<DecisionState>>(&mut linker, |state| state)
-            .map_err(|e| fail("linker", &e))?;
+        let mut linker_v1 = Linker::new(&engine);
+        v1::Rules::add_to_linker::<DecisionState, HasSelf<DecisionState>>(&mut linker_v1, |state| state)
+            .map_err(|e| fail("linker (1.0.0)", &e))?;
+        let mut linker_v2 = Linker::new(&engine);
+        v2::Rules::add_to_linker::<DecisionState, HasSelf<DecisionState>>(&mut linker_v2, |state| state)
+            .map_err(|e| fail("linker (2.0.0)", &e))?;
         let gate = Arc::new(Gate::default());
         let (ticker_engine, ticker_gate) = (engine.clone(), Arc::clone(&gate));
         std::thread::Builder::new()
             .name("rules-epoch".into())
             .spawn(move || ticker_gate.tick_while_running(&ticker_engine))
             .map_err(|e| fail("epoch ticker", &e))?;
-        Ok(Arc::new(RulesEngine { engine, linker, gate }))
+        Ok(Arc::new(RulesEngine { engine, linker_v1, linker_v2, gate }))
     }
 
     /// Loads a module: a component, or a core module carrying the rules world in
     /// wit-bindgen's `component-type` custom section (what the SDK builds), which is made a
     /// component here. The bytes are compiled, never deserialised as precompiled code. The
-    /// module is then type-checked against the `rules` world (imports and exports) and
-    /// runs one decision on the built-in sample person ([`super::sample::input`]) with
-    /// `self_test_settings`; it must not trap, time out, exceed its memory or return an
-    /// invalid decision (a rejection or skip is fine: the sample person may not be one the
-    /// module accepts). A self-test that hits the deadline is run once more, since the
-    /// first instance of a module is the slowest.
+    /// module is then type-checked against its `rules` world (2.0.0 or 1.0.0, see the
+    /// module docs; imports and exports). A 2.0.0 module's settings declaration is read
+    /// (its `settings` export, in an instance of its own) and checked, and `app_settings`
+    /// are checked against it ([`super::declaration::check_settings`]): every key declared,
+    /// every value of its kind. Then the module runs one decision on the built-in sample
+    /// person ([`super::sample::input`]) with `app_settings`; it must not trap, time out,
+    /// exceed its memory or return an invalid decision (a rejection or skip is fine: the
+    /// sample person may not be one the module accepts). A self-test that hits the deadline
+    /// is run once more, since the first instance of a module is the slowest.
+    ///
+    /// `app_settings` are the settings of the app the module is loaded for (empty to load
+    /// a module for no app, as `usersync rules build` does). A 1.0.0 module declares
+    /// nothing, so its app's settings are not checked.
     ///
     /// `limits.memory_bytes` above [`RuleLimits::MAX_MEMORY_BYTES`] is lowered to it.
     ///
     /// # Errors
     /// [`RuleFailure::Compile`] for bytes that are not valid WebAssembly;
     /// [`RuleFailure::WrongWorld`] for a module without the world, a component importing
-    /// anything but `usersync:rules/host` (naming the import) or with the wrong exports;
-    /// [`RuleFailure::SelfTest`] when the sample decision fails.
+    /// anything but its world's `usersync:rules/host` (naming the import), with the wrong
+    /// exports, or whose settings declaration is unsound (a key declared twice, a default
+    /// of the wrong kind) or cannot be read (it traps);
+    /// [`RuleFailure::Settings`] when an app setting is not declared or is of the wrong
+    /// kind (naming the key); [`RuleFailure::SelfTest`] when the sample decision fails.
     pub fn load(
         &self,
         name: &str,
         bytes: &[u8],
         limits: RuleLimits,
-        self_test_settings: &[Setting],
+        app_settings: &[Setting],
     ) -> Result<Arc<LoadedModule>, RulesError> {
         let started = Instant::now();
         let id = ModuleId { name: name.to_owned(), hash: content_hash(bytes) };
@@ -193,18 +252,33 @@ impl RulesEngine {
         };
         let component =
             Component::new(&self.engine, component_bytes).map_err(|e| fail(RuleFailure::Compile(format!("{e:#}"))))?;
-        self.check_imports(&component).map_err(|why| fail(RuleFailure::WrongWorld(why)))?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(RulesPre::new)
-            .map_err(|e| fail(RuleFailure::WrongWorld(format!("{e:#}"))))?;
+        let v2 = self.is_v2(&component);
+        self.check_imports(&component, v2).map_err(|why| fail(RuleFailure::WrongWorld(why)))?;
+        let wrong_world = |e: wasmtime::Error| fail(RuleFailure::WrongWorld(format!("{e:#}")));
+        let pre = if v2 {
+            Pre::V2(self.linker_v2.instantiate_pre(&component).and_then(v2::RulesPre::new).map_err(wrong_world)?)
+        } else {
+            Pre::V1(self.linker_v1.instantiate_pre(&component).and_then(v1::RulesPre::new).map_err(wrong_world)?)
+        };
         let compiled = started.elapsed();
-        let module = Arc::new(LoadedModule { id, pre, limits });
-        self.self_test(&module, self_test_settings)?;
+        let mut module = LoadedModule { id, pre, limits, declaration: None };
+        let declaration = match &module.pre {
+            Pre::V2(pre) => Some(self.read_declaration(&module, pre)?),
+            Pre::V1(_) => None,
+        };
+        if let Some(declaration) = &declaration {
+            let fail = |cause: RuleFailure| RulesError::new(&module.id, cause);
+            super::declaration::check_declaration(declaration).map_err(|why| fail(RuleFailure::WrongWorld(why)))?;
+            super::declaration::check_settings(declaration, app_settings)
+                .map_err(|why| fail(RuleFailure::Settings(why)))?;
+        }
+        module.declaration = declaration;
+        let module = Arc::new(module);
+        self.self_test(&module, app_settings)?;
         tracing::info!(
             module = %module.id.name,
             hash = %module.id.short_hash(),
+            world = module.world(),
             compile_ms = compiled.as_millis() as u64,
             total_ms = started.elapsed().as_millis() as u64,
             "rules module loaded"
@@ -218,24 +292,41 @@ impl RulesEngine {
     /// async callers run it on `spawn_blocking`. When [`CONCURRENT_DECISIONS`] decisions
     /// are running, it waits for one to finish.
     ///
+    /// `directory` answers the module's `find-user` calls (at most [`FIND_USER_CALLS`]);
+    /// pass `Arc::new(NoDirectory)` where there is no Confluence. A 1.0.0 module cannot
+    /// call it.
+    ///
     /// # Errors
     /// [`RuleFailure::Trap`], [`RuleFailure::Panic`], [`RuleFailure::Deadline`],
     /// [`RuleFailure::MemoryLimit`] when the module misbehaves (nothing of the decision is
-    /// returned); [`RuleFailure::Rejected`] when it rejects the person;
-    /// [`RuleFailure::InvalidDecision`] when a decision breaks a naming rule.
-    pub fn decide(&self, module: &LoadedModule, input: &RuleInput) -> Result<Decisions, RulesError> {
+    /// returned; calling `find-user` past its cap is a trap); [`RuleFailure::Rejected`]
+    /// when it rejects the person; [`RuleFailure::InvalidDecision`] when a decision breaks
+    /// a naming rule.
+    pub fn decide(
+        &self,
+        module: &LoadedModule,
+        input: &RuleInput,
+        directory: Arc<dyn Directory>,
+    ) -> Result<Decisions, RulesError> {
         let fail = |cause: RuleFailure| RulesError::new(&module.id, cause);
-        let wit_input = contract::to_wit(input);
-        let slot = self.gate.enter();
-        let mut store = Store::new(&self.engine, DecisionState::new(module));
-        store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(deadline_ticks(module.limits.deadline));
-        let outcome = run(&module.pre, &mut store, &wit_input);
-        let state = store.into_data();
-        drop(slot);
-        state.log.finish();
-        let decisions = outcome.map_err(|e| fail(state.failure(&e, module.limits)))?;
-        let decisions = contract::from_wit(decisions, module.id.clone());
+        // The input is converted for the module's world before the call takes a slot.
+        let decisions = match &module.pre {
+            Pre::V1(pre) => {
+                let input = v1::to_wit(input);
+                self.call(module, directory, |store| {
+                    let rules = pre.instantiate(&mut *store)?;
+                    rules.call_decide(&mut *store, &input).map(|d| v1::from_wit(d, module.id.clone()))
+                })
+            }
+            Pre::V2(pre) => {
+                let input = v2::to_wit(input);
+                self.call(module, directory, |store| {
+                    let rules = pre.instantiate(&mut *store)?;
+                    rules.call_decide(&mut *store, &input).map(|d| v2::from_wit(d, module.id.clone()))
+                })
+            }
+        }
+        .map_err(fail)?;
         if let super::types::AttributeDecision::Reject(reason) = decisions.attributes {
             return Err(fail(RuleFailure::Rejected(reason)));
         }
@@ -243,11 +334,53 @@ impl RulesEngine {
         Ok(decisions)
     }
 
+    /// Runs `call` (instantiate, call one export) in a fresh store for `module`, with its
+    /// memory cap, log budget, deadline and `find-user` budget, holding a slot at the gate;
+    /// a failure is classified ([`DecisionState::failure`]).
+    fn call<T>(
+        &self,
+        module: &LoadedModule,
+        directory: Arc<dyn Directory>,
+        call: impl FnOnce(&mut Store<DecisionState>) -> wasmtime::Result<T>,
+    ) -> Result<T, RuleFailure> {
+        let slot = self.gate.enter();
+        let mut store = Store::new(&self.engine, DecisionState::new(module, directory));
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(deadline_ticks(module.limits.deadline));
+        let outcome = call(&mut store);
+        let state = store.into_data();
+        drop(slot);
+        state.log.finish();
+        outcome.map_err(|e| state.failure(&e, module.limits))
+    }
+
+    /// Calls a 2.0.0 module's `settings` export, in an instance of its own under the
+    /// module's limits (the first instance is the slowest: one retry on the deadline).
+    fn read_declaration(
+        &self,
+        module: &LoadedModule,
+        pre: &v2::RulesPre<DecisionState>,
+    ) -> Result<Vec<SettingDeclaration>, RulesError> {
+        let attempt = || {
+            self.call(module, Arc::new(NoDirectory), |store| {
+                let rules = pre.instantiate(&mut *store)?;
+                rules.call_settings(&mut *store)
+            })
+        };
+        let mut outcome = attempt();
+        if let Err(RuleFailure::Deadline(_)) = outcome {
+            outcome = attempt();
+        }
+        outcome.map(v2::declaration_from_wit).map_err(|cause| {
+            RulesError::new(&module.id, RuleFailure::WrongWorld(format!("its `settings` export failed: {cause}")))
+        })
+    }
+
     fn self_test(&self, module: &LoadedModule, settings: &[Setting]) -> Result<(), RulesError> {
         let input = super::sample::input(settings);
-        let mut outcome = self.decide(module, &input);
+        let mut outcome = self.decide(module, &input, Arc::new(NoDirectory));
         if let Err(RulesError { cause: RuleFailure::Deadline(_), .. }) = outcome {
-            outcome = self.decide(module, &input);
+            outcome = self.decide(module, &input, Arc::new(NoDirectory));
         }
         match outcome {
             Ok(_) => Ok(()),
@@ -259,21 +392,32 @@ impl RulesEngine {
         }
     }
 
-    /// Names the imports a rules component may not have (WASI, say) before the linker
-    /// gives its less direct "no matching implementation" error.
-    fn check_imports(&self, component: &Component) -> Result<(), String> {
+    /// Whether `component` targets world 2.0.0: it exports `settings`, or imports a 2.x
+    /// interface of the contract. (A module need not import `host` at all: wit-component
+    /// drops imports a module never calls.)
+    fn is_v2(&self, component: &Component) -> bool {
+        let ty = component.component_type();
+        let exports_settings = ty.exports(&self.engine).any(|(name, _)| name == "settings");
+        exports_settings
+            || ty.imports(&self.engine).any(|(name, _)| v2::IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)))
+    }
+
+    /// Names the imports a rules component of its world may not have (WASI, say) before
+    /// the linker gives its less direct "no matching implementation" error.
+    fn check_imports(&self, component: &Component, v2: bool) -> Result<(), String> {
+        let (allowed, world) = if v2 { (v2::IMPORT_PREFIXES, "2.0.0") } else { (v1::IMPORT_PREFIXES, "1.0.0") };
         let ty = component.component_type();
         let foreign: Vec<String> = ty
             .imports(&self.engine)
             .map(|(name, _)| name)
-            .filter(|name| !contract::ALLOWED_IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)))
+            .filter(|name| !allowed.iter().any(|p| name.starts_with(p)))
             .map(|name| format!("`{name}`"))
             .collect();
         if foreign.is_empty() {
             Ok(())
         } else {
             Err(format!(
-                "it imports {}; a rules module may import only usersync:rules/host@1.0.0 (build it for wasm32-unknown-unknown, not WASI)",
+                "it imports {}; a rules module of world {world} may import only usersync:rules/host@{world} (build it for wasm32-unknown-unknown, not WASI)",
                 foreign.join(", ")
             ))
         }
@@ -332,23 +476,20 @@ fn deadline_ticks(deadline: Duration) -> u64 {
     u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX / 2).max(1) + 1
 }
 
-fn run(
-    pre: &RulesPre<DecisionState>,
-    store: &mut Store<DecisionState>,
-    input: &wit::Input,
-) -> wasmtime::Result<wit::Decisions> {
-    let rules = pre.instantiate(&mut *store)?;
-    rules.call_decide(&mut *store, input)
-}
-
-/// One decision's store data: its memory limiter and its log budget.
+/// One decision's store data: its memory limiter, its log budget, and the directory that
+/// answers `find-user` with that call's budget.
 struct DecisionState {
     limiter: MemoryCap,
     log: GuestLog,
+    directory: Arc<dyn Directory>,
+    /// `find-user` calls left in this decision.
+    lookups_left: u32,
+    /// The module called `find-user` past its cap (and so trapped).
+    lookups_exceeded: bool,
 }
 
 impl DecisionState {
-    fn new(module: &LoadedModule) -> Self {
+    fn new(module: &LoadedModule, directory: Arc<dyn Directory>) -> Self {
         let limits =
             StoreLimitsBuilder::new().memory_size(module.limits.memory_bytes).trap_on_grow_failure(true).build();
         DecisionState {
@@ -360,6 +501,9 @@ impl DecisionState {
                 dropped: 0,
                 panic: None,
             },
+            directory,
+            lookups_left: FIND_USER_CALLS,
+            lookups_exceeded: false,
         }
     }
 
@@ -374,6 +518,11 @@ impl DecisionState {
         }
         if let Some(line) = &self.log.panic {
             return RuleFailure::Panic(line.clone());
+        }
+        if self.lookups_exceeded {
+            return RuleFailure::Trap(format!(
+                "called find-user more than {FIND_USER_CALLS} times in one decision (a module may look up a few usernames, not scan the directory)"
+            ));
         }
         match trap {
             Some(Trap::UnreachableCodeReached) => RuleFailure::Trap(format!(
@@ -439,7 +588,7 @@ struct GuestLog {
 }
 
 impl GuestLog {
-    fn line(&mut self, level: wit::LogLevel, mut message: String) {
+    fn line(&mut self, level: LogLevel, mut message: String) {
         if message.len() > LOG_LINE_BYTES {
             let mut end = LOG_LINE_BYTES;
             while !message.is_char_boundary(end) {
@@ -458,10 +607,10 @@ impl GuestLog {
         self.left -= 1;
         let (module, hash) = (self.module.as_str(), self.hash.as_str());
         match level {
-            wit::LogLevel::Debug => tracing::debug!(target: "usersync::rules::module", module, hash, "{message}"),
-            wit::LogLevel::Info => tracing::info!(target: "usersync::rules::module", module, hash, "{message}"),
-            wit::LogLevel::Warn => tracing::warn!(target: "usersync::rules::module", module, hash, "{message}"),
-            wit::LogLevel::Error => tracing::error!(target: "usersync::rules::module", module, hash, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "usersync::rules::module", module, hash, "{message}"),
+            LogLevel::Info => tracing::info!(target: "usersync::rules::module", module, hash, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "usersync::rules::module", module, hash, "{message}"),
+            LogLevel::Error => tracing::error!(target: "usersync::rules::module", module, hash, "{message}"),
         }
     }
 
@@ -472,13 +621,32 @@ impl GuestLog {
     }
 }
 
-impl contract::bindings::usersync::rules::host::Host for DecisionState {
-    fn log(&mut self, level: wit::LogLevel, message: String) {
-        self.log.line(level, message);
+impl v1::bindings::usersync::rules::host::Host for DecisionState {
+    fn log(&mut self, level: v1::wit::LogLevel, message: String) {
+        self.log.line(v1::log_level(level), message);
     }
 }
 
-impl wit::Host for DecisionState {}
+impl v1::wit::Host for DecisionState {}
+
+impl v2::bindings::usersync::rules::host::Host for DecisionState {
+    fn log(&mut self, level: v2::wit::LogLevel, message: String) {
+        self.log.line(v2::log_level(level), message);
+    }
+
+    /// Answers from the decision's directory; traps past [`FIND_USER_CALLS`].
+    fn find_user(&mut self, username: String) -> wasmtime::Result<Option<v2::wit::ConfluenceUser>> {
+        if self.lookups_left == 0 {
+            self.lookups_exceeded = true;
+            wasmtime::bail!("find-user called more than {FIND_USER_CALLS} times in one decision");
+        }
+        self.lookups_left -= 1;
+        let found = self.directory.find_user(&username);
+        Ok(found.map(|user| v2::confluence_user(&ConfluenceUser { exists: true, ..user })))
+    }
+}
+
+impl v2::wit::Host for DecisionState {}
 
 /// Counts running decisions: bounds them to the pool's size, and lets the epoch ticker
 /// sleep while none runs.
@@ -570,10 +738,10 @@ mod tests {
     fn log_lines_are_capped_and_cut() {
         let mut log = GuestLog { module: "m".into(), hash: "h".into(), left: 2, dropped: 0, panic: None };
         for _ in 0..5 {
-            log.line(wit::LogLevel::Info, "é".repeat(2000));
+            log.line(LogLevel::Info, "é".repeat(2000));
         }
         assert_eq!((log.left, log.dropped), (0, 3));
-        log.line(wit::LogLevel::Error, format!("panicked at src/lib.rs:1:1:\n{}", "x".repeat(5000)));
+        log.line(LogLevel::Error, format!("panicked at src/lib.rs:1:1:\n{}", "x".repeat(5000)));
         let panic = log.panic.unwrap();
         assert!(panic.starts_with("panicked at src/lib.rs") && panic.len() <= LOG_LINE_BYTES + '…'.len_utf8());
     }

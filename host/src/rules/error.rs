@@ -28,9 +28,10 @@ pub enum RuleFailure {
     /// The bytes are not valid WebAssembly, or the engine could not compile them.
     #[error("does not compile: {0}")]
     Compile(String),
-    /// A valid module or component that is not a `usersync:rules/rules@1.0.0` component:
-    /// no embedded world, an import other than `usersync:rules/host` (WASI, say), or
-    /// exports of the wrong names or types.
+    /// A valid module or component that is not a `usersync:rules/rules` component (of
+    /// world 1.0.0 or 2.0.0): no embedded world, an import other than
+    /// `usersync:rules/host` (WASI, say), exports of the wrong names or types, or an
+    /// unsound settings declaration (a key declared twice, a default of the wrong kind).
     #[error("does not fit the usersync:rules world: {0}")]
     WrongWorld(String),
     /// The module trapped: an `unreachable` (an explicit trap, or a panic the SDK did not
@@ -52,6 +53,10 @@ pub enum RuleFailure {
     /// The module refused the person, for this reason.
     #[error("rejected the person: {0}")]
     Rejected(String),
+    /// The app's settings do not fit the settings the module declares: a key it does not
+    /// read, or a value of the wrong kind. The message names the key.
+    #[error("does not accept the app's settings: {0}")]
+    Settings(String),
     /// The module failed its decision on the built-in sample person at load time.
     #[error("failed its self-test on the sample person: {0}")]
     SelfTest(String),

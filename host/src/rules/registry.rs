@@ -20,7 +20,7 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use super::engine::{LoadedModule, RuleLimits, RulesEngine};
 use super::error::{RuleFailure, RulesError};
-use super::types::{ModuleId, Setting};
+use super::types::{ModuleId, Setting, SettingDeclaration};
 
 /// Quiet time after a file's last change before it is loaded, for events that do not say
 /// the file is complete: an editor's save is several events (truncate, write, close; or
@@ -28,7 +28,8 @@ use super::types::{ModuleId, Setting};
 const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// An app's rules module: where its file is, the limits its decisions run under, and the
-/// settings its self-test runs with (the app's settings).
+/// app's settings (checked against a 2.0.0 module's declaration at each load, and used by
+/// its self-test: a module whose declaration refuses them does not replace the serving one).
 #[derive(Debug, Clone)]
 pub struct AppModule {
     pub app: String,
@@ -44,6 +45,11 @@ pub struct ModuleStatus {
     pub path: PathBuf,
     /// The module serving the app; `None` while none has loaded.
     pub module: Option<ModuleId>,
+    /// The rules world that module was built against (`"1.0.0"`, `"2.0.0"`).
+    pub world: Option<String>,
+    /// The settings that module declares; `None` while none has loaded, and for a 1.0.0
+    /// module (which cannot declare any).
+    pub declaration: Option<Vec<SettingDeclaration>>,
     /// When that module was loaded.
     pub loaded_at: Option<SystemTime>,
     /// Why the latest load failed, when the file has not loaded since (`None` once it does).
@@ -171,10 +177,13 @@ impl ModuleRegistry {
             .values()
             .map(|slot| {
                 let status = slot.status();
+                let current = slot.current.load();
                 ModuleStatus {
                     app: slot.spec.app.clone(),
                     path: slot.spec.path.clone(),
-                    module: slot.current.load().as_ref().map(|m| m.id().clone()),
+                    module: current.as_ref().map(|m| m.id().clone()),
+                    world: current.as_ref().map(|m| m.world().to_owned()),
+                    declaration: current.as_ref().and_then(|m| m.declaration()).map(<[_]>::to_vec),
                     loaded_at: status.loaded_at,
                     last_error: status.last_error.clone().or_else(|| status.watch_error.clone()),
                     reloads: status.reloads,

@@ -1,6 +1,7 @@
-//! The host's own mirror of the WIT records of `rules-sdk/wit/rules.wit`: plain Rust, no
-//! wasmtime types, so the rest of the host can build inputs and read decisions without
-//! knowing how modules run. The engine wrapper converts at its boundary.
+//! The host's own mirror of the WIT records of `rules-sdk/wit/rules.wit` (world 2.0.0, a
+//! superset of 1.0.0's): plain Rust, no wasmtime types, so the rest of the host can build
+//! inputs, answer `find-user` ([`Directory`]) and read decisions and setting declarations
+//! without knowing how modules run. The engine wrapper converts at its boundary.
 
 /// Where a person came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,10 +94,65 @@ pub enum SettingValue {
     Mapping(Vec<(String, String)>),
 }
 
+impl SettingValue {
+    /// The kind of this value.
+    pub fn kind(&self) -> SettingKind {
+        match self {
+            SettingValue::Text(_) => SettingKind::Text,
+            SettingValue::Flag(_) => SettingKind::Flag,
+            SettingValue::Number(_) => SettingKind::Number,
+            SettingValue::TextList(_) => SettingKind::TextList,
+            SettingValue::Mapping(_) => SettingKind::Mapping,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
     pub key: String,
     pub value: SettingValue,
+}
+
+/// The kind of value a setting takes (WIT `setting-kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SettingKind {
+    Text,
+    Flag,
+    Number,
+    TextList,
+    Mapping,
+}
+
+impl SettingKind {
+    /// The name used in the WIT, in messages and in tables: `text`, `flag`, `number`,
+    /// `text-list`, `mapping`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingKind::Text => "text",
+            SettingKind::Flag => "flag",
+            SettingKind::Number => "number",
+            SettingKind::TextList => "text-list",
+            SettingKind::Mapping => "mapping",
+        }
+    }
+}
+
+impl std::fmt::Display for SettingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One app setting a (2.0.0) module reads, as its `settings` export declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingDeclaration {
+    /// The key under `[apps.settings]`, matched ignoring ASCII case.
+    pub key: String,
+    pub kind: SettingKind,
+    /// What the module uses when the app does not set the key; `None`: no value.
+    pub default: Option<SettingValue>,
+    /// One line for administrators.
+    pub help: String,
 }
 
 /// The app the person came through.
@@ -107,12 +163,52 @@ pub struct AppInfo {
     pub settings: Vec<Setting>,
 }
 
-/// What Confluence holds for the person now.
+/// A Confluence user as UserSync knows them (WIT `confluence-user`): what Confluence holds,
+/// as of the last time UserSync read or wrote it. The default is a user Confluence does not
+/// have.
+///
+/// A 1.0.0 module sees `exists`, `username` and `groups` only.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConfluenceUser {
+    /// Confluence has this user (as far as UserSync knows). Not "this app decided before":
+    /// a user whose creation is still queued does not exist yet.
     pub exists: bool,
+    /// Their Confluence username (lower-case); `None` when Confluence does not have them.
     pub username: Option<String>,
+    /// Their current full name, when known.
+    pub full_name: Option<String>,
+    /// Their current e-mail address, when known.
+    pub email: Option<String>,
+    /// Whether their account is active, when known.
+    pub active: Option<bool>,
+    /// Every Confluence group they are in now, whoever put them there.
     pub groups: Vec<String>,
+    /// The groups of `groups` that the app deciding granted (and still holds).
+    pub granted: Vec<String>,
+}
+
+/// Where a module's `find-user` calls are answered: the Confluence users UserSync knows,
+/// by username, with `granted` filled in for the app whose module is deciding. Answered
+/// from memory, never over the network: a decision runs under a deadline of milliseconds.
+///
+/// `Some(user)` means Confluence has the user (the engine hands the module `exists: true`
+/// whatever `user.exists` says); `None` that it does not. The username is passed as the
+/// module wrote it; Confluence usernames are lower-case, so an implementation should
+/// compare ignoring case.
+pub trait Directory: Send + Sync {
+    /// The Confluence user with this username, if Confluence has one.
+    fn find_user(&self, username: &str) -> Option<ConfluenceUser>;
+}
+
+/// A [`Directory`] that knows nobody: for decisions made without Confluence (the
+/// self-test, `usersync rules check`, apps without `[confluence]`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoDirectory;
+
+impl Directory for NoDirectory {
+    fn find_user(&self, _username: &str) -> Option<ConfluenceUser> {
+        None
+    }
 }
 
 /// Everything one decision is made from.

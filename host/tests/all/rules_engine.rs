@@ -1,17 +1,23 @@
 //! The rules engine against a real hostile guest (`tests/guests/hostile`, built for
 //! wasm32-unknown-unknown by this test binary): each misbehaviour fails that one decision
-//! with an error naming the module and its hash, and the engine keeps serving.
+//! with an error naming the module and its hash, and the engine keeps serving; `find-user`
+//! is answered by the directory given to the decision, and capped.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::guests;
 use usersync::rules::types::*;
-use usersync::rules::{componentize, content_hash, RuleFailure, RuleLimits, RulesEngine};
+use usersync::rules::{componentize, content_hash, RuleFailure, RuleLimits, RulesEngine, FIND_USER_CALLS};
 
 /// The hostile guest's core module, as cargo builds it.
 fn hostile_guest() -> &'static [u8] {
     guests::core_module(guests::HOSTILE)
+}
+
+/// A directory that knows nobody.
+fn nobody() -> Arc<dyn Directory> {
+    Arc::new(NoDirectory)
 }
 
 fn input(mode: &str) -> RuleInput {
@@ -55,7 +61,7 @@ fn a_well_behaved_decision_and_the_module_identity() {
     let component = componentize(core).unwrap();
     let from_component = engine.load("hostile", &component, RuleLimits::default(), &[]).unwrap();
     for module in [&from_core, &from_component] {
-        let d = engine.decide(module, &input("ok")).unwrap();
+        let d = engine.decide(module, &input("ok"), nobody()).unwrap();
         assert_eq!(
             d.attributes,
             AttributeDecision::Provision(UserMapping {
@@ -87,19 +93,105 @@ fn each_misbehaviour_fails_only_its_decision() {
     ];
     for (mode, expected) in cases {
         let started = Instant::now();
-        let err = engine.decide(&module, &input(mode)).unwrap_err();
+        let err = engine.decide(&module, &input(mode), nobody()).unwrap_err();
         assert!(expected(&err.cause), "{mode}: {err}");
         let message = err.to_string();
         assert!(message.contains("hostile") && message.contains(hash_prefix), "{mode}: {message}");
         assert!(started.elapsed() < Duration::from_secs(5), "{mode} took {:?}", started.elapsed());
         // The engine, and the same module, keep serving.
-        assert!(engine.decide(&module, &input("ok")).is_ok(), "after {mode}");
+        assert!(engine.decide(&module, &input("ok"), nobody()).is_ok(), "after {mode}");
     }
     // A flood of log lines is capped (10 kept, the rest counted and dropped); the decision
     // itself succeeds. Ten thousand host calls take a while in a debug build: more time.
     let patient = RuleLimits { deadline: Duration::from_secs(5), ..limits };
     let flooding = engine.load("hostile", hostile_guest(), patient, &[]).unwrap();
-    assert!(engine.decide(&flooding, &input("log-flood")).is_ok());
+    assert!(engine.decide(&flooding, &input("log-flood"), nobody()).is_ok());
+}
+
+/// Knows one user, `grace`, and counts the questions.
+#[derive(Default)]
+struct OneUser {
+    asked: Mutex<Vec<String>>,
+}
+
+impl Directory for OneUser {
+    fn find_user(&self, username: &str) -> Option<ConfluenceUser> {
+        self.asked.lock().unwrap().push(username.to_owned());
+        (username == "grace").then(|| ConfluenceUser {
+            exists: false, // the engine says `exists: true` for any user found
+            username: Some("grace".into()),
+            full_name: Some("Grace Hopper".into()),
+            email: Some("grace@navy.example".into()),
+            active: Some(false),
+            groups: vec!["admirals".into(), "cobol".into()],
+            granted: vec!["cobol".into()],
+        })
+    }
+}
+
+fn looking_up(mode: &str, lookup: &str) -> RuleInput {
+    let mut input = input(mode);
+    input.app.settings.push(Setting { key: "lookup".into(), value: SettingValue::Text(lookup.into()) });
+    input
+}
+
+#[test]
+fn find_user_is_answered_by_the_decisions_directory() {
+    let engine = RulesEngine::new().unwrap();
+    let module = engine.load("hostile", hostile_guest(), RuleLimits::default(), &[]).unwrap();
+    assert_eq!(module.world(), "2.0.0");
+    let directory = Arc::new(OneUser::default());
+    let d = engine.decide(&module, &looking_up("find-user", "grace"), directory.clone()).unwrap();
+    let AttributeDecision::Provision(m) = &d.attributes else { panic!("{d:?}") };
+    assert_eq!(m.full_name, "Grace Hopper|grace@navy.example|inactive", "every field crosses");
+    assert_eq!(
+        (d.groups.add.as_slice(), d.groups.remove.as_slice()),
+        (&["admirals".to_owned(), "cobol".into()][..], &["cobol".to_owned()][..])
+    );
+    // The guest looks up in `map_attributes` and again in `map_groups`.
+    assert_eq!(*directory.asked.lock().unwrap(), ["grace", "grace"]);
+
+    let d = engine.decide(&module, &looking_up("find-user", "nobody"), directory.clone()).unwrap();
+    let AttributeDecision::Provision(m) = &d.attributes else { panic!("{d:?}") };
+    assert_eq!(m.full_name, "unknown");
+    assert!(d.groups.add.is_empty());
+    // The input's own user is not looked up: the SDK answers from `input.confluence`.
+    let mut own = looking_up("find-user", "grace");
+    own.confluence = ConfluenceUser { exists: true, username: Some("grace".into()), ..ConfluenceUser::default() };
+    let d = engine.decide(&module, &own, directory.clone()).unwrap();
+    let AttributeDecision::Provision(m) = &d.attributes else { panic!("{d:?}") };
+    assert_eq!(m.full_name, "-|-|-");
+    assert_eq!(*directory.asked.lock().unwrap(), ["grace", "grace", "nobody", "nobody"]);
+}
+
+#[test]
+fn find_user_is_capped_per_decision() {
+    let engine = RulesEngine::new().unwrap();
+    let module = engine.load("hostile", hostile_guest(), RuleLimits::default(), &[]).unwrap();
+    let directory = Arc::new(OneUser::default());
+    let err = engine.decide(&module, &input("find-user-scan"), directory.clone()).unwrap_err();
+    assert!(
+        matches!(&err.cause, RuleFailure::Trap(why) if why.contains("find-user") && why.contains(&FIND_USER_CALLS.to_string())),
+        "{err}"
+    );
+    assert_eq!(
+        directory.asked.lock().unwrap().len(),
+        FIND_USER_CALLS as usize,
+        "the call past the cap is not answered"
+    );
+    // The cap is per decision: the next one starts afresh.
+    assert!(engine.decide(&module, &looking_up("find-user", "grace"), directory).is_ok());
+}
+
+#[test]
+fn the_hostile_guest_declares_its_settings() {
+    let engine = RulesEngine::new().unwrap();
+    let module = engine.load("hostile", hostile_guest(), RuleLimits::default(), &[]).unwrap();
+    let keys: Vec<&str> = module.declaration().unwrap().iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["mode", "only_user", "lookup"]);
+    let settings = [Setting { key: "mode".into(), value: SettingValue::Flag(true) }];
+    let err = engine.load("hostile", hostile_guest(), RuleLimits::default(), &settings).unwrap_err();
+    assert_eq!(err.cause, RuleFailure::Settings("app setting `mode` must be a text, not a flag".into()));
 }
 
 #[test]
@@ -112,7 +204,7 @@ fn concurrent_decisions() {
             std::thread::spawn(move || {
                 for n in 0..50 {
                     let mode = if (t + n) % 10 == 0 { "trap" } else { "ok" };
-                    assert_eq!(engine.decide(&module, &input(mode)).is_ok(), mode == "ok");
+                    assert_eq!(engine.decide(&module, &input(mode), nobody()).is_ok(), mode == "ok");
                 }
             })
         })

@@ -90,6 +90,10 @@ async fn scim_writes_store_the_decisions_of_the_apps_module() {
     std::fs::write(dir.join("standard.wasm"), standard).unwrap();
     let settings = "username_regex = \"@.*$\"\nusername_replacement = \"\"\ndefault_groups_new = [\"confluence-users\"]\n[apps.settings.group_mapping]\nEngineering = \"eng\"";
     let rig = rig(&dir, &[("okta", "standard.wasm", settings)]);
+    let status = rig.service.inbound.rules().unwrap().registry().status();
+    assert_eq!(status[0].world.as_deref(), Some("2.0.0"));
+    let declared = status[0].declaration.as_ref().unwrap();
+    assert!(declared.iter().any(|d| d.key == "create_users"), "the status carries the declaration: {declared:?}");
 
     let (status, user) = rig.call("okta", Method::POST, "/Users", Some(ada())).await;
     assert_eq!(status, 201, "{user}");
@@ -258,6 +262,42 @@ async fn hot_reload_under_load_fails_nothing_and_attributes_every_decision() {
     assert!(decisions >= CLIENTS * 10, "only {decisions} requests ran across {SWAPS} swaps");
     assert_eq!(registry.status()[0].reloads, SWAPS as u64);
     assert!(registry.status()[0].last_error.is_none());
+}
+
+/// An app whose settings the module does not declare gets no module: the registry refuses
+/// the load (naming the key in the status), and the app's writes answer 503 until it is
+/// fixed; the other apps are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_with_an_undeclared_setting_gets_no_module() {
+    let dir = temp_dir("rules-declared");
+    std::fs::write(dir.join("standard.wasm"), guests::component(guests::STANDARD)).unwrap();
+    let rig = rig(
+        &dir,
+        &[
+            (
+                "typo",
+                "standard.wasm",
+                "on_the_fly = true
+keep_existing_group = false",
+            ),
+            (
+                "fine",
+                "standard.wasm",
+                "on_the_fly = true
+keep_existing_groups = false",
+            ),
+        ],
+    );
+    let registry = rig.service.inbound.rules().unwrap().registry().clone();
+    let status = registry.status();
+    let typo = status.iter().find(|s| s.app == "typo").unwrap();
+    assert!(typo.module.is_none());
+    let error = typo.last_error.as_deref().unwrap();
+    assert!(error.contains("`keep_existing_group`") && error.contains("rules module standard"), "{error}");
+    assert!(registry.current("fine").is_some());
+    let (status, body) = rig.call("typo", Method::POST, "/Users", Some(ada())).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(rig.call("fine", Method::POST, "/Users", Some(ada())).await.0, 201);
 }
 
 /// `usersync rules build`, `rules check` and `rules status` (no server running), as an

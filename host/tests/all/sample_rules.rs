@@ -1,7 +1,10 @@
 //! The sample rules modules (`sample-rules/*`), built for wasm32-unknown-unknown and made
 //! components the way `usersync rules build` does, run through the real engine: every
-//! setting of the standard rules, the department-groups and email-domain modules, and the
-//! attribution of each decision to the bytes that made it.
+//! setting of the standard rules (with `find-user` answered by a stub directory), their
+//! settings declarations and the host's check of an app's settings against them, the
+//! department-groups and email-domain modules, the standard module as built against
+//! contract 1.0.0 (a committed fixture), and the attribution of each decision to the bytes
+//! that made it.
 //!
 //! Each case states the whole decision (attributes, custom fields, groups) or the exact
 //! rejection, so a regression in a module, in the SDK or in the host↔guest conversion of
@@ -13,7 +16,11 @@ use std::time::Duration;
 
 use crate::guests;
 use usersync::rules::types::*;
-use usersync::rules::{content_hash, LoadedModule, RuleFailure, RuleLimits, RulesEngine};
+use usersync::rules::{content_hash, describe_declaration, LoadedModule, RuleFailure, RuleLimits, RulesEngine};
+
+/// The standard module as `usersync rules build` made it from the sources of contract
+/// 1.0.0 (commit 59b5721), before 2.0.0: a module built then must keep loading and deciding.
+const STANDARD_1_0_0: &[u8] = include_bytes!("../fixtures/standard-1.0.0.wasm");
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const ACME: &str = "urn:acme:params:scim:schemas:extension:acme:1.0:User";
@@ -191,6 +198,39 @@ fn group_decision(add: &[&str], create: &[&str], remove: &[&str]) -> GroupDecisi
 }
 
 // ---------------------------------------------------------------------------------------
+// Confluence.
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
+}
+
+/// A Confluence user with this username, in `groups`, of which the app granted `granted`.
+fn confluence_user(username: &str, groups: &[&str], granted: &[&str]) -> ConfluenceUser {
+    ConfluenceUser {
+        exists: true,
+        username: Some(username.into()),
+        groups: strings(groups),
+        granted: strings(granted),
+        ..ConfluenceUser::default()
+    }
+}
+
+/// A stub of the Confluence users UserSync knows, answering `find-user` and remembering
+/// what it was asked.
+#[derive(Default)]
+struct StubDirectory {
+    users: Vec<ConfluenceUser>,
+    asked: Mutex<Vec<String>>,
+}
+
+impl Directory for StubDirectory {
+    fn find_user(&self, username: &str) -> Option<ConfluenceUser> {
+        self.asked.lock().unwrap_or_else(PoisonError::into_inner).push(username.to_owned());
+        self.users.iter().find(|u| u.username.as_deref() == Some(username)).cloned()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The cases.
 
 /// One decision: the input, and the whole expected outcome. By default the expectation is
@@ -199,6 +239,10 @@ fn group_decision(add: &[&str], create: &[&str], remove: &[&str]) -> GroupDecisi
 struct Case {
     name: String,
     input: RuleInput,
+    /// The other Confluence users `find-user` knows.
+    directory: Vec<ConfluenceUser>,
+    /// The usernames the module must ask `find-user` about, when checked.
+    lookups: Option<Vec<String>>,
     /// `Err(reason)`: the module rejects the person with exactly this reason.
     expected: Result<(AttributeDecision, Vec<CustomField>, GroupDecision), String>,
 }
@@ -211,6 +255,8 @@ fn case(name: &str) -> Case {
             app: AppInfo { name: "sample-rules-test".into(), idp_kind: "generic".into(), settings: Vec::new() },
             confluence: ConfluenceUser::default(),
         },
+        directory: Vec::new(),
+        lookups: None,
         expected: Ok((ada_default(), Vec::new(), GroupDecision::default())),
     }
 }
@@ -226,13 +272,27 @@ impl Case {
         self
     }
 
-    /// Confluence already knows the user, in these groups.
-    fn existing(mut self, groups: &[&str]) -> Self {
-        self.input.confluence = ConfluenceUser {
-            exists: true,
-            username: Some("ada.lovelace@example.com".into()),
-            groups: groups.iter().map(|g| (*g).into()).collect(),
-        };
+    /// Confluence already has the user (as Ada's default username), in these groups, none
+    /// granted by the app.
+    fn existing(self, groups: &[&str]) -> Self {
+        self.confluence(confluence_user("ada.lovelace@example.com", groups, &[]))
+    }
+
+    /// What the input says Confluence holds for the person.
+    fn confluence(mut self, user: ConfluenceUser) -> Self {
+        self.input.confluence = user;
+        self
+    }
+
+    /// Another Confluence user `find-user` knows.
+    fn known(mut self, user: ConfluenceUser) -> Self {
+        self.directory.push(user);
+        self
+    }
+
+    /// The usernames the module asks `find-user` about, in order.
+    fn lookups(mut self, expected: &[&str]) -> Self {
+        self.lookups = Some(strings(expected));
         self
     }
 
@@ -279,7 +339,14 @@ fn check(package: &'static str, cases: Vec<Case>) {
     let module = module(package);
     let mut failures = Vec::new();
     for c in &cases {
-        let outcome = engine().decide(&module, &c.input);
+        let directory = Arc::new(StubDirectory { users: c.directory.clone(), ..StubDirectory::default() });
+        let outcome = engine().decide(&module, &c.input, directory.clone());
+        let asked = directory.asked.lock().unwrap().clone();
+        if let Some(expected) = &c.lookups {
+            if asked != *expected {
+                failures.push(format!("{}: find-user\n  expected: {expected:?}\n  actual:   {asked:?}", c.name));
+            }
+        }
         match (&c.expected, outcome) {
             (Ok((attributes, fields, groups)), Ok(d)) => {
                 if d.attributes != *attributes {
@@ -329,7 +396,8 @@ fn standard_default_attribute_mapping_for_a_scim_person() {
         guests::STANDARD,
         vec![
             case("defaults: userName, primary e-mail, displayName, active"),
-            case("unknown settings are ignored").set("colour", text("blue")),
+            case("an unknown setting that reaches the module is ignored (the host refuses it at load)")
+                .set("colour", text("blue")),
             case("full name: name.formatted without displayName").person(|p| p.display_name = None).provisions(
                 "ada.lovelace@example.com",
                 "Ada King",
@@ -895,6 +963,20 @@ fn standard_keep_existing_groups() {
                 .person(|p| p.groups.clear())
                 .existing(&["staff", "writers", "developers"])
                 .groups(&["staff"], &[], &["writers", "developers"]),
+            case("keep_existing_groups off: groups the app granted are left to the host to revoke")
+                .set("group_mapping", mapping(&[("Engineers", "developers")]))
+                .set("keep_existing_groups", flag(false))
+                .confluence(confluence_user("ada.lovelace@example.com", &["developers", "writers"], &["old-grant"]))
+                .groups(&["developers"], &[], &["writers"]),
+            case("keep_existing_groups off: the groups of the user with the decided username")
+                .set("group_mapping", mapping(&[("Engineers", "developers")]))
+                .set("keep_existing_groups", flag(false))
+                .set("username_regex", text("@.*$"))
+                .existing(&["writers"])
+                .known(confluence_user("ada.lovelace", &["testers", "developers"], &[]))
+                .lookups(&["ada.lovelace"])
+                .provisions("ada.lovelace", "Ada Lovelace", "ada@example.com", true)
+                .groups(&["developers"], &[], &["testers"]),
             case("keep_existing_groups off for a person Confluence does not know removes nothing")
                 .set("keep_existing_groups", flag(false))
                 .person(|p| p.groups.clear()),
@@ -903,6 +985,209 @@ fn standard_keep_existing_groups() {
                 .rejected("app setting `keep_existing_groups` must be a flag, not a mapping"),
         ],
     );
+}
+
+#[test]
+fn standard_create_users() {
+    let skipped = |username: &str| {
+        AttributeDecision::Skip(format!("create_users is off and Confluence has no user {username:?}"))
+    };
+    check(
+        guests::STANDARD,
+        vec![
+            case("create_users on by default: a person Confluence does not have is created")
+                .lookups(&["ada.lovelace@example.com"]),
+            case("create_users off: a person Confluence does not have is skipped, with the reason")
+                .set("create_users", flag(false))
+                .set("default_groups_all", list(&["staff"]))
+                .attributes(skipped("ada.lovelace@example.com"))
+                .groups(&["staff"], &[], &[]),
+            case("create_users off: a user Confluence has is updated and grouped, without a look-up")
+                .set("create_users", flag(false))
+                .set("default_groups_all", list(&["staff"]))
+                .existing(&[])
+                .lookups(&[])
+                .groups(&["staff"], &[], &[]),
+            case("create_users off: the decided username, which Confluence has, is found with find-user")
+                .set("create_users", flag(false))
+                .set("username_regex", text("@.*$"))
+                .known(confluence_user("ada.lovelace", &[], &[]))
+                .lookups(&["ada.lovelace"])
+                .provisions("ada.lovelace", "Ada Lovelace", "ada@example.com", true),
+            case("create_users off: the input's user is another name; the decided one is unknown")
+                .set("create_users", flag(false))
+                .set("username_regex", text("@.*$"))
+                .existing(&[])
+                .lookups(&["ada.lovelace"])
+                .attributes(skipped("ada.lovelace")),
+            case("create_users not a flag rejects")
+                .set("create_users", list(&["x"]))
+                .rejected("app setting `create_users` must be a flag, not a text-list"),
+        ],
+    );
+}
+
+#[test]
+fn standard_update_users() {
+    let in_confluence = || ConfluenceUser {
+        full_name: Some("Countess Lovelace".into()),
+        email: Some("ada@old.example".into()),
+        active: Some(true),
+        ..confluence_user("ada.lovelace@example.com", &[], &[])
+    };
+    check(
+        guests::STANDARD,
+        vec![
+            case("update_users on by default: an existing user gets the mapped values").confluence(in_confluence()),
+            case("update_users off: an existing user keeps Confluence's full name and e-mail, active is synced")
+                .set("update_users", flag(false))
+                .person(|p| p.active = false)
+                .confluence(in_confluence())
+                .provisions("ada.lovelace@example.com", "Countess Lovelace", "ada@old.example", false),
+            case("update_users off: values UserSync does not know are mapped")
+                .set("update_users", flag(false))
+                .existing(&[]),
+            case("update_users off: the values of the user found under the decided username")
+                .set("update_users", flag(false))
+                .set("username_regex", text("@.*$"))
+                .known(ConfluenceUser {
+                    full_name: Some("A. Lovelace".into()),
+                    email: Some("al@example.org".into()),
+                    active: Some(false),
+                    ..confluence_user("ada.lovelace", &[], &[])
+                })
+                .lookups(&["ada.lovelace"])
+                .provisions("ada.lovelace", "A. Lovelace", "al@example.org", true),
+            case("update_users off: a new user gets the mapped values").set("update_users", flag(false)),
+        ],
+    );
+}
+
+#[test]
+fn standard_default_groups_new_are_kept_while_granted() {
+    check(
+        guests::STANDARD,
+        vec![
+            case("default_groups_new: granted to a user Confluence does not have")
+                .set("default_groups_new", list(&["confluence-users"]))
+                .groups(&["confluence-users"], &[], &[]),
+            case("default_groups_new: still wanted on the next decision, while the app holds the grant")
+                .set("default_groups_new", list(&["confluence-users", "newcomers"]))
+                .confluence(confluence_user("ada.lovelace@example.com", &["confluence-users"], &["confluence-users"]))
+                .groups(&["confluence-users"], &[], &[]),
+            case("default_groups_new: not granted to a user Confluence had before")
+                .set("default_groups_new", list(&["confluence-users"]))
+                .existing(&["confluence-users"]),
+            case("default_groups_new: the grants of the user with the decided username")
+                .set("default_groups_new", list(&["confluence-users"]))
+                .set("username_regex", text("@.*$"))
+                .existing(&[])
+                .known(confluence_user("ada.lovelace", &["confluence-users"], &["confluence-users"]))
+                .provisions("ada.lovelace", "Ada Lovelace", "ada@example.com", true)
+                .groups(&["confluence-users"], &[], &[]),
+        ],
+    );
+}
+
+/// The settings declaration crosses into the host, and the host checks an app's settings
+/// against it when it loads the module for that app.
+#[test]
+fn standard_declares_its_settings_and_the_host_holds_apps_to_them() {
+    let engine = engine();
+    let standard = module(guests::STANDARD);
+    assert_eq!(standard.world(), "2.0.0");
+    let declaration = standard.declaration().unwrap();
+    let keys: Vec<&str> = declaration.iter().map(|d| d.key.as_str()).collect();
+    for key in [
+        "username_regex",
+        "default_groups_new",
+        "group_mapping",
+        "keep_existing_groups",
+        "create_users",
+        "update_users",
+    ] {
+        assert!(keys.contains(&key), "{key} is declared: {keys:?}");
+    }
+    let create_users = declaration.iter().find(|d| d.key == "create_users").unwrap();
+    assert_eq!((create_users.kind, &create_users.default), (SettingKind::Flag, &Some(SettingValue::Flag(true))));
+    assert!(!create_users.help.is_empty());
+    let mapping_decl = declaration.iter().find(|d| d.key == "group_mapping").unwrap();
+    assert_eq!((mapping_decl.kind, &mapping_decl.default), (SettingKind::Mapping, &None));
+    let table = describe_declaration(declaration);
+    assert!(
+        table.lines().any(|l| l.starts_with("create_users ") && l.contains(" flag ") && l.contains(" true ")),
+        "{table}"
+    );
+
+    let load =
+        |settings: Vec<Setting>| engine.load("standard", guests::component(guests::STANDARD), limits(), &settings);
+    let setting = |key: &str, value: SettingValue| Setting { key: key.into(), value };
+    // Declared keys, of their kinds (as the SDK reads them: a flag may be text), load.
+    load(vec![
+        setting("On_The_Fly", text("yes")),
+        setting("default_groups_new", text("confluence-users, staff")),
+        setting("group_mapping", mapping(&[("Engineering", "developers")])),
+        setting("create_users", flag(false)),
+    ])
+    .unwrap();
+    // An unknown key is refused, naming it and the module.
+    let unknown = load(vec![setting("colour", text("blue"))]).unwrap_err();
+    assert!(matches!(&unknown.cause, RuleFailure::Settings(why) if why.contains("`colour`")), "{unknown}");
+    assert!(unknown.to_string().starts_with("rules module standard ("), "{unknown}");
+    // A value of the wrong kind is refused, naming the key and both kinds.
+    let wrong = load(vec![setting("on_the_fly", list(&["x"]))]).unwrap_err();
+    assert_eq!(wrong.cause, RuleFailure::Settings("app setting `on_the_fly` must be a flag, not a text-list".into()));
+    let not_a_flag = load(vec![setting("keep_existing_groups", text("sometimes"))]).unwrap_err();
+    assert!(
+        matches!(&not_a_flag.cause, RuleFailure::Settings(why) if why.contains("`keep_existing_groups`")),
+        "{not_a_flag}"
+    );
+
+    // The examples declare theirs.
+    let email = module(guests::EMAIL_DOMAIN);
+    let declared: Vec<_> = email.declaration().unwrap().iter().map(|d| (d.key.clone(), d.kind)).collect();
+    assert_eq!(declared, [("allowed_domains".to_owned(), SettingKind::TextList)]);
+    assert_eq!(module(guests::DEPARTMENT_GROUPS).declaration(), Some(&[][..]));
+    let err = engine
+        .load("dept", guests::component(guests::DEPARTMENT_GROUPS), limits(), &[setting("allowed_domains", text("x"))])
+        .unwrap_err();
+    assert!(matches!(&err.cause, RuleFailure::Settings(why) if why.contains("it declares no settings")), "{err}");
+}
+
+/// The standard module as built against contract 1.0.0, before 2.0.0 existed: it loads
+/// (no declaration, so its app's settings are not checked) and decides as it always did.
+#[test]
+fn a_module_built_against_1_0_0_still_loads_and_decides() {
+    let engine = engine();
+    let settings = vec![
+        Setting { key: "default_groups_new".into(), value: list(&["confluence-users"]) },
+        Setting { key: "on_the_fly".into(), value: flag(true) },
+        Setting { key: "not_declared_anywhere".into(), value: text("fine for 1.0.0") },
+    ];
+    let old = engine.load("standard-1.0.0", STANDARD_1_0_0, limits(), &settings).unwrap();
+    assert_eq!(old.world(), "1.0.0");
+    assert_eq!(old.declaration(), None);
+    assert_eq!(old.id().hash, content_hash(STANDARD_1_0_0));
+
+    let mut new_user = case("new").input;
+    new_user.app.settings = settings.clone();
+    let d = engine.decide(&old, &new_user, Arc::new(NoDirectory)).unwrap();
+    assert_eq!(d.attributes, ada_default());
+    assert_eq!(
+        d.groups,
+        group_decision(
+            &["engineers", "ad-writers", "everyone", "confluence-users"],
+            &["engineers", "ad-writers", "everyone"],
+            &[]
+        )
+    );
+    // A 1.0.0 module sees `exists` as before (not `granted`, which it does not know).
+    let mut existing = new_user.clone();
+    existing.confluence = confluence_user("ada.lovelace@example.com", &["confluence-users"], &["confluence-users"]);
+    let directory = Arc::new(StubDirectory::default());
+    let d = engine.decide(&old, &existing, directory.clone()).unwrap();
+    assert_eq!(d.groups.add, ["engineers", "ad-writers", "everyone"]);
+    assert!(directory.asked.lock().unwrap().is_empty(), "a 1.0.0 module cannot call find-user");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1012,7 +1297,7 @@ fn decisions_are_attributed_to_the_bytes_that_made_them() {
             let module = engine.load(&name, bytes, limits(), &[]).unwrap();
             let expected = ModuleId { name: name.clone(), hash: content_hash(bytes) };
             assert_eq!(*module.id(), expected, "{package} as a {form}");
-            let decisions = engine.decide(&module, &input).unwrap();
+            let decisions = engine.decide(&module, &input, Arc::new(NoDirectory)).unwrap();
             assert_eq!(decisions.module, expected, "{package} as a {form}: the decision names the module");
             assert_eq!(decisions.module.hash.len(), 64);
             assert!(
@@ -1031,7 +1316,7 @@ fn decisions_are_attributed_to_the_bytes_that_made_them() {
     let module = engine.load("email-domain", bytes, limits(), &[]).unwrap();
     let mut outsider = input;
     outsider.person.emails = vec![typed("ada@evil.example", "work", true)];
-    let err = engine.decide(&module, &outsider).unwrap_err();
+    let err = engine.decide(&module, &outsider, Arc::new(NoDirectory)).unwrap_err();
     assert_eq!(err.cause, RuleFailure::Rejected("e-mail domain \"evil.example\" is not allowed".into()));
     assert_eq!((err.module.as_str(), err.hash.as_str()), ("email-domain", content_hash(bytes).as_str()));
     assert!(err.to_string().contains(&content_hash(bytes)[..12]), "{err}");

@@ -7,7 +7,10 @@
 //! A person without a department or location simply does not get that group.
 //!
 //! Everything else is the SDK's default: the default attribute mapping, no custom fields.
-//! No settings.
+//! No settings: it declares none, so the host refuses an app that sets any.
+//!
+//! Groups are grants: each decision wants the groups of the person's current department
+//! and location, so after a move the old ones (granted by this app) are revoked.
 
 use usersync_rules::{slug, GroupDecision, Input, Person, Rules};
 
@@ -17,7 +20,7 @@ pub struct DepartmentGroups;
 impl Rules for DepartmentGroups {
     fn map_groups(input: &Input) -> GroupDecision {
         let person = &input.person;
-        let mut groups = GroupDecision::unchanged();
+        let mut groups = GroupDecision::empty();
         for (prefix, value) in [("dept", department(person)), ("loc", location(person))] {
             let name = value.map(slug).unwrap_or_default();
             if !name.is_empty() {
@@ -100,6 +103,11 @@ mod tests {
             assert_eq!(d.groups.create, expected, "created if missing");
             assert!(d.groups.remove.is_empty());
         }
+    }
+
+    #[test]
+    fn declares_no_settings() {
+        assert!(DepartmentGroups::settings().is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! Everything else is the SDK's default: the default attribute mapping for the people it
 //! accepts, no custom fields, no group changes.
 
-use usersync_rules::{defaults, normalize_email, AttributeDecision, Input, Rules};
+use usersync_rules::{defaults, normalize_email, AttributeDecision, Input, Rules, SettingDeclaration};
 
 /// The module.
 pub struct EmailDomain;
@@ -33,6 +33,13 @@ impl Rules for EmailDomain {
         }
         defaults::map_attributes(input)
     }
+
+    fn settings() -> Vec<SettingDeclaration> {
+        vec![SettingDeclaration::text_list(
+            "allowed_domains",
+            "E-mail domains people may come from (*.example.com: its subdomains); none: everyone is rejected.",
+        )]
+    }
 }
 
 usersync_rules::export_rules!(EmailDomain);
@@ -48,7 +55,7 @@ fn domain_allowed(entry: &str, domain: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use usersync_rules::{Decisions, GroupDecision, Person, SettingValue, Source, TypedValue};
+    use usersync_rules::{Decisions, GroupDecision, Person, SettingKind, SettingValue, Source, TypedValue};
 
     use super::*;
 
@@ -99,9 +106,16 @@ mod tests {
     }
 
     #[test]
+    fn declares_allowed_domains_only() {
+        let declared = EmailDomain::settings();
+        let keys: Vec<(&str, SettingKind)> = declared.iter().map(|d| (d.key.as_str(), d.kind)).collect();
+        assert_eq!(keys, [("allowed_domains", SettingKind::TextList)]);
+    }
+
+    #[test]
     fn everything_else_is_the_default() {
         let d = Decisions::of::<EmailDomain>(&input(Some("ada@example.com"), list(&["example.com"])));
         assert!(d.custom_fields.is_empty());
-        assert_eq!(d.groups, GroupDecision::unchanged());
+        assert_eq!(d.groups, GroupDecision::empty());
     }
 }

@@ -1,13 +1,44 @@
-//! The attribute mapping and the custom fields.
+//! The attribute mapping (with `create_users` and `update_users`) and the custom fields.
 
-use usersync_rules::{defaults, AttributeDecision, CustomField, Input, UserFields};
+use usersync_rules::{defaults, AttributeDecision, ConfluenceUser, CustomField, Input, UserFields};
 
 use crate::settings::Settings;
 
-/// The attribute decision: each field from its `*_attribute` setting or the default,
-/// `username_regex` applied to the username as sent, then Confluence's rules
-/// ([`UserFields::into_decision`]).
-pub fn map_attributes(input: &Input, s: &Settings<'_>) -> AttributeDecision {
+/// The attribute decision, and the Confluence user it is about.
+///
+/// Each field comes from its `*_attribute` setting or the default, `username_regex` is
+/// applied to the username as sent, then Confluence's rules
+/// ([`UserFields::into_decision`]). For a user to provision, the Confluence user with the
+/// DECIDED username is looked up ([`Input::confluence_user`]: the input's record when the
+/// names match, else the host's `find-user`), and:
+/// - Confluence does not have them and `create_users` is off: the person is skipped, with
+///   the reason;
+/// - Confluence has them and `update_users` is off: their full name and e-mail address
+///   stay as Confluence has them (where UserSync knows them).
+///
+/// The user returned is that Confluence user (the input's record when nobody is
+/// provisioned), for the group decision.
+pub fn map_attributes(input: &Input, s: &Settings<'_>) -> (AttributeDecision, ConfluenceUser) {
+    let decision = user_fields(input, s);
+    let AttributeDecision::Provision(mut mapping) = decision else { return (decision, input.confluence.clone()) };
+    let target = input.confluence_user(&mapping.username);
+    if !target.exists && !s.create_users {
+        let reason = format!("create_users is off and Confluence has no user {:?}", mapping.username);
+        return (AttributeDecision::Skip(reason), target);
+    }
+    if target.exists && !s.update_users {
+        if let Some(full_name) = &target.full_name {
+            mapping.full_name.clone_from(full_name);
+        }
+        if let Some(email) = &target.email {
+            mapping.email.clone_from(email);
+        }
+    }
+    (AttributeDecision::Provision(mapping), target)
+}
+
+/// The attribute decision from the person's fields and the settings alone.
+fn user_fields(input: &Input, s: &Settings<'_>) -> AttributeDecision {
     let p = &input.person;
     let username = match s.username_attribute {
         Some(path) => match p.attribute(path) {

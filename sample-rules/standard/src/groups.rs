@@ -1,12 +1,20 @@
-//! The group mapping: manual mappings, on-the-fly groups, default groups, and removals.
+//! The group mapping: manual mappings, on-the-fly groups, default groups, and removals,
+//! under grant semantics: `add` is every group the app wants the user in now.
 
-use usersync_rules::{normalize_group, GroupDecision, IdpGroup, Input};
+use usersync_rules::{normalize_group, ConfluenceUser, GroupDecision, IdpGroup, Input};
 
 use crate::settings::Settings;
 
-/// The group decision (see the crate documentation for the order of the rules).
-pub fn map_groups(input: &Input, s: &Settings<'_>) -> GroupDecision {
-    let mut decision = GroupDecision::unchanged();
+/// The group decision for the Confluence user `target` (the one the attribute decision is
+/// about; see the crate documentation for the order of the rules).
+///
+/// `default_groups_new` is wanted when Confluence does not have the user yet, and after
+/// that for as long as the app holds the grant (`target.granted`), so the next decision
+/// does not revoke it. With `keep_existing_groups` off, `remove` lists the user's current
+/// groups that the app neither wants nor granted (granted ones are revoked by the host when
+/// left out of `add`), except `default_groups_new`.
+pub fn map_groups(input: &Input, s: &Settings<'_>, target: &ConfluenceUser) -> GroupDecision {
+    let mut decision = GroupDecision::empty();
     let considered =
         input.person.groups.iter().filter(|g| s.group_filter.as_ref().is_none_or(|re| re.is_match(&g.display_name)));
     for group in considered {
@@ -31,16 +39,17 @@ pub fn map_groups(input: &Input, s: &Settings<'_>) -> GroupDecision {
     for group in &s.default_groups_all {
         decision.add_group(group.clone());
     }
-    if !input.confluence.exists {
-        for group in &s.default_groups_new {
+    for group in &s.default_groups_new {
+        if !target.exists || target.holds_grant(group) {
             decision.add_group(group.clone());
         }
     }
 
-    if !s.keep_existing_groups && input.confluence.exists {
-        for current in &input.confluence.groups {
+    if !s.keep_existing_groups && target.exists {
+        for current in &target.groups {
             let current = normalize_group(current);
-            if !decision.add.contains(&current) && !s.is_default_group(&current) {
+            let kept = decision.add.contains(&current) || s.default_groups_new.contains(&current);
+            if !kept && !target.holds_grant(&current) {
                 decision.remove_group(current);
             }
         }

@@ -1,9 +1,70 @@
-//! The app's settings as the standard rules read them: parsed once, strictly. A setting of
-//! the wrong kind, or a regular expression that does not compile, is an error rather than
-//! being ignored, so a mistyped configuration refuses people (with the reason) instead of
-//! provisioning them wrongly. Unknown keys are ignored.
+//! The app's settings as the standard rules read them: declared ([`declarations`], what
+//! the module's `settings` export returns, so the host refuses unknown keys and values of
+//! the wrong kind when it loads the module for an app), then parsed once, strictly. A
+//! setting of the wrong kind, or a regular expression that does not compile, is an error
+//! rather than being ignored, so a mistyped configuration refuses people (with the reason)
+//! instead of provisioning them wrongly.
 
-use usersync_rules::{normalize_group, App, Regex, SettingError, SettingValue};
+use usersync_rules::{normalize_group, App, Regex, SettingDeclaration, SettingError, SettingValue};
+
+/// Every setting the standard rules read, with its kind, default and help: the module's
+/// `settings` export. Keep it in step with [`Settings::from_app`] (a test checks that every
+/// declared default is what the module does without the setting).
+pub fn declarations() -> Vec<SettingDeclaration> {
+    let empty_text = || SettingValue::Text(String::new());
+    vec![
+        SettingDeclaration::text(
+            "username_attribute",
+            "Path of the username (default: userName; LDAP userPrincipalName, sAMAccountName, uid).",
+        ),
+        SettingDeclaration::text(
+            "email_attribute",
+            "Path of the e-mail address (default: the primary e-mail; LDAP mail).",
+        ),
+        SettingDeclaration::text(
+            "full_name_attribute",
+            "Path of the full name (default: displayName, name.formatted, given + family name, cn).",
+        ),
+        SettingDeclaration::text("username_regex", "Regular expression applied to the username as sent."),
+        SettingDeclaration::text("username_replacement", "What each username_regex match becomes ($1, ${name}).")
+            .with_default(empty_text()),
+        SettingDeclaration::mapping("custom_fields", "Confluence custom field -> path of its value."),
+        SettingDeclaration::flag("sync_active", true, "Active as the identity provider says (false: always active)."),
+        SettingDeclaration::flag("create_users", true, "Create users Confluence does not have (false: skip them)."),
+        SettingDeclaration::flag(
+            "update_users",
+            true,
+            "Update existing users' full name and e-mail (false: keep Confluence's).",
+        ),
+        SettingDeclaration::text_list(
+            "default_groups_new",
+            "Groups granted to a user Confluence does not have yet (kept while granted).",
+        ),
+        SettingDeclaration::text_list("default_groups_all", "Groups granted to every user."),
+        SettingDeclaration::mapping("group_mapping", "IdP group (name or id) -> Confluence group."),
+        SettingDeclaration::flag(
+            "import_only_mapped_groups",
+            false,
+            "With on_the_fly: ignore IdP groups without a group_mapping entry.",
+        ),
+        SettingDeclaration::text("group_filter", "Only IdP groups whose name matches this regular expression."),
+        SettingDeclaration::flag(
+            "on_the_fly",
+            false,
+            "Unmapped IdP groups join same-named groups, created if missing.",
+        ),
+        SettingDeclaration::text("on_the_fly_include", "On the fly, only IdP groups whose name matches."),
+        SettingDeclaration::text("on_the_fly_exclude", "On the fly, never IdP groups whose name matches."),
+        SettingDeclaration::text("on_the_fly_rewrite_regex", "On the fly, applied to the IdP group's name."),
+        SettingDeclaration::text("on_the_fly_rewrite_replacement", "What each on_the_fly_rewrite_regex match becomes.")
+            .with_default(empty_text()),
+        SettingDeclaration::flag(
+            "keep_existing_groups",
+            true,
+            "false: the user leaves Confluence groups the app does not grant (default_groups_new excepted).",
+        ),
+    ]
+}
 
 /// Every setting the standard rules understand, with its default applied.
 #[derive(Debug)]
@@ -20,6 +81,10 @@ pub struct Settings<'a> {
     pub custom_fields: Vec<(&'a str, &'a str)>,
     /// `sync_active` (default true).
     pub sync_active: bool,
+    /// `create_users` (default true).
+    pub create_users: bool,
+    /// `update_users` (default true).
+    pub update_users: bool,
     /// `default_groups_new`, as Confluence group names.
     pub default_groups_new: Vec<String>,
     /// `default_groups_all`, as Confluence group names.
@@ -73,6 +138,8 @@ impl<'a> Settings<'a> {
             username_rewrite: rewrite(app, "username_regex", "username_replacement")?,
             custom_fields: mapping(app, "custom_fields")?,
             sync_active: flag(app, "sync_active", true)?,
+            create_users: flag(app, "create_users", true)?,
+            update_users: flag(app, "update_users", true)?,
             default_groups_new: groups(app, "default_groups_new")?,
             default_groups_all: groups(app, "default_groups_all")?,
             group_mapping: mapping(app, "group_mapping")?
@@ -87,11 +154,6 @@ impl<'a> Settings<'a> {
             on_the_fly_rewrite: rewrite(app, "on_the_fly_rewrite_regex", "on_the_fly_rewrite_replacement")?,
             keep_existing_groups: flag(app, "keep_existing_groups", true)?,
         })
-    }
-
-    /// Whether `group` is one of the default groups (new or all).
-    pub fn is_default_group(&self, group: &str) -> bool {
-        self.default_groups_all.iter().chain(&self.default_groups_new).any(|d| d == group)
     }
 }
 

@@ -2,11 +2,11 @@
 //! or the Confluence state, and says how the decisions it cares about render.
 
 use usersync_rules::{
-    Attribute, AttributeDecision, CustomField, Decisions, Enterprise, GroupDecision, IdpGroup, Input, Name, Person,
-    SettingValue, Source, TypedValue,
+    directory, Attribute, AttributeDecision, ConfluenceUser, CustomField, Decisions, Enterprise, GroupDecision,
+    IdpGroup, Input, Name, Person, Rules, SettingValue, Source, TypedValue,
 };
 
-use crate::{decide, Standard};
+use crate::{decide, declarations, Standard};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -50,33 +50,66 @@ fn ada() -> Person {
     p
 }
 
+/// Ada's Confluence username by default.
+const ADA: &str = "ada.lovelace@example.com";
+
 /// One row of the table. `None` expectations are not checked.
 struct Case {
     name: &'static str,
-    settings: Vec<(&'static str, SettingValue)>,
+    settings: Vec<(String, SettingValue)>,
     person: fn(&mut Person),
-    existing: Option<&'static [&'static str]>,
+    /// What the input says Confluence holds for the person (default: nothing).
+    confluence: Option<ConfluenceUser>,
+    /// The other Confluence users `find-user` knows.
+    directory: Vec<ConfluenceUser>,
+    /// The usernames the decision must look up with `find-user`, when checked.
+    lookups: Option<&'static [&'static str]>,
     attributes: Option<&'static str>,
     fields: Option<&'static str>,
     groups: Option<&'static str>,
 }
 
 fn case(name: &'static str) -> Case {
-    Case { name, settings: Vec::new(), person: |_| {}, existing: None, attributes: None, fields: None, groups: None }
+    Case {
+        name,
+        settings: Vec::new(),
+        person: |_| {},
+        confluence: None,
+        directory: Vec::new(),
+        lookups: None,
+        attributes: None,
+        fields: None,
+        groups: None,
+    }
 }
 
 impl Case {
-    fn set(mut self, key: &'static str, value: SettingValue) -> Self {
-        self.settings.push((key, value));
+    fn set(mut self, key: &str, value: SettingValue) -> Self {
+        self.settings.push((key.to_owned(), value));
         self
     }
     fn person(mut self, change: fn(&mut Person)) -> Self {
         self.person = change;
         self
     }
-    /// Confluence already knows the user, in these groups.
-    fn existing(mut self, groups: &'static [&'static str]) -> Self {
-        self.existing = Some(groups);
+    /// Confluence already has the user (as Ada's default username), in these groups, none
+    /// granted by this app.
+    fn existing(self, groups: &'static [&'static str]) -> Self {
+        self.confluence(ConfluenceUser::existing(ADA).with_groups(groups))
+    }
+    /// What the input says Confluence holds for the person.
+    fn confluence(mut self, user: ConfluenceUser) -> Self {
+        self.confluence = Some(user);
+        self
+    }
+    /// Another Confluence user `find-user` knows.
+    fn known(mut self, user: ConfluenceUser) -> Self {
+        self.directory.push(user);
+        self
+    }
+    /// The usernames the decision looks up with `find-user`, in order.
+    fn lookups(mut self, expected: &'static [&'static str]) -> Self {
+        self.lookups = Some(expected);
         self
     }
     fn attributes(mut self, expected: &'static str) -> Self {
@@ -99,8 +132,8 @@ impl Case {
         for (key, value) in &self.settings {
             input = input.with_setting(key, value.clone());
         }
-        match self.existing {
-            Some(groups) => input.existing_user("ada.lovelace@example.com", groups),
+        match &self.confluence {
+            Some(user) => input.with_confluence(user.clone()),
             None => input,
         }
     }
@@ -145,8 +178,15 @@ fn check(cases: Vec<Case>) {
     let mut failures = Vec::new();
     for c in &cases {
         let input = c.input();
+        directory::set_test_directory(c.directory.clone());
         let d = decide(&input);
+        let lookups = directory::test_lookups();
         assert_eq!(d, Decisions::of::<Standard>(&input), "{}: decide and the Rules impl agree", c.name);
+        if let Some(expected) = c.lookups {
+            if lookups != expected {
+                failures.push(format!("{}: find-user\n  expected: {expected:?}\n  actual:   {lookups:?}", c.name));
+            }
+        }
         if let Err(why) = confluence_accepts(&d) {
             failures.push(format!("{}: Confluence would refuse the decision: {why}", c.name));
         }
@@ -497,6 +537,25 @@ fn keeping_and_removing_groups() {
             .set("keep_existing_groups", flag(false))
             .existing(&["developers", "writers"])
             .groups("add [developers] create [] remove [writers]"),
+        case("keep_existing_groups off: groups the app granted are not listed (the host revokes them)")
+            .set("group_mapping", mapping(&[("Engineers", "developers")]))
+            .set("keep_existing_groups", flag(false))
+            .confluence(
+                ConfluenceUser::existing(ADA).with_groups(&["developers", "writers"]).with_granted(&["old-mapped"]),
+            )
+            .groups("add [developers] create [] remove [writers]"),
+        case("keep_existing_groups off: the groups of the user with the decided username")
+            .set("group_mapping", mapping(&[("Engineers", "developers")]))
+            .set("keep_existing_groups", flag(false))
+            .set("username_regex", text("@.*$"))
+            .existing(&["writers"])
+            .known(ConfluenceUser::existing("ada.lovelace").with_groups(&["testers", "developers"]))
+            .groups("add [developers] create [] remove [testers]"),
+        case("keep_existing_groups on: nothing removed, whatever the user is in")
+            .set("group_mapping", mapping(&[("Engineers", "developers")]))
+            .set("keep_existing_groups", flag(true))
+            .existing(&["developers", "writers", "confluence-administrators"])
+            .groups("add [developers] create [] remove []"),
         case("keep_existing_groups off for a new user removes nothing")
             .set("keep_existing_groups", flag(false))
             .groups(NO_GROUPS),
@@ -507,9 +566,159 @@ fn keeping_and_removing_groups() {
 }
 
 #[test]
-fn unknown_settings_are_ignored() {
+fn unknown_settings_are_left_to_the_host() {
+    // The host refuses an undeclared key when it loads the module; the module itself
+    // ignores one, should it get there.
     check(vec![case("unknown key")
         .set("colour", text("blue"))
         .attributes("ada.lovelace@example.com / Ada Lovelace / ada@example.com / active")
         .groups(NO_GROUPS)]);
+    assert!(!declarations().iter().any(|d| d.key == "colour"));
+}
+
+#[test]
+fn create_users() {
+    check(vec![
+        case("create_users on by default: a new user is provisioned")
+            .lookups(&[ADA])
+            .attributes("ada.lovelace@example.com / Ada Lovelace / ada@example.com / active"),
+        case("create_users off: a person Confluence does not have is skipped, naming the username")
+            .set("create_users", flag(false))
+            .set("default_groups_all", list(&["staff"]))
+            .lookups(&[ADA])
+            .attributes("skip: create_users is off and Confluence has no user \"ada.lovelace@example.com\""),
+        case("create_users off: a user Confluence has is still updated and grouped")
+            .set("create_users", flag(false))
+            .set("default_groups_all", list(&["staff"]))
+            .existing(&["staff"])
+            .lookups(&[])
+            .attributes("ada.lovelace@example.com / Ada Lovelace / ada@example.com / active")
+            .groups("add [staff] create [] remove []"),
+        case("create_users off: the decided username is looked up when the input's is another")
+            .set("create_users", flag(false))
+            .set("username_regex", text("@.*$"))
+            .existing(&[])
+            .known(ConfluenceUser::existing("ada.lovelace"))
+            .lookups(&["ada.lovelace"])
+            .attributes("ada.lovelace / Ada Lovelace / ada@example.com / active"),
+        case("create_users off: the input's user is not the decided one, and nobody has that name")
+            .set("create_users", flag(false))
+            .set("username_regex", text("@.*$"))
+            .existing(&[])
+            .lookups(&["ada.lovelace"])
+            .attributes("skip: create_users is off and Confluence has no user \"ada.lovelace\""),
+        case("create_users as text")
+            .set("create_users", text("no"))
+            .attributes("skip: create_users is off and Confluence has no user \"ada.lovelace@example.com\""),
+        case("create_users not a flag rejects")
+            .set("create_users", list(&["x"]))
+            .attributes("reject: app setting `create_users` must be a flag, not a text-list"),
+    ]);
+}
+
+#[test]
+fn update_users() {
+    let in_confluence = || ConfluenceUser::existing(ADA).with_profile("Countess Lovelace", "ada@old.example", true);
+    check(vec![
+        case("update_users on by default: an existing user gets the mapped values")
+            .confluence(in_confluence())
+            .attributes("ada.lovelace@example.com / Ada Lovelace / ada@example.com / active"),
+        case("update_users off: an existing user keeps Confluence's full name and e-mail")
+            .set("update_users", flag(false))
+            .set("sync_active", flag(true))
+            .person(|p| p.active = false)
+            .confluence(in_confluence())
+            .attributes("ada.lovelace@example.com / Countess Lovelace / ada@old.example / inactive"),
+        case("update_users off: values Confluence's record does not hold are mapped")
+            .set("update_users", flag(false))
+            .existing(&[])
+            .attributes("ada.lovelace@example.com / Ada Lovelace / ada@example.com / active"),
+        case("update_users off: the user found under the decided username")
+            .set("update_users", flag(false))
+            .set("username_regex", text("@.*$"))
+            .known(ConfluenceUser::existing("ada.lovelace").with_profile("A. Lovelace", "al@example.org", false))
+            .lookups(&["ada.lovelace"])
+            .attributes("ada.lovelace / A. Lovelace / al@example.org / active"),
+        case("update_users off: a new user gets the mapped values")
+            .set("update_users", flag(false))
+            .attributes("ada.lovelace@example.com / Ada Lovelace / ada@example.com / active"),
+        case("update_users not a flag rejects")
+            .set("update_users", text("sometimes"))
+            .attributes("reject: app setting `update_users` must be a flag, not a text"),
+    ]);
+}
+
+#[test]
+fn default_groups_new_stay_granted() {
+    check(vec![
+        case("default_groups_new for a user Confluence does not have")
+            .set("default_groups_new", list(&["confluence-users"]))
+            .groups("add [confluence-users] create [] remove []"),
+        case("default_groups_new still wanted while the app holds the grant")
+            .set("default_groups_new", list(&["confluence-users", "newcomers"]))
+            .confluence(ConfluenceUser::existing(ADA).with_granted(&["confluence-users"]))
+            .groups("add [confluence-users] create [] remove []"),
+        case("default_groups_new, granted, under another name's case")
+            .set("default_groups_new", list(&["Confluence-Users"]))
+            .confluence(ConfluenceUser::existing(ADA).with_granted(&["confluence-users"]))
+            .groups("add [confluence-users] create [] remove []"),
+        case("default_groups_new not granted to a user Confluence had already")
+            .set("default_groups_new", list(&["confluence-users"]))
+            .existing(&["confluence-users"])
+            .groups(NO_GROUPS),
+        case("default_groups_new for the decided username: a user Confluence has is not new")
+            .set("default_groups_new", list(&["confluence-users"]))
+            .set("username_regex", text("@.*$"))
+            .known(ConfluenceUser::existing("ada.lovelace"))
+            .groups(NO_GROUPS),
+        case("default_groups_new for the decided username: its grants")
+            .set("default_groups_new", list(&["confluence-users"]))
+            .set("username_regex", text("@.*$"))
+            .existing(&[])
+            .known(ConfluenceUser::existing("ada.lovelace").with_granted(&["confluence-users"]))
+            .groups("add [confluence-users] create [] remove []"),
+    ]);
+}
+
+#[test]
+fn every_default_declared_is_the_default_applied() {
+    // Setting a key to its declared default decides as leaving it out does, in every
+    // situation the switches care about.
+    let situations: [fn(Case) -> Case; 3] = [
+        |c| c,
+        |c| c.existing(&["engineers", "old-team"]),
+        |c| c.confluence(ConfluenceUser::existing(ADA).with_profile("Old", "old@example.com", false)),
+    ];
+    for d in declarations() {
+        let Some(default) = d.default.clone() else { continue };
+        for situation in situations {
+            let base = || situation(case("defaults").set("on_the_fly", flag(true)));
+            directory::set_test_directory([]);
+            let without = decide(&base().input());
+            let with = decide(&base().set(&d.key, default.clone()).input());
+            assert_eq!(with, without, "`{}` = its declared default {default:?}", d.key);
+        }
+    }
+}
+
+#[test]
+fn the_declaration_is_the_documented_table() {
+    let declared: Vec<String> = declarations().iter().map(|d| d.key.clone()).collect();
+    assert_eq!(declared, Standard::settings().iter().map(|d| d.key.clone()).collect::<Vec<_>>());
+    for (file, text) in
+        [("lib.rs", include_str!("lib.rs")), ("sample-rules/README.md", include_str!("../../README.md"))]
+    {
+        let documented: Vec<String> = text
+            .lines()
+            .map(|l| l.trim_start_matches("//!").trim())
+            .skip_while(|l| *l != "| key | kind | default | effect |")
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.strip_prefix("| `")?.split_once('`').map(|(key, _)| key.to_owned()))
+            .collect();
+        assert_eq!(documented, declared, "the settings table of {file}");
+    }
+    for d in declarations() {
+        assert!(!d.help.trim().is_empty() && d.help.len() <= 100, "`{}`: one line of help", d.key);
+    }
 }

@@ -29,7 +29,7 @@ use clap::Parser;
 use usersync::rules::types::{
     AttributeDecision, CustomField, Decisions, GroupDecision, IdpGroup, RuleInput, Setting, SettingValue, UserMapping,
 };
-use usersync::rules::{content_hash, AppModule, LoadedModule, ModuleRegistry, RuleLimits, RulesEngine};
+use usersync::rules::{content_hash, AppModule, LoadedModule, ModuleRegistry, NoDirectory, RuleLimits, RulesEngine};
 use usersync_rules::Rules;
 use usersync_standard_rules::Standard;
 
@@ -108,7 +108,9 @@ fn main() -> anyhow::Result<ExitCode> {
     let component_len = usersync::rules::componentize(&core).map(|c| c.len()).context("cannot componentize")?;
 
     // The two paths must decide the same thing, or the comparison means nothing.
-    let decided = engine.decide(&module, &input).context("the standard module refused the bench person")?;
+    let decided = engine
+        .decide(&module, &input, Arc::new(NoDirectory))
+        .context("the standard module refused the bench person")?;
     ensure!(
         matches!(decided.attributes, AttributeDecision::Provision(_)),
         "the bench person is not provisioned: {:?}",
@@ -123,7 +125,8 @@ fn main() -> anyhow::Result<ExitCode> {
     let floor = match &cli.floor_module {
         Some(path) => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            Some(engine.load("floor", &bytes, limits, &settings).context("cannot load the floor module")?)
+            // The floor module declares none of the bench settings: loaded for no app.
+            Some(engine.load("floor", &bytes, limits, &[]).context("cannot load the floor module")?)
         }
         None => None,
     };
@@ -337,7 +340,11 @@ fn to_sdk(input: &RuleInput) -> usersync_rules::Input {
         confluence: sdk::ConfluenceUser {
             exists: input.confluence.exists,
             username: input.confluence.username.clone(),
+            full_name: input.confluence.full_name.clone(),
+            email: input.confluence.email.clone(),
+            active: input.confluence.active,
             groups: input.confluence.groups.clone(),
+            granted: input.confluence.granted.clone(),
         },
     }
 }
@@ -366,7 +373,8 @@ fn native_once(input: &usersync_rules::Input) {
 }
 
 fn decide_once(engine: &RulesEngine, module: &LoadedModule, input: &RuleInput) -> anyhow::Result<()> {
-    let decisions: Decisions = engine.decide(module, black_box(input)).context("a decision failed")?;
+    let decisions: Decisions =
+        engine.decide(module, black_box(input), Arc::new(NoDirectory)).context("a decision failed")?;
     drop(black_box(decisions));
     Ok(())
 }

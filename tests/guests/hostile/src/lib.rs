@@ -11,14 +11,18 @@
 //! | `invalid-username` | provisions username `"Not Valid!"` (upper-case, a space, a `!`) |
 //! | `reject` | rejects with `"not allowed: test"` |
 //! | `log-flood` | logs 10,000 lines, then maps as `ok` |
+//! | `find-user` | looks up the text setting `lookup` with `find-user` (through `Input::confluence_user`) and maps plainly, except: full name = `<full name>\|<e-mail>\|<active>` of the user found (`-` for what is unknown, `unknown` for nobody), groups `add` = that user's groups, `remove` = their granted groups |
+//! | `find-user-scan` | calls `find-user` 1,000 times (past the host's cap), then maps as `ok` |
 //! | `ok` (or no `mode`) | logs one line, then maps plainly |
 //!
 //! Mapping plainly: username = `userName` lower-cased, full name = `displayName` (else the
 //! username as sent), e-mail = the primary address, active as sent; every IdP group joins
 //! (and creates) the same-named group, lower-cased; no custom fields. `map_custom_fields`
-//! and `map_groups` behave the same in every mode.
+//! and `map_groups` behave the same in every mode but `find-user`.
+//!
+//! It declares its settings `mode`, `only_user` and `lookup` (text).
 
-use usersync_rules::{log, AttributeDecision, GroupDecision, Input, Rules, UserMapping};
+use usersync_rules::{directory, log, AttributeDecision, GroupDecision, Input, Rules, SettingDeclaration, UserMapping};
 
 /// The hostile module.
 pub struct Hostile;
@@ -54,6 +58,29 @@ impl Rules for Hostile {
                 }
                 plain(input)
             }
+            "find-user" => {
+                let found = input.confluence_user(input.setting_text("lookup").unwrap_or_default());
+                let full_name = if found.exists {
+                    format!(
+                        "{}|{}|{}",
+                        found.full_name.as_deref().unwrap_or("-"),
+                        found.email.as_deref().unwrap_or("-"),
+                        found.active.map_or("-", |a| if a { "active" } else { "inactive" })
+                    )
+                } else {
+                    "unknown".into()
+                };
+                match plain(input) {
+                    AttributeDecision::Provision(m) => AttributeDecision::Provision(UserMapping { full_name, ..m }),
+                    other => other,
+                }
+            }
+            "find-user-scan" => {
+                for n in 0..1_000 {
+                    core::hint::black_box(directory::find_user(&format!("user-{n}")));
+                }
+                plain(input)
+            }
             _ => {
                 log::info!("mapping");
                 plain(input)
@@ -62,11 +89,25 @@ impl Rules for Hostile {
     }
 
     fn map_groups(input: &Input) -> GroupDecision {
-        let mut groups = GroupDecision::unchanged();
+        let mut groups = GroupDecision::empty();
+        if input.setting_text("mode") == Some("find-user") {
+            let found = input.confluence_user(input.setting_text("lookup").unwrap_or_default());
+            found.groups.iter().for_each(|g| groups.add_group(g.clone()));
+            found.granted.iter().for_each(|g| groups.remove_group(g.clone()));
+            return groups;
+        }
         for name in input.person.group_names() {
             groups.create_group(name.to_lowercase());
         }
         groups
+    }
+
+    fn settings() -> Vec<SettingDeclaration> {
+        vec![
+            SettingDeclaration::text("mode", "What to do wrong (see the crate docs)."),
+            SettingDeclaration::text("only_user", "Misbehave only for the person with this userName."),
+            SettingDeclaration::text("lookup", "The username mode find-user looks up."),
+        ]
     }
 }
 
