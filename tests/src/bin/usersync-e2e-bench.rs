@@ -951,10 +951,7 @@ async fn sync(args: SyncArgs) -> anyhow::Result<bool> {
     let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(PoisonError::into_inner));
     for (at, line) in &lines {
         // Keep the log short: the member and applying lines come every few ms.
-        if !line.contains("reading group members:")
-            && !line.contains("applying:")
-            && !line.contains("decided ")
-        {
+        if !line.contains("reading group members:") && !line.contains("applying:") && !line.contains("decided ") {
             eprintln!("   {at:7.2} s  {line}");
         }
     }

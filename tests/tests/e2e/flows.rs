@@ -130,8 +130,9 @@ async fn okta_create_push_groups_deactivate_reactivate() {
     s.settle().await;
     let linus = s.user("linus").unwrap();
     assert!(!linus.active);
-    // Kept: Confluence groups the app put a user in stay unless keep_existing_groups is off.
-    assert_eq!(s.groups_of("linus"), ["confluence-users", "kernel"]);
+    // Removed from the pushed group in Okta: the membership the app granted goes.
+    assert_eq!(s.groups_of("linus"), ["confluence-users"]);
+    assert_eq!(s.emulator.counters().members_removed, 1);
     let reactivate = json!({"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":true}}]});
     assert_eq!(s.scim("okta", "PATCH", &format!("/Users/{id}"), Some(reactivate)).await.0, 200);
     s.settle().await;

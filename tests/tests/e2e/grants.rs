@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use usersync_tests::emulator::SeedUser;
+use usersync_tests::emulator::{ConfluenceVersion, EmulatorConfig, SeedUser};
 
 use super::harness::{AppSpec, Stack};
 
@@ -289,7 +289,7 @@ async fn upgrading_a_store_made_by_the_previous_release_removes_nothing() {
     // as it wrote them (`groups` = previous groups + added − removed).
     let conn = usersync::store::open_connection(&dir.join("usersync.db")).unwrap();
     conn.execute_batch(
-        "DROP TABLE confluence_users; ALTER TABLE desired_users DROP COLUMN revoked;
+        "DROP TABLE confluence_users; DROP TABLE outbox_blocked; ALTER TABLE desired_users DROP COLUMN revoked;
          DELETE FROM schema_migrations WHERE version = 4;",
     )
     .unwrap();
@@ -424,7 +424,9 @@ async fn update_users_off_leaves_name_and_email_as_confluence_has_them() {
         settings: "username_regex = \"@.*$\"\non_the_fly = true\nupdate_users = false",
         ..AppSpec::new("okta", "okta")
     };
-    let s = Stack::start("switch-update", &[app]).await;
+    // Confluence 9.3 and later list e-mail addresses, so UserSync knows the current one.
+    let config = EmulatorConfig { version: ConfluenceVersion::new(10, 2, 0), ..EmulatorConfig::default() };
+    let s = Stack::start_with("switch-update", config, "", &[app]).await;
     s.emulator.seed_user(SeedUser::new("ada", "Ada As Confluence Has Her", "ada@corp.example.com"));
     quiet_sync(&s, "okta", false).await;
     let before = s.emulator.counters();
