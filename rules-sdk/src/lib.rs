@@ -214,9 +214,18 @@ pub trait Rules {
     fn settings() -> Vec<SettingDeclaration> {
         Vec::new()
     }
+
+    /// The Confluence groups `app`'s settings put people in that the module never creates
+    /// (they must exist in Confluence): the host checks them when it loads the module and
+    /// reports the missing ones before traffic. Default: none claimed.
+    fn groups_needed(app: &App) -> Vec<String> {
+        let _ = app;
+        Vec::new()
+    }
 }
 
-/// Exports a [`Rules`] implementation as the module's `decide` and `settings`. Use it once,
+/// Exports a [`Rules`] implementation as the module's `decide`, `settings` and
+/// `groups-needed`. Use it once,
 /// in the module's `lib.rs`:
 ///
 /// ```
@@ -241,6 +250,10 @@ macro_rules! export_rules {
 
                 fn settings() -> ::std::vec::Vec<$crate::SettingDeclaration> {
                     <$rules as $crate::Rules>::settings()
+                }
+
+                fn groups_needed(app: $crate::App) -> ::std::vec::Vec<::std::string::String> {
+                    <$rules as $crate::Rules>::groups_needed(&app)
                 }
             }
 

@@ -216,6 +216,11 @@ pub(super) mod v2 {
         }
     }
 
+    /// The app as the module's `groups-needed` export takes it.
+    pub(in crate::rules) fn app_to_wit(info: &host::AppInfo) -> wit::App {
+        app(info)
+    }
+
     /// The module's `settings` export as the host's records.
     pub(in crate::rules) fn declaration_from_wit(
         declaration: Vec<wit::SettingDeclaration>,

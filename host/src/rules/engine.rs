@@ -98,6 +98,8 @@ pub struct LoadedModule {
     limits: RuleLimits,
     /// The settings a 2.0.0 module declares; `None` for a 1.0.0 module.
     declaration: Option<Vec<SettingDeclaration>>,
+    /// The Confluence groups the app's settings need to exist (`groups-needed`, 2.0.0).
+    needed_groups: Vec<String>,
 }
 
 impl LoadedModule {
@@ -111,6 +113,12 @@ impl LoadedModule {
     /// [`describe_declaration`](super::describe_declaration).
     pub fn declaration(&self) -> Option<&[SettingDeclaration]> {
         self.declaration.as_deref()
+    }
+
+    /// The Confluence groups the module says the app's settings (as loaded) put people in
+    /// without creating them: they must exist. Empty for a 1.0.0 module.
+    pub fn needed_groups(&self) -> &[String] {
+        &self.needed_groups
     }
 
     /// The version of the rules world the module was built against: `"1.0.0"` or `"2.0.0"`.
@@ -261,7 +269,7 @@ impl RulesEngine {
             Pre::V1(self.linker_v1.instantiate_pre(&component).and_then(v1::RulesPre::new).map_err(wrong_world)?)
         };
         let compiled = started.elapsed();
-        let mut module = LoadedModule { id, pre, limits, declaration: None };
+        let mut module = LoadedModule { id, pre, limits, declaration: None, needed_groups: Vec::new() };
         let declaration = match &module.pre {
             Pre::V2(pre) => Some(self.read_declaration(&module, pre)?),
             Pre::V1(_) => None,
@@ -273,6 +281,9 @@ impl RulesEngine {
                 .map_err(|why| fail(RuleFailure::Settings(why)))?;
         }
         module.declaration = declaration;
+        if let Pre::V2(pre) = &module.pre {
+            module.needed_groups = self.read_needed_groups(&module, pre, app_settings);
+        }
         let module = Arc::new(module);
         self.self_test(&module, app_settings)?;
         tracing::info!(
@@ -374,6 +385,32 @@ impl RulesEngine {
         outcome.map(v2::declaration_from_wit).map_err(|cause| {
             RulesError::new(&module.id, RuleFailure::WrongWorld(format!("its `settings` export failed: {cause}")))
         })
+    }
+
+    /// Calls a 2.0.0 module's `groups-needed` export with the app's settings. A module that
+    /// fails it claims nothing (logged): the check is advice, the decisions are what count.
+    fn read_needed_groups(
+        &self,
+        module: &LoadedModule,
+        pre: &v2::RulesPre<DecisionState>,
+        settings: &[Setting],
+    ) -> Vec<String> {
+        let app = v2::app_to_wit(&super::sample::input(settings).app);
+        let outcome = self.call(module, Arc::new(NoDirectory), |store| {
+            let rules = pre.instantiate(&mut *store)?;
+            rules.call_groups_needed(&mut *store, &app)
+        });
+        match outcome {
+            Ok(mut groups) => {
+                groups.sort();
+                groups.dedup();
+                groups
+            }
+            Err(cause) => {
+                tracing::warn!(module = %module.id.name, %cause, "the module's groups-needed export failed");
+                Vec::new()
+            }
+        }
     }
 
     fn self_test(&self, module: &LoadedModule, settings: &[Setting]) -> Result<(), RulesError> {

@@ -55,7 +55,9 @@ fn onelogin_urns_and_address_filters_map_through_the_standard_module() {
     let check =
         CheckInput { app_name: "onelogin".into(), idp_kind: "onelogin".into(), settings, existing_groups: None };
 
-    let decisions = engine.decide(&module, &input_from_json(&ada(), &check).unwrap()).unwrap();
+    let decisions = engine
+        .decide(&module, &input_from_json(&ada(), &check).unwrap(), std::sync::Arc::new(usersync::rules::NoDirectory))
+        .unwrap();
     let AttributeDecision::Provision(user) = &decisions.attributes else {
         panic!("Ada is provisioned: {:?}", decisions.attributes);
     };
@@ -75,6 +77,12 @@ fn onelogin_urns_and_address_filters_map_through_the_standard_module() {
     // Without an employee number, the username path has no value: rejected, and saying so.
     let mut anonymous = ada();
     anonymous[ONELOGIN_ENTERPRISE].as_object_mut().unwrap().remove("employeeNumber");
-    let err = engine.decide(&module, &input_from_json(&anonymous, &check).unwrap()).unwrap_err();
+    let err = engine
+        .decide(
+            &module,
+            &input_from_json(&anonymous, &check).unwrap(),
+            std::sync::Arc::new(usersync::rules::NoDirectory),
+        )
+        .unwrap_err();
     assert!(matches!(err.cause, RuleFailure::Rejected(_)), "{err}");
 }

@@ -67,7 +67,9 @@ mod settings;
 
 pub use settings::{declarations, Rewrite, Settings};
 
-use usersync_rules::{log, AttributeDecision, CustomField, Decisions, GroupDecision, Input, Rules, SettingDeclaration};
+use usersync_rules::{
+    log, App, AttributeDecision, CustomField, Decisions, GroupDecision, Input, Rules, SettingDeclaration,
+};
 
 /// The standard rules, as a [`Rules`] implementation.
 pub struct Standard;
@@ -93,6 +95,24 @@ impl Rules for Standard {
     fn settings() -> Vec<SettingDeclaration> {
         declarations()
     }
+
+    fn groups_needed(app: &App) -> Vec<String> {
+        groups_needed(app)
+    }
+}
+
+/// The groups the settings put people in without creating them: the default groups, and,
+/// unless `on_the_fly` creates them, the manual mapping's targets. Settings the rules
+/// cannot read claim nothing (every decision says why instead).
+pub fn groups_needed(app: &App) -> Vec<String> {
+    let Ok(s) = Settings::from_app(app) else { return Vec::new() };
+    let mut out: Vec<String> = s.default_groups_all.iter().chain(&s.default_groups_new).cloned().collect();
+    if !s.on_the_fly {
+        out.extend(s.group_mapping.iter().map(|(_, confluence)| confluence.clone()));
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 usersync_rules::export_rules!(Standard);

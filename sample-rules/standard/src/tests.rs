@@ -722,3 +722,17 @@ fn the_declaration_is_the_documented_table() {
         assert!(!d.help.trim().is_empty() && d.help.len() <= 100, "`{}`: one line of help", d.key);
     }
 }
+
+#[test]
+fn groups_needed_are_the_default_groups_and_mapped_targets_unless_on_the_fly_creates_them() {
+    let input = Input::new(ada())
+        .with_setting("default_groups_all", SettingValue::TextList(vec!["Staff".into()]))
+        .with_setting("default_groups_new", SettingValue::TextList(vec!["confluence-users".into()]))
+        .with_setting("group_mapping", SettingValue::Mapping(vec![("Engineering".into(), "Engineers".into())]));
+    assert_eq!(crate::groups_needed(&input.app), ["confluence-users", "engineers", "staff"]);
+    assert_eq!(<Standard as Rules>::groups_needed(&input.app), crate::groups_needed(&input.app));
+    let fly = input.with_setting("on_the_fly", SettingValue::Flag(true));
+    assert_eq!(crate::groups_needed(&fly.app), ["confluence-users", "staff"], "on the fly creates mapped groups");
+    let broken = Input::new(ada()).with_setting("on_the_fly", SettingValue::Text("yes".into()));
+    assert!(crate::groups_needed(&broken.app).is_empty(), "unreadable settings claim nothing");
+}
