@@ -76,11 +76,17 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
     let confluence_apps = confluence.clone();
     inbound = inbound.with_confluence(confluence);
     let inbound = Arc::new(inbound);
-    if !confluence_apps.is_empty() {
-        let first_start = inbound.clone();
+    if let Some(any) = confluence_apps.values().next().cloned() {
+        let background = inbound.clone();
         tokio::spawn(async move {
-            if let Err(e) = first_start.observe_if_never_read().await {
+            if let Err(e) = background.observe_if_never_read().await {
                 tracing::warn!(error = %e.detail, "cannot read Confluence for the rules yet; the next Synchronize will");
+            }
+            // The groups the rules need: at start-up, then after every module change (and,
+            // while some are missing, until they appear).
+            while !any.is_stopped() {
+                background.check_needed_groups().await;
+                tokio::time::sleep(NEEDED_GROUPS_CHECK).await;
             }
         });
     }
@@ -92,6 +98,10 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
     let router = router(HttpState { inbound: inbound.clone(), tokens, limits, db: db.clone() });
     Ok(Service { router, inbound, confluence: confluence_apps })
 }
+
+/// How often the groups the rules need are checked again (only after a module change, or
+/// while some are missing).
+const NEEDED_GROUPS_CHECK: Duration = Duration::from_secs(5);
 
 /// Each app's Confluence side when `[confluence]` is configured: a client (with the app's
 /// own concurrency limit), the outbox restored from the database, and the workers, started

@@ -204,10 +204,11 @@ async fn healthz(State(state): State<HttpState>) -> Response {
         .confluence_apps()
         .map(|(app, sync)| {
             let parked = sync.outbox().parked(app);
-            let mut missing: Vec<String> = parked.iter().map(|p| p.group.clone()).collect();
+            let needed = sync.needed_groups().missing;
+            let mut missing: Vec<String> = parked.iter().map(|p| p.group.clone()).chain(needed.iter().cloned()).collect();
             missing.sort();
             missing.dedup();
-            parked_anywhere |= !parked.is_empty();
+            parked_anywhere |= !missing.is_empty();
             serde_json::json!({
                 "app": app,
                 "queued": sync.outbox().len(app),

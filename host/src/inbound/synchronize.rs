@@ -52,6 +52,47 @@ impl Inbound {
         self.record_observed(&actual, true).await
     }
 
+    /// Checks, for every app with a module and Confluence, that the groups its module says
+    /// the app's settings need exist (after each module change; while some are missing, at
+    /// every call). A change of the answer is logged and audited (`missing-groups`), so an
+    /// administrator sees a mapping to a group nobody created before any person is decided.
+    pub async fn check_needed_groups(&self) {
+        let Some(rules) = &self.rules else { return };
+        for (app, sync) in &self.confluence {
+            let Some(module) = rules.registry().current(app) else { continue };
+            let last = sync.needed_groups();
+            if last.module_hash == module.id().hash && last.missing.is_empty() {
+                continue;
+            }
+            match sync.check_needed_groups(&module.id().hash, module.needed_groups()).await {
+                Ok(Some(now)) => {
+                    let detail = if now.missing.is_empty() {
+                        "every group the rules need exists in Confluence".to_owned()
+                    } else {
+                        tracing::warn!(%app, missing = ?now.missing, "the rules need groups Confluence does not have");
+                        format!("the rules need groups Confluence does not have: {}", now.missing.join(", "))
+                    };
+                    let entry = AuditEntry {
+                        at: crate::clock::now_rfc3339(),
+                        app: app.clone(),
+                        subject: "-".into(),
+                        user_name: "-".into(),
+                        action: "check".into(),
+                        outcome: "missing-groups".into(),
+                        module_name: module.id().name.clone(),
+                        module_hash: module.id().hash.clone(),
+                        detail,
+                    };
+                    if let Err(e) = self.store.commit(vec![Mutation::Audit(entry)]).await {
+                        tracing::error!(error = %e, "cannot audit a group check");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(%app, error = %e, "cannot check the groups the rules need"),
+            }
+        }
+    }
+
     async fn read_confluence(&self, sync: &AppSync, progress: &(dyn Fn(&str) + Sync)) -> ScimResult<Actual> {
         reconcile::read_actual(sync.client(), progress)
             .await
@@ -106,6 +147,7 @@ impl Inbound {
             // again if they are still wanted.
             sync.forget_parked(|g| actual.groups.contains(g)).await;
             self.record_observed(&actual, false).await?;
+            self.check_needed_groups().await;
         }
 
         // 2. Decide again about everyone. Each chunk reads the latest snapshot, so the

@@ -15,4 +15,4 @@ mod worker;
 pub use apply::{apply, Applied, KnownGroups};
 pub use outbox::{Outbox, Queued};
 pub use plan::{plan, Deprovision, Op};
-pub use worker::{AppSync, AppSyncSettings, AtOnce};
+pub use worker::{AppSync, AppSyncSettings, AtOnce, NeededGroups};

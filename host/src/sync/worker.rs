@@ -65,6 +65,18 @@ pub struct AppSync {
     stopped: tokio::sync::Notify,
     /// When a worker last asked Confluence whether the groups of parked memberships exist.
     parked_checked: Mutex<Instant>,
+    /// The groups the app's rules need that Confluence lacks, and the module version that
+    /// was checked.
+    needed: Mutex<NeededGroups>,
+}
+
+/// The result of the last check of the groups an app's rules need.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NeededGroups {
+    /// The module version checked.
+    pub module_hash: String,
+    /// Needed groups Confluence does not have.
+    pub missing: Vec<String>,
 }
 
 /// How often an idle worker asks Confluence whether the groups parked memberships wait for
@@ -94,6 +106,7 @@ impl AppSync {
             stopping: std::sync::atomic::AtomicBool::new(false),
             stopped: tokio::sync::Notify::new(),
             parked_checked: Mutex::new(Instant::now()),
+            needed: Mutex::new(NeededGroups::default()),
         })
     }
 
@@ -142,6 +155,11 @@ impl AppSync {
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.stopped.notify_waiters();
+    }
+
+    /// Whether [`AppSync::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     async fn work(self: Arc<Self>) {
@@ -272,6 +290,40 @@ impl AppSync {
                 }
             }
         }
+    }
+
+    /// The last check of the groups the app's rules need.
+    pub fn needed_groups(&self) -> NeededGroups {
+        self.needed.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Asks Confluence which of `needed` (what module `module_hash` says the app's settings
+    /// need) it lacks, and keeps the answer. Returns it when it differs from the last one.
+    ///
+    /// # Errors
+    /// Confluence could not be asked; the last answer stands.
+    pub async fn check_needed_groups(
+        &self,
+        module_hash: &str,
+        needed: &[String],
+    ) -> Result<Option<NeededGroups>, crate::confluence::ConfluenceError> {
+        let mut missing = Vec::new();
+        for g in needed {
+            let Ok(name) = crate::confluence::GroupName::parse(g) else {
+                missing.push(g.clone());
+                continue;
+            };
+            if !self.client.group_exists(&name).await? {
+                missing.push(g.clone());
+            }
+        }
+        let now = NeededGroups { module_hash: module_hash.to_owned(), missing };
+        let mut last = self.needed.lock().unwrap_or_else(PoisonError::into_inner);
+        if *last == now {
+            return Ok(None);
+        }
+        *last = now.clone();
+        Ok(Some(now))
     }
 
     /// Forgets the parked memberships of every group that `exists` says Confluence has: a
