@@ -305,8 +305,8 @@ fn rules(command: RulesCommand) -> Result<()> {
                 serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", input.display()))?;
             let existing_groups = existing_groups
                 .map(|g| g.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_owned).collect());
-            let check = check::CheckInput { app_name: app, idp_kind, settings: settings.clone(), existing_groups };
-            let rule_input = check::input_from_json(&person, &check)?;
+            let how = check::CheckInput { app_name: app, idp_kind, settings: settings.clone(), existing_groups };
+            let rule_input = check::input_from_json(&person, &how)?;
             let bytes = std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
             let name = module.file_stem().map_or_else(|| "rules".into(), |s| s.to_string_lossy().into_owned());
             let engine = RulesEngine::new()?;

@@ -142,15 +142,21 @@ fn canonical_scim_path(path: &str) -> Option<String> {
     let rest = path.strip_prefix("/scim/v2/")?;
     let (app, endpoint) = rest.split_once('/')?;
     let trimmed = endpoint.strip_suffix('/').unwrap_or(endpoint);
+    if trimmed.is_empty() {
+        return None;
+    }
     let (name, tail) = trimmed.split_once('/').map_or((trimmed, None), |(n, t)| (n, Some(t)));
     let canonical = ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(name)).copied().unwrap_or(name);
     // `/Users/.search` in any case; other second segments are ids, kept as sent.
-    let tail = tail.map(|t| if t.eq_ignore_ascii_case(".search") { ".search" } else { t });
-    let rebuilt = match tail {
+    let canonical_tail = tail.map(|t| if t.eq_ignore_ascii_case(".search") { ".search" } else { t });
+    // Every request passes here: no allocation unless something changes.
+    if canonical == name && canonical_tail == tail && trimmed.len() == endpoint.len() {
+        return None;
+    }
+    Some(match canonical_tail {
         Some(tail) => format!("/scim/v2/{app}/{canonical}/{tail}"),
         None => format!("/scim/v2/{app}/{canonical}"),
-    };
-    (rebuilt != path && !trimmed.is_empty()).then_some(rebuilt)
+    })
 }
 
 /// Replaces the request's path by `path`, keeping its query.

@@ -54,14 +54,14 @@ enum Entry {
 
 /// One list entry resolved against a resource type: where it points in a stored resource.
 #[derive(Debug)]
-struct Selector {
+struct Selector<'e> {
     /// `None` for top-level (core and common) attributes; the extension URN otherwise.
     container: Option<String>,
     /// `None` when the entry names the whole container (a schema URN alone).
     name: Option<String>,
     sub: Option<String>,
     /// Only the values of a multi-valued attribute that match (`emails[type eq "work"]`).
-    filter: Option<Filter>,
+    filter: Option<&'e Filter>,
 }
 
 /// How much of one attribute a selector list asks for.
@@ -146,7 +146,7 @@ impl Projection {
 }
 
 fn parse_list(list: Option<&str>, param: &str) -> ScimResult<Vec<Entry>> {
-    let entries: Vec<&str> = list.unwrap_or_default().split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    let entries: Vec<&str> = split_entries(list.unwrap_or_default()).filter(|e| !e.is_empty()).collect();
     if entries.len() > MAX_ENTRIES {
         return Err(ScimError::invalid_value(format!("{param} lists more than {MAX_ENTRIES} attributes")));
     }
@@ -158,6 +158,27 @@ fn parse_list(list: Option<&str>, param: &str) -> ScimResult<Vec<Entry>> {
             Err(err) => Err(ScimError::invalid_value(format!("{param}: {}", err.detail))),
         })
         .collect()
+}
+
+/// The comma-separated entries of a list, trimmed; a comma inside a value filter's brackets
+/// (`emails[value co ","]`) does not separate.
+fn split_entries(list: &str) -> impl Iterator<Item = &str> {
+    let mut depth = 0u32;
+    let mut in_string = false;
+    let mut escaped = false;
+    list.split(move |c: char| {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' if depth > 0 => in_string = !in_string,
+            '[' if !in_string => depth += 1,
+            ']' if !in_string => depth = depth.saturating_sub(1),
+            ',' => return depth == 0,
+            _ => {}
+        }
+        false
+    })
+    .map(str::trim)
 }
 
 /// `attr[.sub]` or `attr[filter][.sub]` (the sub-attribute after the `]`).
@@ -184,10 +205,10 @@ fn parse_entry(e: &str) -> ScimResult<Entry> {
 
 /// Resolves a list entry against the resource type, and against the resource itself for
 /// undeclared extension objects (stored verbatim under their URN).
-fn resolve(entry: &Entry, rt: &ResourceType, res: &Map<String, Value>) -> Selector {
+fn resolve<'e>(entry: &'e Entry, rt: &ResourceType, res: &Map<String, Value>) -> Selector<'e> {
     let whole = |container: Option<String>| Selector { container, name: None, sub: None, filter: None };
     let (p, filter) = match entry {
-        Entry::Path(p, filter) => (p, filter.clone()),
+        Entry::Path(p, filter) => (p, filter.as_ref()),
         Entry::Schema(urn) if same_urn(urn, &rt.core.id) => return whole(None),
         Entry::Schema(urn) => return whole(Some(urn.clone())),
     };
@@ -228,9 +249,9 @@ fn same_container(a: Option<&str>, b: Option<&str>) -> bool {
 /// What the selector list `sels` asks for of attribute `name` in `container`; of one of its
 /// values (`element`) when the attribute is multi-valued and some selector has a value
 /// filter. A selector with a value filter asks for nothing but matching elements.
-fn pick(sels: &[Selector], container: Option<&str>, name: &str, element: Option<(&Value, &AttributeDef)>) -> Pick {
+fn pick(sels: &[Selector<'_>], container: Option<&str>, name: &str, element: Option<(&Value, &AttributeDef)>) -> Pick {
     let mut subs = Vec::new();
-    let applies = |s: &&Selector| match (&s.filter, element) {
+    let applies = |s: &&Selector<'_>| match (s.filter, element) {
         (None, _) => true,
         (Some(f), Some((value, def))) => f.matches_element(value, def),
         (Some(_), None) => false,
@@ -251,7 +272,7 @@ fn pick(sels: &[Selector], container: Option<&str>, name: &str, element: Option<
 }
 
 /// Whether some selector of `sels` filters the values of attribute `name`.
-fn filters_values(sels: &[Selector], container: Option<&str>, name: &str) -> bool {
+fn filters_values(sels: &[Selector<'_>], container: Option<&str>, name: &str) -> bool {
     sels.iter().any(|s| {
         s.filter.is_some()
             && same_container(s.container.as_deref(), container)
@@ -260,7 +281,7 @@ fn filters_values(sels: &[Selector], container: Option<&str>, name: &str) -> boo
 }
 
 /// Whether `sels` names attribute `name` itself (not through a whole-container entry).
-fn names_explicitly(sels: &[Selector], container: Option<&str>, name: &str) -> bool {
+fn names_explicitly(sels: &[Selector<'_>], container: Option<&str>, name: &str) -> bool {
     sels.iter().any(|s| {
         same_container(s.container.as_deref(), container)
             && s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name))
@@ -268,8 +289,8 @@ fn names_explicitly(sels: &[Selector], container: Option<&str>, name: &str) -> b
 }
 
 struct Lists<'a> {
-    wanted: &'a [Selector],
-    unwanted: &'a [Selector],
+    wanted: &'a [Selector<'a>],
+    unwanted: &'a [Selector<'a>],
     /// Whether `attributes` was given (an empty `wanted` then still means "only `always`").
     select: bool,
 }
@@ -610,6 +631,8 @@ mod tests {
         check(&u, false, Some(r#"EMAILS[TYPE EQ "Work"]"#), None, only(json!([work])));
         check(&u, false, Some(r#"emails[type eq "work"].value"#), None, only(json!([{"value": "j@x"}])));
         check(&u, false, Some(r#"emails[primary eq true or type eq "home"]"#), None, only(json!([work, home])));
+        // A comma inside the brackets is the filter's, not the list's.
+        check(&u, false, Some(r#"emails[value co "," or type eq "home"].type"#), None, only(json!([{"type": "home"}])));
         // Nothing matches: the attribute is left out.
         check(&u, false, Some(r#"emails[type eq "other"]"#), None, json!({"schemas": [CORE_USER], "id": "u1"}));
         // An unfiltered entry for the same attribute selects every value.
