@@ -53,11 +53,17 @@ pub fn is_usable_email(email: &str) -> bool {
 }
 
 /// A Confluence group name made from `raw`: trimmed, lower-cased, whitespace runs collapsed
-/// to one space, control characters removed (`" Engineering  Leads "` becomes
-/// `"engineering leads"`). May be empty.
+/// to one space, control characters and the characters Confluence refuses in names
+/// (`\ , + < > ' "`) removed (`" Engineering  Leads "` becomes `"engineering leads"`, `"R+D"`
+/// becomes `"rd"`). May be empty.
 pub fn normalize_group(raw: &str) -> String {
     raw.split_whitespace()
-        .map(|word| word.chars().filter(|c| !c.is_control()).flat_map(char::to_lowercase).collect::<String>())
+        .map(|word| {
+            word.chars()
+                .filter(|c| !c.is_control() && !FORBIDDEN_IN_USERNAMES.contains(c))
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        })
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
@@ -126,6 +132,7 @@ mod tests {
         assert_eq!(normalize_group(" Engineering  Leads "), "engineering leads");
         assert_eq!(normalize_group("A\u{7}dmins"), "admins");
         assert_eq!(normalize_group(" \u{7} "), "");
+        assert_eq!(normalize_group("R+D, \"<Ops>\""), "rd ops", "characters Confluence refuses are dropped");
         assert_eq!(slug("Research & Development"), "research-development");
         assert_eq!(slug("  --Zürich (HQ)-- "), "zürich-hq");
         assert_eq!(slug("R2D2"), "r2d2");

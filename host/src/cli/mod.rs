@@ -311,6 +311,8 @@ fn rules(command: RulesCommand) -> Result<()> {
             let name = module.file_stem().map_or_else(|| "rules".into(), |s| s.to_string_lossy().into_owned());
             let engine = RulesEngine::new()?;
             let loaded = engine.load(&name, &bytes, RuleLimits::default(), &settings)?;
+            // The decisions go to stdout as JSON; what the module declares, to stderr.
+            eprint!("{}", module_summary(&loaded));
             match engine.decide(&loaded, &rule_input, std::sync::Arc::new(crate::rules::NoDirectory)) {
                 Ok(decisions) => println!("{:#}", check::decisions_json(&decisions)),
                 Err(e) => bail!("{e}"),
@@ -319,6 +321,23 @@ fn rules(command: RulesCommand) -> Result<()> {
         RulesCommand::Status { config } => rules_status(&Config::load(&config)?)?,
     }
     Ok(())
+}
+
+/// What a loaded module declares: its world, its settings, and the Confluence groups the
+/// settings it was loaded with need.
+fn module_summary(module: &crate::rules::LoadedModule) -> String {
+    let mut out = format!("module {} (world {})\n", module.id().name, module.world());
+    match module.declaration() {
+        Some(declaration) => {
+            out.push_str("settings the module declares:\n");
+            out.push_str(&crate::rules::describe_declaration(declaration));
+        }
+        None => out.push_str("settings: none declared (a 1.0.0 module; app settings are not checked)\n"),
+    }
+    if !module.needed_groups().is_empty() {
+        out.push_str(&format!("groups these settings need in Confluence: {}\n", module.needed_groups().join(", ")));
+    }
+    out
 }
 
 /// `usersync rules status`: asks the running server; without one, loads each file.
@@ -345,6 +364,30 @@ fn rules_status(config: &Config) -> Result<()> {
                 text("lastError")
             );
         }
+        for m in health["rules"].as_array().into_iter().flatten() {
+            println!("\n{} (world {}): settings", m["app"].as_str().unwrap_or("?"), m["world"].as_str().unwrap_or("-"));
+            match m["settings"].as_array() {
+                None => println!("  (none declared: a 1.0.0 module, or none loaded)"),
+                Some(list) if list.is_empty() => println!("  (no settings)"),
+                Some(list) => {
+                    for s in list {
+                        let text = |k: &str| s[k].as_str().unwrap_or("-").to_owned();
+                        println!("  {:<28} {:<10} {:<24} {}", text("key"), text("kind"), text("default"), text("help"));
+                    }
+                }
+            }
+        }
+        for c in health["confluence"].as_array().into_iter().flatten() {
+            let missing: Vec<&str> =
+                c["missingGroups"].as_array().into_iter().flatten().filter_map(serde_json::Value::as_str).collect();
+            if !missing.is_empty() {
+                println!(
+                    "\n{}: groups Confluence does not have: {}",
+                    c["app"].as_str().unwrap_or("?"),
+                    missing.join(", ")
+                );
+            }
+        }
         println!("server: {} ({url})", health["status"].as_str().unwrap_or("?"));
         return Ok(());
     }
@@ -360,14 +403,17 @@ fn rules_status(config: &Config) -> Result<()> {
                     .map_err(|e: RulesError| e.to_string())
             });
         match loaded {
-            Ok(m) => println!(
-                "{:<16} {:<24} {:<14} {:<26} {:>7}  -",
-                app.name,
-                name,
-                m.id().short_hash(),
-                "(not running)",
-                0
-            ),
+            Ok(m) => {
+                println!(
+                    "{:<16} {:<24} {:<14} {:<26} {:>7}  -",
+                    app.name,
+                    name,
+                    m.id().short_hash(),
+                    "(not running)",
+                    0
+                );
+                print!("{}", module_summary(&m));
+            }
             Err(e) => println!("{:<16} {:<24} {:<14} {:<26} {:>7}  {e}", app.name, name, "-", "(not running)", 0),
         }
     }

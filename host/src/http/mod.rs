@@ -201,6 +201,13 @@ async fn healthz(State(state): State<HttpState>) -> Response {
                 "loadedAt": m.loaded_at.map(crate::clock::system_time_rfc3339),
                 "reloads": m.reloads,
                 "lastError": m.last_error,
+                "world": m.world,
+                "settings": m.declaration.as_ref().map(|d| d.iter().map(|s| serde_json::json!({
+                    "key": s.key,
+                    "kind": s.kind.to_string(),
+                    "default": s.default.as_ref().map(crate::rules::declaration::render_value),
+                    "help": s.help,
+                })).collect::<Vec<_>>()),
             })
         })
         .collect();
@@ -211,7 +218,8 @@ async fn healthz(State(state): State<HttpState>) -> Response {
         .map(|(app, sync)| {
             let parked = sync.outbox().parked(app);
             let needed = sync.needed_groups().missing;
-            let mut missing: Vec<String> = parked.iter().map(|p| p.group.clone()).chain(needed.iter().cloned()).collect();
+            let mut missing: Vec<String> =
+                parked.iter().map(|p| p.group.clone()).chain(needed.iter().cloned()).collect();
             missing.sort();
             missing.dedup();
             parked_anywhere |= !missing.is_empty();

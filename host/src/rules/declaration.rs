@@ -126,7 +126,8 @@ pub fn describe_declaration(declaration: &[SettingDeclaration]) -> String {
 }
 
 /// A setting value as TOML would write it.
-fn render_value(value: &SettingValue) -> String {
+/// A setting value written as TOML would write it.
+pub fn render_value(value: &SettingValue) -> String {
     let quoted = |s: &str| format!("{s:?}");
     match value {
         SettingValue::Text(t) => quoted(t),

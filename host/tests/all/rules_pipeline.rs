@@ -336,6 +336,7 @@ fn the_rules_cli_builds_checks_and_reports() {
     let (ok, out, err) =
         run(&["rules", "check", module.to_str().unwrap(), "--input", dir.join("person.json").to_str().unwrap()]);
     assert!(ok, "{err}");
+    assert!(err.contains("module dept (world 2.0.0)") && err.contains("(no settings)"), "the declaration: {err}");
     let decisions: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(decisions["module"]["hash"], content_hash(&std::fs::read(&module).unwrap()));
     assert_eq!(decisions["attributes"]["provision"]["email"], "grace@example.com");
@@ -366,4 +367,5 @@ fn the_rules_cli_builds_checks_and_reports() {
     assert!(good.contains(&content_hash(&std::fs::read(&module).unwrap())[..12]), "{out}");
     assert!(bad.contains("does not fit the usersync:rules world"), "{out}");
     assert!(out.contains("not running"), "{out}");
+    assert!(out.contains("module dept (world 2.0.0)") && out.contains("(no settings)"), "the declaration: {out}");
 }
