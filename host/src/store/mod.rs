@@ -337,10 +337,10 @@ fn apply_request(
                     return Ok(Err(Conflict::Stale { id: resource.id.to_string() }));
                 }
                 if let Some(holder) = coll.by_name.get(&resource.name_key) {
-                    if *holder != resource.id {
+                    if holder.id != resource.id {
                         return Ok(Err(Conflict::NameTaken {
                             name_key: resource.name_key.to_string(),
-                            holder: holder.to_string(),
+                            holder: holder.id.to_string(),
                         }));
                     }
                 }
