@@ -11,6 +11,7 @@
 
 mod decide;
 mod list;
+mod pace;
 pub mod person;
 mod synchronize;
 
