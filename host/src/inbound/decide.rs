@@ -10,7 +10,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::pace::DecisionPace;
 use super::person::person_from_stored;
 use super::App;
 use crate::rules::types::{AppInfo, AttributeDecision, ConfluenceUser, IdpGroup, RuleInput, Setting};
@@ -53,8 +52,6 @@ pub struct RulesHook {
     settings: HashMap<String, Vec<Setting>>,
     /// Where failed decisions are audited (they store nothing else).
     store: Store,
-    /// Which modules' decisions run on the request's thread.
-    pace: DecisionPace,
 }
 
 impl RulesHook {
@@ -65,7 +62,7 @@ impl RulesHook {
         settings: HashMap<String, Vec<Setting>>,
         store: Store,
     ) -> Self {
-        Self { engine, registry, settings, store, pace: DecisionPace::default() }
+        Self { engine, registry, settings, store }
     }
 
     pub fn registry(&self) -> &Arc<ModuleRegistry> {
@@ -146,9 +143,9 @@ impl RulesHook {
             },
             confluence,
         };
-        let result = self
-            .pace
-            .decide(&self.engine, module, input)
+        let engine = self.engine.clone();
+        let run_module = module.clone();
+        let result = tokio::task::spawn_blocking(move || engine.decide(&run_module, &input))
             .await
             .map_err(|e| ScimError::internal(format!("rules task failed: {e}")))?;
         let user_name = user.name_key.to_string();

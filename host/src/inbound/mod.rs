@@ -11,7 +11,6 @@
 
 mod decide;
 mod list;
-mod pace;
 pub mod person;
 mod synchronize;
 
