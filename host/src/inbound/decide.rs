@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::person::person_from_scim;
+use super::person::person_from_stored;
 use super::App;
 use crate::rules::types::{AppInfo, AttributeDecision, ConfluenceUser, Directory, IdpGroup, RuleInput, Setting};
 use crate::rules::{ModuleRegistry, RuleFailure, RulesEngine};
@@ -124,7 +124,6 @@ impl RulesHook {
                 format!("the rules module of app {} is not loaded; see `usersync rules status`", app.name),
             ));
         };
-        let value = user.value().map_err(|e| ScimError::internal(e.to_string()))?;
         // The desired state this decision starts from; the commit checks it is still current.
         let previous = snap.app(&app.name).and_then(|d| d.desired.get(&user.id)).cloned();
         let known = KnownUsers::new(Arc::new(snap.clone()), app.name.clone());
@@ -136,7 +135,8 @@ impl RulesHook {
             .and_then(|username| known.user(username))
             .unwrap_or_default();
         let input = RuleInput {
-            person: person_from_scim(&value, &app.schemas.user, groups),
+            person: person_from_stored(user, &app.schemas.user, groups)
+                .map_err(|e| ScimError::internal(e.to_string()))?,
             app: AppInfo {
                 name: app.name.to_string(),
                 idp_kind: app.kind.as_str().to_owned(),
@@ -150,8 +150,10 @@ impl RulesHook {
             .await
             .map_err(|e| ScimError::internal(format!("rules task failed: {e}")))?;
         let user_name = user.name_key.to_string();
+        // The decision's time, in its audit entry and its desired state alike.
+        let decided_at = crate::clock::now_rfc3339();
         let audit = |outcome: &str, detail: String, name: &str, hash: &str| AuditEntry {
-            at: crate::clock::now_rfc3339(),
+            at: decided_at.clone(),
             app: app.name.to_string(),
             subject: user.id.to_string(),
             user_name: user_name.clone(),
@@ -210,7 +212,7 @@ impl RulesHook {
             outcome,
             module_name: id.name.clone(),
             module_hash: id.hash.clone(),
-            decided_at: crate::clock::now_rfc3339(),
+            decided_at: decided_at.clone(),
         };
         Ok(vec![
             Mutation::Desired {

@@ -200,6 +200,11 @@ impl Inbound {
                     Some((IndexedAttr::ExternalId, v)) => Box::new(coll.by_external_id(v)),
                     None => Box::new(coll.iter()),
                 };
+            // The index answered the filter and nothing is sorted: no candidate needs parsing.
+            if query.sort_by.is_none() && query.filter.as_ref().is_some_and(|f| f.index_decides(rt)) {
+                matched.extend(candidates.map(|r| (r.clone(), None)));
+                continue;
+            }
             for r in candidates {
                 let value = r.value().map_err(|e| ScimError::internal(format!("stored resource unreadable: {e}")))?;
                 if query.filter.as_ref().is_none_or(|f| f.matches(&value, rt)) {
@@ -258,8 +263,13 @@ impl Inbound {
                     Some((IndexedAttr::ExternalId, v)) => Box::new(coll.by_external_id(v)),
                     None => Box::new(coll.iter()),
                 };
+                let decided = filter.index_decides(rt);
                 let mut all = Vec::new();
                 for r in candidates {
+                    if decided {
+                        all.push((coll.seq_of(&r.id).unwrap_or(0), (r.clone(), None)));
+                        continue;
+                    }
                     let value =
                         r.value().map_err(|e| ScimError::internal(format!("stored resource unreadable: {e}")))?;
                     if filter.matches(&value, rt) {

@@ -8,9 +8,29 @@ use serde_json::{Map, Value};
 
 use crate::rules::types::{Attribute, Enterprise, IdpGroup, Name, Person, Source, TypedValue};
 use crate::scim::schema::{common_attributes, ResourceType, ENTERPRISE_USER};
+use crate::store::StoredResource;
 
 /// Builds the rules' view of a canonical SCIM user.
 pub fn person_from_scim(user: &Value, rt: &ResourceType, groups: Vec<IdpGroup>) -> Person {
+    person_with_raw_json(user, serde_json::to_string(user).unwrap_or_default(), rt, groups)
+}
+
+/// Builds the rules' view of a stored user. Its stored bytes are its compact JSON already,
+/// so they travel as `raw_json` as they are instead of being serialised again.
+///
+/// # Errors
+/// The stored bytes are not JSON (they are written by this process, so only if corrupt).
+pub fn person_from_stored(
+    user: &StoredResource,
+    rt: &ResourceType,
+    groups: Vec<IdpGroup>,
+) -> Result<Person, serde_json::Error> {
+    let value: Value = serde_json::from_slice(&user.json)?;
+    let raw_json = String::from_utf8_lossy(&user.json).into_owned();
+    Ok(person_with_raw_json(&value, raw_json, rt, groups))
+}
+
+fn person_with_raw_json(user: &Value, raw_json: String, rt: &ResourceType, groups: Vec<IdpGroup>) -> Person {
     let empty = Map::new();
     let obj = user.as_object().unwrap_or(&empty);
     let text = |key: &str| obj.get(key).and_then(scalar_text);
@@ -78,7 +98,7 @@ pub fn person_from_scim(user: &Value, rt: &ResourceType, groups: Vec<IdpGroup>) 
         enterprise,
         attributes,
         groups,
-        raw_json: serde_json::to_string(user).unwrap_or_default(),
+        raw_json,
     }
 }
 
@@ -164,5 +184,33 @@ mod tests {
         assert!(p.attributes.iter().all(|a| a.name != "meta" && a.name != "userName"));
         assert_eq!(p.groups[0].display_name, "Engineers");
         assert!(p.raw_json.contains("Lovelace"));
+    }
+
+    /// A stored user's person is the one built from its parsed form, `raw_json` included
+    /// byte for byte (it is the stored bytes, not a second serialisation).
+    #[test]
+    fn a_stored_user_gives_the_same_person() {
+        let s = AppSchemas::new(&[]);
+        let user = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_USER],
+            "id": "u1", "userName": "ada@example.com", "title": "Analyst \u{e9} \"q\"",
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "x-score": 1.25, "x-big": 12345678901234567u64,
+            ENTERPRISE_USER: {"department": "Engines"},
+            "meta": {"resourceType": "User", "version": "W/\"1\""}
+        });
+        let stored = StoredResource {
+            kind: crate::scim::schema::ResourceKind::User,
+            id: "u1".into(),
+            version: 1,
+            name_key: "ada@example.com".into(),
+            external_id: None,
+            json: serde_json::to_vec(&user).unwrap().into(),
+            members: std::sync::Arc::from(Vec::new()),
+        };
+        let groups = vec![IdpGroup { id: "g1".into(), display_name: "Engineers".into() }];
+        let from_stored = person_from_stored(&stored, &s.user, groups.clone()).unwrap();
+        assert_eq!(from_stored, person_from_scim(&user, &s.user, groups));
+        assert_eq!(from_stored.raw_json.as_bytes(), &stored.json[..]);
     }
 }

@@ -212,6 +212,23 @@ impl Filter {
             _ => None,
         }
     }
+
+    /// True when the index of [`Filter::index_lookup`] answers the whole filter, so its
+    /// candidates need not be parsed and evaluated: the filter is that one `eq`, and the
+    /// index compares as the attribute does. `id` and `externalId` are keyed by the stored
+    /// value itself, so every candidate is equal to the filter's value whatever the
+    /// attribute's `caseExact`; `userName` and `displayName` are keyed lower-cased, which
+    /// is the filter's comparison only while the attribute is not `caseExact`.
+    pub fn index_decides(&self, rt: &ResourceType) -> bool {
+        let Filter::Compare(path, CompareOp::Eq, _) = self else { return false };
+        match self.index_lookup(rt) {
+            Some((IndexedAttr::Id | IndexedAttr::ExternalId, _)) => true,
+            Some((IndexedAttr::UserName | IndexedAttr::DisplayName, _)) => {
+                super::path::resolve(rt, path.urn.as_deref(), &path.name).is_some_and(|r| !r.attr.case_exact)
+            }
+            None => false,
+        }
+    }
 }
 
 /// Prints the filter so that [`Filter::parse`] reads back the same tree: parentheses only

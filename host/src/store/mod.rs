@@ -312,23 +312,65 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteRequest>, shared: A
 
 type BatchOutcome = (Snapshot, Vec<Result<(), Conflict>>);
 
+/// What a mutation replaced in the working snapshot, to put back if a later mutation of
+/// the same request is refused.
+enum Undo {
+    Resource { app: Arc<str>, kind: ResourceKind, id: Arc<str>, previous: Option<(u64, Arc<StoredResource>)> },
+    Desired { app: Arc<str>, scim_id: Arc<str>, previous: Option<Arc<DesiredUser>> },
+}
+
+impl Undo {
+    fn revert(self, working: &mut Snapshot) {
+        match self {
+            Undo::Resource { app, kind, id, previous } => {
+                let coll = working.app_mut(&app).of_mut(kind);
+                match previous {
+                    Some((seq, r)) => coll.insert(seq, r),
+                    None => {
+                        coll.remove(&id);
+                    }
+                }
+            }
+            Undo::Desired { app, scim_id, previous } => {
+                let desired = &mut working.app_mut(&app).desired;
+                match previous {
+                    Some(d) => {
+                        desired.insert(scim_id, d);
+                    }
+                    None => {
+                        desired.remove(&scim_id);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Writes a batch in one transaction. Each request runs inside a savepoint, so a request
 /// whose expectations fail is rolled back alone and the rest still commit.
+///
+/// The working snapshot is changed in place and, for a refused request, put back from its
+/// undo log: a copy per request would make every request copy the paths of every index it
+/// touches (the persistent maps share their nodes with the copy), where in place only the
+/// batch's first change to a node copies it.
 fn write_batch(conn: &mut Connection, base: &Snapshot, batch: &[WriteRequest]) -> Result<BatchOutcome, StoreError> {
     let mut working = base.clone();
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut undo = Vec::new();
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for req in batch {
-        let before = working.clone();
         let sp = tx.savepoint()?;
-        match apply_request(&sp, &mut working, &req.mutations) {
+        undo.clear();
+        match apply_request(&sp, &mut working, &req.mutations, &mut undo) {
             Ok(Ok(())) => {
                 sp.commit()?;
                 outcomes.push(Ok(()));
             }
             Ok(Err(conflict)) => {
                 drop(sp); // rolls back
-                working = before;
+                for u in undo.drain(..).rev() {
+                    u.revert(&mut working);
+                }
                 outcomes.push(Err(conflict));
             }
             Err(e) => return Err(e),
@@ -342,6 +384,7 @@ fn apply_request(
     tx: &rusqlite::Savepoint<'_>,
     working: &mut Snapshot,
     mutations: &[Mutation],
+    undo: &mut Vec<Undo>,
 ) -> Result<Result<(), Conflict>, StoreError> {
     for m in mutations {
         match m {
@@ -356,10 +399,10 @@ fn apply_request(
                     return Ok(Err(Conflict::Stale { id: resource.id.to_string() }));
                 }
                 if let Some(holder) = coll.by_name.get(&resource.name_key) {
-                    if *holder != resource.id {
+                    if holder.id != resource.id {
                         return Ok(Err(Conflict::NameTaken {
                             name_key: resource.name_key.to_string(),
-                            holder: holder.to_string(),
+                            holder: holder.id.to_string(),
                         }));
                     }
                 }
@@ -382,6 +425,8 @@ fn apply_request(
                         u64::try_from(tx.last_insert_rowid()).unwrap_or(0)
                     }
                 };
+                let previous = coll.by_id.get(&resource.id).cloned();
+                undo.push(Undo::Resource { app: app.clone(), kind: resource.kind, id: resource.id.clone(), previous });
                 coll.insert(seq, resource.clone());
             }
             Mutation::Delete { app, kind, id, expect } => {
@@ -396,6 +441,8 @@ fn apply_request(
                 }
                 tx.prepare_cached("DELETE FROM resources WHERE app = ?1 AND kind = ?2 AND id = ?3")?
                     .execute(params![&**app, kind_str(*kind), &**id])?;
+                let previous = coll.by_id.get(id).cloned();
+                undo.push(Undo::Resource { app: app.clone(), kind: *kind, id: id.clone(), previous });
                 coll.remove(id);
             }
             Mutation::Desired { app, scim_id, desired, basis } => {
@@ -408,6 +455,7 @@ fn apply_request(
                 if !unchanged {
                     return Ok(Err(Conflict::Stale { id: scim_id.to_string() }));
                 }
+                undo.push(Undo::Desired { app: app.clone(), scim_id: scim_id.clone(), previous: basis.clone() });
                 match desired {
                     Some(d) => desired::upsert(tx, app, d)?,
                     None => desired::delete(tx, app, scim_id)?,
@@ -432,4 +480,117 @@ fn apply_request(
         }
     }
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, name: &str, version: u64) -> Arc<StoredResource> {
+        let json = format!(r#"{{"id":"{id}","userName":"{name}"}}"#);
+        Arc::new(StoredResource {
+            kind: ResourceKind::User,
+            id: Arc::from(id),
+            version,
+            name_key: Arc::from(name),
+            external_id: None,
+            json: Bytes::from(json),
+            members: Arc::from(Vec::new()),
+        })
+    }
+
+    fn put(r: &Arc<StoredResource>, expect: Expect) -> Mutation {
+        Mutation::Put { app: Arc::from("a"), resource: r.clone(), expect }
+    }
+
+    fn desired(id: &str) -> Arc<DesiredUser> {
+        Arc::new(DesiredUser {
+            scim_id: Arc::from(id),
+            outcome: desired::DesiredOutcome::Skip { reason: "test".into() },
+            module_name: "m".into(),
+            module_hash: "h".into(),
+            decided_at: "2026-12-02T00:00:00.000Z".into(),
+        })
+    }
+
+    fn request(mutations: Vec<Mutation>) -> WriteRequest {
+        WriteRequest { mutations, reply: oneshot::channel().0 }
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// A refused request in the middle of a batch leaves no trace, in SQLite or in the
+    /// snapshot, even after its earlier mutations were applied in place; the requests
+    /// around it commit, and the one after it sees the state without it.
+    #[test]
+    fn a_refused_request_is_undone_alone_within_its_batch() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let app: Arc<str> = Arc::from("a");
+        let u1 = user("u1", "one", 1);
+        let (base, outcomes) =
+            write_batch(&mut conn, &Snapshot::default(), &[request(vec![put(&u1, Expect::Absent)])]).unwrap();
+        assert_eq!(outcomes, vec![Ok(())]);
+
+        let u1_renamed = user("u1", "uno", 2);
+        let u2 = user("u2", "two", 1);
+        let u2_again = user("u2", "two", 1);
+        let u3 = user("u3", "one", 1);
+        let refused = request(vec![
+            put(&u1_renamed, Expect::Version(1)),
+            put(&u2, Expect::Absent),
+            Mutation::Desired { app: app.clone(), scim_id: Arc::from("u2"), desired: Some(desired("u2")), basis: None },
+            Mutation::Audit(AuditEntry {
+                at: "2026-12-02T00:00:00.000Z".into(),
+                app: "a".into(),
+                subject: "u2".into(),
+                user_name: "two".into(),
+                action: "create".into(),
+                outcome: "skip".into(),
+                module_name: "m".into(),
+                module_hash: "h".into(),
+                detail: String::new(),
+            }),
+            Mutation::Delete {
+                app: app.clone(),
+                kind: ResourceKind::User,
+                id: Arc::from("u1"),
+                expect: Expect::Version(2),
+            },
+            // Stale: u1 is gone by now in this request, so the whole request is refused.
+            put(&user("u1", "uno", 3), Expect::Version(2)),
+        ]);
+        let batch = [
+            refused,
+            // Takes u1's name, which the refused rename must not have freed.
+            request(vec![put(&u3, Expect::Absent)]),
+            request(vec![put(&u2_again, Expect::Absent)]),
+        ];
+        let (next, outcomes) = write_batch(&mut conn, &base, &batch).unwrap();
+        assert_eq!(
+            outcomes,
+            vec![
+                Err(Conflict::Stale { id: "u1".into() }),
+                Err(Conflict::NameTaken { name_key: "one".into(), holder: "u1".into() }),
+                Ok(()),
+            ]
+        );
+        let users = &next.app("a").unwrap().users;
+        assert_eq!(users.get("u1").map(|r| (r.version, r.name_key.to_string())), Some((1, "one".into())));
+        assert_eq!(users.by_name("one").map(|r| r.id.to_string()), Some("u1".into()));
+        assert!(users.by_name("uno").is_none());
+        assert!(users.get("u3").is_none());
+        assert!(Arc::ptr_eq(users.get("u2").unwrap(), &u2_again));
+        assert_eq!(users.len(), 2);
+        assert_eq!(users.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(), ["u1", "u2"]);
+        assert!(next.app("a").unwrap().desired.is_empty());
+        // The base snapshot, which readers may still hold, is untouched.
+        assert_eq!(base.app("a").unwrap().users.len(), 1);
+        assert_eq!(count(&conn, "SELECT count(*) FROM resources"), 2);
+        assert_eq!(count(&conn, "SELECT version FROM resources WHERE id = 'u1'"), 1);
+        assert_eq!(count(&conn, "SELECT count(*) FROM desired_users"), 0);
+        assert_eq!(count(&conn, "SELECT count(*) FROM audit_log"), 0);
+    }
 }

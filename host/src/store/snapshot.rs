@@ -51,7 +51,10 @@ pub fn etag(version: u64) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Collection {
     pub(crate) by_id: imbl::OrdMap<Arc<str>, (u64, Arc<StoredResource>)>,
-    pub(crate) by_name: imbl::OrdMap<Arc<str>, Arc<str>>,
+    /// Name key → the resource itself, not its id: a lookup by name (`filter=userName eq`)
+    /// is then one walk down one tree. Each step of a walk compares against a key
+    /// elsewhere on the heap, a cache miss apiece on a large store.
+    pub(crate) by_name: imbl::OrdMap<Arc<str>, Arc<StoredResource>>,
     pub(crate) by_external: imbl::OrdMap<Arc<str>, IdSet>,
     /// Insertion sequence → id: the stable order of unsorted listings.
     pub(crate) order: imbl::OrdMap<u64, Arc<str>>,
@@ -72,7 +75,7 @@ impl Collection {
 
     /// By lower-cased `userName` / `displayName`.
     pub fn by_name(&self, name_key: &str) -> Option<&Arc<StoredResource>> {
-        self.by_name.get(name_key).and_then(|id| self.get(id))
+        self.by_name.get(name_key)
     }
 
     pub fn by_external_id(&self, external_id: &str) -> impl Iterator<Item = &Arc<StoredResource>> {
@@ -108,7 +111,7 @@ impl Collection {
             self.unindex(&old);
             self.order.remove(&old_seq);
         }
-        self.by_name.insert(r.name_key.clone(), r.id.clone());
+        self.by_name.insert(r.name_key.clone(), r.clone());
         if let Some(ext) = &r.external_id {
             add_to_set(&mut self.by_external, ext, &r.id);
         }
@@ -134,7 +137,7 @@ impl Collection {
         for m in r.members.iter() {
             remove_from_set(&mut self.member_of, m, &r.id);
         }
-        if self.by_name.get(&r.name_key).is_some_and(|id| *id == r.id) {
+        if self.by_name.get(&r.name_key).is_some_and(|held| held.id == r.id) {
             self.by_name.remove(&r.name_key);
         }
         if let Some(ext) = &r.external_id {

@@ -434,6 +434,51 @@ fn index_lookups() {
     }
 }
 
+/// Where `index_decides` holds, serving the index's candidates unparsed must give what
+/// evaluating the filter gives: a resource is a candidate (keyed as the snapshot keys it)
+/// exactly when it matches.
+#[test]
+fn index_decides_only_where_the_index_is_the_filter() {
+    let s = schemas();
+    let user = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "id": "2819c223", "externalId": "Ext-1", "userName": "BJensen@Example.com", "active": true,
+        "meta": {"resourceType": "User"}
+    });
+    let group = group();
+    // (resource type, resource, filter, does the index decide it)
+    let cases: &[(&ResourceType, &Value, &str, bool)] = &[
+        (&s.user, &user, r#"userName eq "bjensen@example.com""#, true),
+        (&s.user, &user, r#"USERNAME EQ "BJENSEN@EXAMPLE.COM""#, true),
+        (&s.user, &user, r#"userName eq "someone@example.com""#, true),
+        (&s.user, &user, r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bjensen@example.com""#, true),
+        (&s.user, &user, r#"id eq "2819c223""#, true),
+        (&s.user, &user, r#"externalId eq "Ext-1""#, true),
+        (&s.user, &user, r#"externalId eq "ext-1""#, true),
+        (&s.group, &group, r#"displayName eq "tour GUIDES""#, true),
+        (&s.group, &group, r#"externalId eq "12345""#, true),
+        (&s.user, &user, r#"userName eq "bjensen@example.com" and active eq false"#, false),
+        (&s.user, &user, r#"userName ne "x""#, false),
+        (&s.user, &user, r#"userName sw "bj""#, false),
+        (&s.user, &user, "externalId eq 12345", false),
+        (&s.user, &user, r#"displayName eq "x""#, false),
+        (&s.group, &group, "externalId eq 12345", false),
+    ];
+    for (rt, resource, input, decides) in cases {
+        let f = Filter::parse(input).unwrap();
+        assert_eq!(f.index_decides(rt), *decides, "{input}");
+        let Some((attr, wanted)) = f.index_lookup(rt).filter(|_| *decides) else { continue };
+        let stored = |key: &str| resource[key].as_str().unwrap().to_owned();
+        let candidate = match attr {
+            IndexedAttr::Id => stored("id") == wanted,
+            IndexedAttr::ExternalId => stored("externalId") == wanted,
+            IndexedAttr::UserName => stored("userName").to_lowercase() == wanted.to_lowercase(),
+            IndexedAttr::DisplayName => stored("displayName").to_lowercase() == wanted.to_lowercase(),
+        };
+        assert_eq!(candidate, f.matches(resource, rt), "{input}");
+    }
+}
+
 #[test]
 fn sort_keys() {
     let s = schemas();
