@@ -317,6 +317,7 @@ type BatchOutcome = (Snapshot, Vec<Result<(), Conflict>>);
 enum Undo {
     Resource { app: Arc<str>, kind: ResourceKind, id: Arc<str>, previous: Option<(u64, Arc<StoredResource>)> },
     Desired { app: Arc<str>, scim_id: Arc<str>, previous: Option<Arc<DesiredUser>> },
+    Observed(snapshot::Observed),
 }
 
 impl Undo {
@@ -331,17 +332,9 @@ impl Undo {
                     }
                 }
             }
-            Undo::Desired { app, scim_id, previous } => {
-                let desired = &mut working.app_mut(&app).desired;
-                match previous {
-                    Some(d) => {
-                        desired.insert(scim_id, d);
-                    }
-                    None => {
-                        desired.remove(&scim_id);
-                    }
-                }
-            }
+            // Through `set_desired`, so the index by Confluence username follows.
+            Undo::Desired { app, scim_id, previous } => working.set_desired(&app, &scim_id, previous),
+            Undo::Observed(previous) => working.restore_observed(previous),
         }
     }
 }
@@ -474,7 +467,7 @@ fn apply_request(
             Mutation::Observed { users, only_if_never_read } => {
                 if !(*only_if_never_read && working.observed_users().next().is_some()) {
                     observed::replace_all(tx, users)?;
-                    working.set_observed(users);
+                    undo.push(Undo::Observed(working.set_observed(users)));
                 }
             }
         }
@@ -513,6 +506,11 @@ mod tests {
         })
     }
 
+    fn provisioned(id: &str, username: &str) -> Arc<DesiredUser> {
+        let account = desired::DesiredAccount { username: username.into(), ..desired::DesiredAccount::default() };
+        Arc::new(DesiredUser { outcome: desired::DesiredOutcome::Provision(account), ..(*desired(id)).clone() })
+    }
+
     fn request(mutations: Vec<Mutation>) -> WriteRequest {
         WriteRequest { mutations, reply: oneshot::channel().0 }
     }
@@ -542,6 +540,19 @@ mod tests {
             put(&u1_renamed, Expect::Version(1)),
             put(&u2, Expect::Absent),
             Mutation::Desired { app: app.clone(), scim_id: Arc::from("u2"), desired: Some(desired("u2")), basis: None },
+            Mutation::Desired {
+                app: app.clone(),
+                scim_id: Arc::from("u9"),
+                desired: Some(provisioned("u9", "ada")),
+                basis: None,
+            },
+            Mutation::Observed {
+                users: Arc::from(vec![Arc::new(ObservedUser {
+                    username: Arc::from("ada"),
+                    ..ObservedUser::default()
+                })]),
+                only_if_never_read: false,
+            },
             Mutation::Audit(AuditEntry {
                 at: "2026-12-02T00:00:00.000Z".into(),
                 app: "a".into(),
@@ -586,6 +597,8 @@ mod tests {
         assert_eq!(users.len(), 2);
         assert_eq!(users.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(), ["u1", "u2"]);
         assert!(next.app("a").unwrap().desired.is_empty());
+        assert!(next.holders("ada").next().is_none(), "the index by username is undone too");
+        assert!(next.observed("ada").is_none(), "and the observation");
         // The base snapshot, which readers may still hold, is untouched.
         assert_eq!(base.app("a").unwrap().users.len(), 1);
         assert_eq!(count(&conn, "SELECT count(*) FROM resources"), 2);

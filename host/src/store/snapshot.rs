@@ -204,12 +204,15 @@ pub struct Snapshot {
     holders: imbl::OrdMap<Arc<str>, Holders>,
     /// What Synchronize last read of each Confluence user, by lower-case username.
     /// Replaced whole by each reading, never edited, so a plain map behind an `Arc`.
-    observed: Arc<std::collections::HashMap<Arc<str>, Arc<ObservedUser>>>,
+    observed: Observed,
 }
 
 /// The apps' people provisioned as one Confluence user: (app, SCIM id) pairs. Usually one;
 /// several when more than one app provisions the same person.
 type Holders = Arc<[(Arc<str>, Arc<str>)]>;
+
+/// Every observed Confluence user by lower-case username.
+pub(crate) type Observed = Arc<std::collections::HashMap<Arc<str>, Arc<ObservedUser>>>;
 
 impl Snapshot {
     /// The app's data; an app with nothing stored yet has empty collections.
@@ -280,8 +283,14 @@ impl Snapshot {
         }
     }
 
-    /// Replaces every observed Confluence user.
-    pub(crate) fn set_observed(&mut self, users: &[Arc<ObservedUser>]) {
-        self.observed = Arc::new(users.iter().map(|u| (u.username.clone(), u.clone())).collect());
+    /// Replaces every observed Confluence user; returns what was there.
+    pub(crate) fn set_observed(&mut self, users: &[Arc<ObservedUser>]) -> Observed {
+        let next = Arc::new(users.iter().map(|u| (u.username.clone(), u.clone())).collect());
+        std::mem::replace(&mut self.observed, next)
+    }
+
+    /// Puts back what [`Snapshot::set_observed`] returned.
+    pub(crate) fn restore_observed(&mut self, previous: Observed) {
+        self.observed = previous;
     }
 }
