@@ -217,9 +217,8 @@ async fn healthz(State(state): State<HttpState>) -> Response {
         .confluence_apps()
         .map(|(app, sync)| {
             let parked = sync.outbox().parked(app);
-            let needed = sync.needed_groups().missing;
-            let mut missing: Vec<String> =
-                parked.iter().map(|p| p.group.clone()).chain(needed.iter().cloned()).collect();
+            let mut missing = sync.outbox().parked_groups(app);
+            missing.extend(sync.needed_groups().missing);
             missing.sort();
             missing.dedup();
             parked_anywhere |= !missing.is_empty();

@@ -103,8 +103,7 @@ impl Inbound {
     /// memberships no app granted. `only_if_never_read` leaves a newer observation alone.
     async fn record_observed(&self, actual: &Actual, only_if_never_read: bool) -> ScimResult<()> {
         let snap = self.store.snapshot();
-        let granted =
-            |username: &str, group: &str| snap.holders(username).any(|(_, d)| d.groups().iter().any(|g| g == group));
+        let granted = |username: &str, group: &str| snap.granted(username, group);
         let users = reconcile::observe(actual, &granted).into();
         self.store
             .commit(vec![Mutation::Observed { users, only_if_never_read }])

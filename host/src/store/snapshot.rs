@@ -241,6 +241,11 @@ impl Snapshot {
         })
     }
 
+    /// Whether some app's decision grants the Confluence user `username` the group `group`.
+    pub fn granted(&self, username: &str, group: &str) -> bool {
+        self.holders(username).any(|(_, d)| d.groups().iter().any(|g| g == group))
+    }
+
     /// What the last Synchronize read of the Confluence user `username` (lower-case).
     pub fn observed(&self, username: &str) -> Option<&Arc<ObservedUser>> {
         self.observed.get(username)

@@ -199,6 +199,14 @@ impl Outbox {
         self.lock().get(app).map(|q| q.parked.clone()).unwrap_or_default()
     }
 
+    /// The groups the app's parked memberships wait for, each once, in order.
+    pub fn parked_groups(&self, app: &str) -> Vec<String> {
+        let mut groups: Vec<String> = self.parked(app).into_iter().map(|p| p.group).collect();
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+
     /// The apps with memberships parked for `group`.
     pub fn parking_apps(&self, group: &str) -> Vec<Arc<str>> {
         let apps = self.lock();

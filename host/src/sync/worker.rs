@@ -270,8 +270,7 @@ impl AppSync {
         for app in self.outbox.parking_apps(group) {
             let parked = self.outbox.unpark(&app, group);
             let snapshot = self.store.snapshot();
-            let wanted =
-                |p: &Parked| snapshot.holders(&p.queued.subject).any(|(_, d)| d.groups().iter().any(|g| g == group));
+            let wanted = |p: &Parked| snapshot.granted(&p.queued.subject, group);
             let mut mutations: Vec<Mutation> = parked.iter().map(|p| Mutation::Unblock { seq: p.queued.seq }).collect();
             let again: Vec<Queued> = parked
                 .iter()
@@ -329,9 +328,7 @@ impl AppSync {
     /// Forgets the parked memberships of every group that `exists` says Confluence has: a
     /// Synchronize has just read Confluence and plans each of them again if still wanted.
     pub async fn forget_parked(&self, exists: impl Fn(&str) -> bool) {
-        let mut groups: Vec<String> = self.outbox.parked(&self.app).into_iter().map(|p| p.group).collect();
-        groups.sort();
-        groups.dedup();
+        let groups = self.outbox.parked_groups(&self.app);
         for g in groups.into_iter().filter(|g| exists(g)) {
             let parked = self.outbox.unpark(&self.app, &g);
             let forget = parked.iter().map(|p| Mutation::Unblock { seq: p.queued.seq }).collect();
@@ -353,9 +350,7 @@ impl AppSync {
 
     /// Asks Confluence whether the groups parked memberships wait for exist now.
     async fn check_parked(&self) {
-        let mut groups: Vec<String> = self.outbox.parked(&self.app).into_iter().map(|p| p.group).collect();
-        groups.sort();
-        groups.dedup();
+        let groups = self.outbox.parked_groups(&self.app);
         for g in groups {
             let Ok(name) = crate::confluence::GroupName::parse(&g) else { continue };
             match self.client.group_exists(&name).await {
