@@ -144,11 +144,7 @@ impl RulesHook {
             },
             confluence,
         };
-        let engine = self.engine.clone();
-        let run_module = module.clone();
-        let result = tokio::task::spawn_blocking(move || engine.decide(&run_module, &input, Arc::new(known)))
-            .await
-            .map_err(|e| ScimError::internal(format!("rules task failed: {e}")))?;
+        let result = self.engine.decide_async(module, input, Arc::new(known)).await;
         let user_name = user.name_key.to_string();
         // The decision's time, in its audit entry and its desired state alike.
         let decided_at = crate::clock::now_rfc3339();

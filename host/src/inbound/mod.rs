@@ -274,7 +274,9 @@ impl Inbound {
                 }
                 return Err(name_taken(kind, &key));
             }
-            let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
+            // Time-ordered ids (UUIDv7): every index keyed by id (the resource's, its desired
+            // state's, its audit entries') grows at its end instead of at a random page.
+            let id: Arc<str> = Arc::from(uuid::Uuid::now_v7().to_string());
             let now = crate::clock::now_rfc3339();
             let resource = Arc::new(self.render(app, &snap, kind, &id, 1, &now, &now, attrs.clone())?);
             let mut mutations =

@@ -32,6 +32,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+
+use super::pace::Pace;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits,
@@ -100,6 +102,8 @@ pub struct LoadedModule {
     declaration: Option<Vec<SettingDeclaration>>,
     /// The Confluence groups the app's settings need to exist (`groups-needed`, 2.0.0).
     needed_groups: Vec<String>,
+    /// Whether its decisions run inline or on blocking threads ([`RulesEngine::decide_async`]).
+    pace: Pace,
 }
 
 impl LoadedModule {
@@ -269,7 +273,8 @@ impl RulesEngine {
             Pre::V1(self.linker_v1.instantiate_pre(&component).and_then(v1::RulesPre::new).map_err(wrong_world)?)
         };
         let compiled = started.elapsed();
-        let mut module = LoadedModule { id, pre, limits, declaration: None, needed_groups: Vec::new() };
+        let mut module =
+            LoadedModule { id, pre, limits, declaration: None, needed_groups: Vec::new(), pace: Pace::default() };
         let declaration = match &module.pre {
             Pre::V2(pre) => Some(self.read_declaration(&module, pre)?),
             Pre::V1(_) => None,
@@ -343,6 +348,33 @@ impl RulesEngine {
         }
         super::validate::decisions(&decisions).map_err(|why| fail(RuleFailure::InvalidDecision(why)))?;
         Ok(decisions)
+    }
+
+    /// [`RulesEngine::decide`] from async code: on the calling thread, where a decision of
+    /// a module that keeps to its pace costs no more than the decision (see `pace.rs`), or
+    /// on a blocking thread for a module that hit its deadline or was repeatedly slow.
+    ///
+    /// # Errors
+    /// As [`RulesEngine::decide`]; [`RuleFailure::Trap`] if the blocking task was lost (the
+    /// runtime is shutting down).
+    pub async fn decide_async(
+        self: &Arc<Self>,
+        module: Arc<LoadedModule>,
+        input: RuleInput,
+        directory: Arc<dyn Directory>,
+    ) -> Result<Decisions, RulesError> {
+        if !module.pace.blocking() {
+            let started = Instant::now();
+            let result = self.decide(&module, &input, directory);
+            let hit_deadline = matches!(&result, Err(RulesError { cause: RuleFailure::Deadline(_), .. }));
+            module.pace.record(started.elapsed(), hit_deadline);
+            return result;
+        }
+        let engine = self.clone();
+        let id = module.id.clone();
+        tokio::task::spawn_blocking(move || engine.decide(&module, &input, directory)).await.unwrap_or_else(|e| {
+            Err(RulesError::new(&id, RuleFailure::Trap(format!("the decision's thread failed: {e}"))))
+        })
     }
 
     /// Runs `call` (instantiate, call one export) in a fresh store for `module`, with its

@@ -13,7 +13,8 @@
 //! - [`ModuleRegistry`] (`registry.rs`): each app's live module, hot-reloaded from its file.
 //! - [`validate`]: Confluence's naming rules, applied to every decision.
 //!
-//! **API boundary:** [`RulesEngine::load`], [`RulesEngine::decide`],
+//! **API boundary:** [`RulesEngine::load`], [`RulesEngine::decide`] (and
+//! [`RulesEngine::decide_async`], which runs it inline or on a blocking thread by the module's pace),
 //! [`ModuleRegistry::current`], [`LoadedModule::declaration`]; errors are [`RulesError`],
 //! naming the module and its hash.
 //!
@@ -25,6 +26,7 @@ mod contract;
 pub mod declaration;
 mod engine;
 mod error;
+mod pace;
 mod registry;
 pub mod sample;
 pub mod types;
