@@ -29,8 +29,8 @@ pub struct SyncReport {
 
 /// People decided per commit: bounds a transaction and the memory of a large app.
 const CHUNK: usize = 256;
-/// Decisions in flight at once (each on a blocking thread). A few keep both cores busy;
-/// more only add threads, each with its own allocator caches.
+/// Decisions in flight at once (each a task; see `RulesEngine::decide_async` for the
+/// thread it runs on). A few keep both cores busy; more only add allocator caches.
 const PARALLEL: usize = 3;
 
 impl Inbound {
@@ -161,8 +161,7 @@ impl Inbound {
         progress(&format!("deciding about {} people", users.len()));
         let mut desired: BTreeMap<String, Arc<DesiredUser>> = BTreeMap::new();
         for (n, chunk) in users.chunks(CHUNK).enumerate() {
-            // The chunk's people are decided concurrently (each decision runs on a blocking
-            // thread), then committed together.
+            // The chunk's people are decided concurrently, then committed together.
             let snap = self.store.snapshot();
             let mut decisions = tokio::task::JoinSet::new();
             let mut decided = Vec::with_capacity(chunk.len());

@@ -107,6 +107,12 @@ pub struct LoadedModule {
 }
 
 impl LoadedModule {
+    /// Whether its decisions run on the calling thread (see [`RulesEngine::decide_async`]):
+    /// `false` once it hit its deadline or was slow repeatedly.
+    pub fn runs_inline(&self) -> bool {
+        !self.pace.blocking()
+    }
+
     /// The module's name and content hash.
     pub fn id(&self) -> &ModuleId {
         &self.id
@@ -305,7 +311,7 @@ impl RulesEngine {
     /// Makes the three decisions for one person, in a fresh instance (one call of the
     /// module's `decide`), then validates them against Confluence's naming
     /// rules ([`super::validate`]). Synchronous and CPU-bound, up to the module's deadline:
-    /// async callers run it on `spawn_blocking`. When [`CONCURRENT_DECISIONS`] decisions
+    /// async callers use [`RulesEngine::decide_async`]. When [`CONCURRENT_DECISIONS`] decisions
     /// are running, it waits for one to finish.
     ///
     /// `directory` answers the module's `find-user` calls (at most [`FIND_USER_CALLS`]);
@@ -354,6 +360,11 @@ impl RulesEngine {
     /// a module that keeps to its pace costs no more than the decision (see `pace.rs`), or
     /// on a blocking thread for a module that hit its deadline or was repeatedly slow.
     ///
+    /// The deadline is wall time, so a thread preempted on a busy machine can pass it in a
+    /// decision that takes microseconds. A decision that hits it is tried once more, on a
+    /// blocking thread: a module that loops fails again (and stays on blocking threads); one
+    /// that was only stalled succeeds, and its decisions come back to the calling thread.
+    ///
     /// # Errors
     /// As [`RulesEngine::decide`]; [`RuleFailure::Trap`] if the blocking task was lost (the
     /// runtime is shutting down).
@@ -363,17 +374,45 @@ impl RulesEngine {
         input: RuleInput,
         directory: Arc<dyn Directory>,
     ) -> Result<Decisions, RulesError> {
-        if !module.pace.blocking() {
+        let inline = !module.pace.blocking();
+        if inline {
             let started = Instant::now();
-            let result = self.decide(&module, &input, directory);
-            let hit_deadline = matches!(&result, Err(RulesError { cause: RuleFailure::Deadline(_), .. }));
+            let result = self.decide(&module, &input, directory.clone());
+            let hit_deadline = is_deadline(&result);
             module.pace.record(started.elapsed(), hit_deadline);
-            return result;
+            if !hit_deadline {
+                return result;
+            }
         }
+        let (result, took) = self.decide_blocking(module.clone(), input.clone(), directory.clone()).await;
+        match (is_deadline(&result), inline) {
+            // Past the deadline inline, quick here: the calling thread had stalled.
+            (false, true) if took <= super::pace::SLOW => module.pace.forgive(),
+            (false, _) | (true, true) => {}
+            // Already on blocking threads: it may have stalled there too; once more.
+            (true, false) => return self.decide_blocking(module, input, directory).await.0,
+        }
+        result
+    }
+
+    /// One decision on a blocking thread, with how long it took there.
+    async fn decide_blocking(
+        self: &Arc<Self>,
+        module: Arc<LoadedModule>,
+        input: RuleInput,
+        directory: Arc<dyn Directory>,
+    ) -> (Result<Decisions, RulesError>, Duration) {
         let engine = self.clone();
         let id = module.id.clone();
-        tokio::task::spawn_blocking(move || engine.decide(&module, &input, directory)).await.unwrap_or_else(|e| {
-            Err(RulesError::new(&id, RuleFailure::Trap(format!("the decision's thread failed: {e}"))))
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let result = engine.decide(&module, &input, directory);
+            (result, started.elapsed())
+        })
+        .await
+        .unwrap_or_else(|e| {
+            let lost = RulesError::new(&id, RuleFailure::Trap(format!("the decision's thread failed: {e}")));
+            (Err(lost), Duration::ZERO)
         })
     }
 
@@ -537,6 +576,10 @@ fn wasm_kind(bytes: &[u8]) -> WasmKind {
         Some([0, b'a', b's', b'm', _, _, 1, 0]) => WasmKind::Component,
         _ => WasmKind::Neither,
     }
+}
+
+fn is_deadline<T>(result: &Result<T, RulesError>) -> bool {
+    matches!(result, Err(RulesError { cause: RuleFailure::Deadline(_), .. }))
 }
 
 /// Epoch ticks for `deadline`: one more than its milliseconds, since the first tick may

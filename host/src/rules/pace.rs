@@ -31,6 +31,13 @@ impl Pace {
         self.blocking.load(Ordering::Relaxed)
     }
 
+    /// A decision that hit its deadline here took no time at all on a blocking thread: it
+    /// was this thread that stalled, not the module. Its decisions come back inline.
+    pub(super) fn forgive(&self) {
+        self.slow_in_a_row.store(0, Ordering::Relaxed);
+        self.blocking.store(false, Ordering::Relaxed);
+    }
+
     /// Records an inline decision that took `took`.
     pub(super) fn record(&self, took: Duration, hit_deadline: bool) {
         let slow_in_a_row = if took > SLOW {
@@ -78,6 +85,9 @@ mod tests {
         let b = Pace::default();
         b.record(LONG, true);
         assert!(b.blocking());
+        // Unless it was this thread that stalled: the same decision was fast elsewhere.
+        b.forgive();
+        assert!(!b.blocking());
         let c = Pace::default();
         c.record(FAST, false);
         assert!(!c.blocking());

@@ -108,6 +108,24 @@ fn each_misbehaviour_fails_only_its_decision() {
     assert!(engine.decide(&flooding, &input("log-flood"), nobody()).is_ok());
 }
 
+/// From async code a decision runs on the calling thread; a module that loops is tried
+/// once more on a blocking thread (a wall-time deadline can be a stalled thread), fails,
+/// and its later decisions stay off the calling threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_module_leaves_the_async_threads() {
+    let engine = Arc::new(RulesEngine::new().unwrap());
+    let limits = RuleLimits { deadline: Duration::from_millis(50), memory_bytes: 8 << 20, log_lines: 10 };
+    let module = engine.load("hostile", hostile_guest(), limits, &[]).unwrap();
+    assert!(engine.decide_async(module.clone(), input("ok"), nobody()).await.is_ok());
+    let started = Instant::now();
+    let err = engine.decide_async(module.clone(), input("loop"), nobody()).await.unwrap_err();
+    assert!(matches!(err.cause, RuleFailure::Deadline(_)), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(100), "tried once only: {:?}", started.elapsed());
+    assert!(!module.runs_inline());
+    assert!(engine.decide_async(module.clone(), input("ok"), nobody()).await.is_ok());
+    assert!(!module.runs_inline(), "a fast decision on a blocking thread brings no module back");
+}
+
 /// Knows one user, `grace`, and counts the questions.
 #[derive(Default)]
 struct OneUser {
