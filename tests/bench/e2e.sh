@@ -14,6 +14,9 @@
 #    renamed, ~1% of memberships missing, a stray member in every 50th group), then
 #    `/usr/bin/time -v usersync sync --config … --app bench` in-process: wall time, peak
 #    RSS, phases from its progress lines, and a check that the drift was repaired exactly.
+# 3. Bulk: one SCIM Bulk request of BULK_OPERATIONS creates, answered by a host without
+#    [confluence] (baseline) and by one with the emulator at BULK_LATENCY_MS per request:
+#    when the Bulk is answered, and when Confluence has every user.
 # Prints markdown tables and exits non-zero when the Synchronize target (60 s, 500 MB) is
 # missed or anything fails. Method and figures: BENCHMARKS.md.
 #
@@ -28,7 +31,8 @@
 #   RULES_DEADLINE_MS=50                  [apps.rules_limits] deadline_ms of the measured hosts
 #                                         (seeding, not measured, runs with 10000)
 #   MAX_SECS=60 MAX_RSS_MB=500            the Synchronize target
-#   SKIP_PROVISION=1, SKIP_SYNC=1         run one scenario only
+#   SKIP_PROVISION=1, SKIP_BULK=1, SKIP_SYNC=1   skip a scenario
+#   BULK_OPERATIONS=1000 BULK_LATENCY_MS=20  scenario 3: one Bulk of N creates; Confluence latency
 #   KEEP=1                                keep the temporary directory (configs, logs, db)
 #   SEEDED_DB=<kept dir>/sync/usersync.db the host's store from a kept run of the same size:
 #                                         copied instead of seeding the host (saves minutes)
@@ -116,6 +120,15 @@ if [[ ${SKIP_SYNC:-0} != 1 ]]; then
         --max-secs "${MAX_SECS:-60}" --max-rss-mb "${MAX_RSS_MB:-500}" ${SEEDED_DB:+--seeded-db "$SEEDED_DB"} \
         >"$work/sync.out" || status=$?
     grep -v '^json: ' "$work/sync.out" || true
+fi
+
+if [[ ${SKIP_BULK:-0} != 1 ]]; then
+    log "scenario 3: one Bulk request (load average $(loadavg))"
+    bulk_status=0
+    RUST_LIB_BACKTRACE=0 "$bench_bin" bulk "${common[@]}" --operations "${BULK_OPERATIONS:-1000}" \
+        --latency-ms "${BULK_LATENCY_MS:-20}" >"$work/bulk.out" || bulk_status=$?
+    cat "$work/bulk.out"
+    ((bulk_status == 0)) || die "the Bulk benchmark failed (status $bulk_status)"
 fi
 
 printf -- '\n- machine: %s cores (%s); load average after the run %s; built from commit %s%s; %s\n' "$(nproc)" \

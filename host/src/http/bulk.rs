@@ -16,7 +16,7 @@ use axum::Extension;
 use serde_json::{json, Map, Value};
 
 use super::{error_response, json_response, read_json, HttpState};
-use crate::inbound::App;
+use crate::inbound::{App, Delivery};
 use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::schema::{ResourceKind, BULK_RESPONSE, ERROR};
 
@@ -187,19 +187,19 @@ async fn execute(s: &HttpState, app: &App, op: &Op, (path, data): (String, Optio
     let version = op.version.as_deref();
     match (op.method.as_str(), id) {
         ("POST", None) => {
-            let c = inbound.create(app, kind, &need_data()?).await?;
+            let c = inbound.create(app, kind, &need_data()?, Delivery::Queued).await?;
             Ok((201, Some((c.resource.id.to_string(), c.resource.etag()))))
         }
         ("PUT", Some(id)) => {
-            let r = inbound.replace(app, kind, id, &need_data()?, version).await?;
+            let r = inbound.replace(app, kind, id, &need_data()?, version, Delivery::Queued).await?;
             Ok((200, Some((r.id.to_string(), r.etag()))))
         }
         ("PATCH", Some(id)) => {
-            let r = inbound.patch(app, kind, id, &need_data()?, version).await?;
+            let r = inbound.patch(app, kind, id, &need_data()?, version, Delivery::Queued).await?;
             Ok((200, Some((r.id.to_string(), r.etag()))))
         }
         ("DELETE", Some(id)) => {
-            inbound.delete(app, kind, id, version).await?;
+            inbound.delete(app, kind, id, version, Delivery::Queued).await?;
             Ok((204, None))
         }
         (m, _) => Err(ScimError::invalid_syntax(format!("bulk operation {m} {path} is not valid"))),

@@ -11,7 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::Value;
 
 use super::{json_response, read_json, HttpState};
-use crate::inbound::{etag_list_matches, App, ListPage, ListQuery};
+use crate::inbound::{etag_list_matches, App, Delivery, ListPage, ListQuery};
 use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::project::Projection;
 use crate::scim::schema::{ResourceKind, LIST_RESPONSE};
@@ -158,7 +158,7 @@ async fn create(
 ) -> ScimResult<Response> {
     let projection = Params::parse(raw).projection()?;
     let body = read_json(headers, body, state.limits.max_body_bytes).await?;
-    let created = state.inbound.create(app, kind, &body).await?;
+    let created = state.inbound.create(app, kind, &body, Delivery::AtOnce).await?;
     resource_response(StatusCode::CREATED, app, &created.resource, &projection)
 }
 
@@ -173,7 +173,8 @@ async fn replace(
 ) -> ScimResult<Response> {
     let projection = Params::parse(raw).projection()?;
     let body = read_json(headers, body, state.limits.max_body_bytes).await?;
-    let r = state.inbound.replace(app, kind, id, &body, header_str(headers, header::IF_MATCH)).await?;
+    let r =
+        state.inbound.replace(app, kind, id, &body, header_str(headers, header::IF_MATCH), Delivery::AtOnce).await?;
     resource_response(StatusCode::OK, app, &r, &projection)
 }
 
@@ -188,7 +189,7 @@ async fn patch(
 ) -> ScimResult<Response> {
     let projection = Params::parse(raw).projection()?;
     let body = read_json(headers, body, state.limits.max_body_bytes).await?;
-    let r = state.inbound.patch(app, kind, id, &body, header_str(headers, header::IF_MATCH)).await?;
+    let r = state.inbound.patch(app, kind, id, &body, header_str(headers, header::IF_MATCH), Delivery::AtOnce).await?;
     resource_response(StatusCode::OK, app, &r, &projection)
 }
 
@@ -199,7 +200,7 @@ async fn delete(
     id: &str,
     headers: &HeaderMap,
 ) -> ScimResult<Response> {
-    state.inbound.delete(app, kind, id, header_str(headers, header::IF_MATCH)).await?;
+    state.inbound.delete(app, kind, id, header_str(headers, header::IF_MATCH), Delivery::AtOnce).await?;
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
     Ok(resp)

@@ -65,6 +65,19 @@ pub struct Inbound {
     confluence: HashMap<String, Arc<AppSync>>,
 }
 
+/// How a write's Confluence operations are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Applied before the SCIM response where they can be, within the app's
+    /// `apply_deadline_ms`; the rest are queued. A Confluence refusal fails the request.
+    AtOnce,
+    /// Queued in the outbox with the change, in one transaction, and applied by its workers
+    /// (in order per person, after anything already queued for them). Bulk requests use it:
+    /// a thousand operations answered at Confluence's pace would outlast an IdP's patience.
+    /// A Confluence refusal is then recorded in the outbox's failed list and the audit log.
+    Queued,
+}
+
 /// The outcome of `POST`: the resource, and whether it was adopted (an existing user linked
 /// under the [`DuplicatePolicy::Adopt`] policy) rather than created.
 pub struct Created {
@@ -144,7 +157,12 @@ impl Inbound {
     /// # Errors
     /// The outer error: Confluence refused an operation for good (nothing is stored). The
     /// inner one: the store refused or failed the commit, as [`Store::commit`].
-    async fn commit(&self, app: &App, mut mutations: Vec<Mutation>) -> ScimResult<Result<(), CommitError>> {
+    async fn commit(
+        &self,
+        app: &App,
+        mut mutations: Vec<Mutation>,
+        delivery: Delivery,
+    ) -> ScimResult<Result<(), CommitError>> {
         let Some(sync) = self.confluence.get(&*app.name) else { return Ok(self.store.commit(mutations).await) };
         let snapshot = self.store.snapshot();
         let others = SnapshotApps { snapshot: &snapshot, app: &app.name, precedence: &self.precedence };
@@ -158,6 +176,14 @@ impl Inbound {
         }
         if ops.is_empty() {
             return Ok(self.store.commit(mutations).await);
+        }
+        if delivery == Delivery::Queued {
+            mutations.push(Mutation::Enqueue(ops.iter().map(|q| q.row(&app.name)).collect()));
+            let result = self.store.commit(mutations).await;
+            if result.is_ok() {
+                sync.outbox().push(&app.name, ops);
+            }
+            return Ok(result);
         }
         let at_once = match sync.apply_at_once(ops).await {
             Ok(a) => a,
@@ -258,7 +284,7 @@ impl Inbound {
     /// # Errors
     /// 400 for an invalid body; 409 `uniqueness` when the name is taken (unless the app
     /// adopts duplicates, for users).
-    pub async fn create(&self, app: &App, kind: ResourceKind, body: &Value) -> ScimResult<Created> {
+    pub async fn create(&self, app: &App, kind: ResourceKind, body: &Value, delivery: Delivery) -> ScimResult<Created> {
         let rt = app.schemas.of(kind);
         let attrs = normalize_resource(body, rt, &self.limits)?;
         let key = name_key(kind, &attrs).ok_or_else(|| ScimError::internal("normalised resource has no name"))?;
@@ -266,7 +292,7 @@ impl Inbound {
             let snap = self.store.snapshot();
             if let Some(existing) = snap.collection(&app.name, kind).and_then(|c| c.by_name(&key)).cloned() {
                 if kind == ResourceKind::User && app.duplicate == DuplicatePolicy::Adopt {
-                    match self.write_replacement(app, &snap, &existing, attrs.clone(), Action::Create).await {
+                    match self.write_replacement(app, &snap, &existing, attrs.clone(), Action::Create, delivery).await {
                         Ok(resource) => return Ok(Created { resource, adopted: true }),
                         Err(Retry::Again) => continue,
                         Err(Retry::Fail(e)) => return Err(e),
@@ -282,7 +308,7 @@ impl Inbound {
             let mut mutations =
                 vec![Mutation::Put { app: app.name.clone(), resource: resource.clone(), expect: Expect::Absent }];
             mutations.extend(self.consequences(app, &snap, None, Some(&resource), Action::Create).await?);
-            match self.commit(app, mutations).await? {
+            match self.commit(app, mutations, delivery).await? {
                 Ok(()) => return Ok(Created { resource, adopted: false }),
                 Err(CommitError::Conflict(Conflict::NameTaken { .. } | Conflict::Stale { .. })) => continue,
                 Err(e) => return Err(commit_error(e, kind)),
@@ -302,6 +328,7 @@ impl Inbound {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        delivery: Delivery,
     ) -> ScimResult<Arc<StoredResource>> {
         let rt = app.schemas.of(kind);
         let attrs = normalize_resource(body, rt, &self.limits)?;
@@ -309,7 +336,7 @@ impl Inbound {
             let snap = self.store.snapshot();
             let current = snap.get(&app.name, kind, id).cloned().ok_or_else(|| not_found(kind, id))?;
             check_if_match(&current, if_match)?;
-            match self.write_replacement(app, &snap, &current, attrs.clone(), Action::Replace).await {
+            match self.write_replacement(app, &snap, &current, attrs.clone(), Action::Replace, delivery).await {
                 Ok(r) => return Ok(r),
                 // With `If-Match`, the check above answers 412 if the resource itself changed.
                 Err(Retry::Again) => continue,
@@ -330,6 +357,7 @@ impl Inbound {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        delivery: Delivery,
     ) -> ScimResult<Arc<StoredResource>> {
         let rt = app.schemas.of(kind);
         let request = PatchRequest::parse(body)?;
@@ -343,7 +371,7 @@ impl Inbound {
                 return Ok(current);
             }
             let attrs = normalize_resource(&value, rt, &self.limits)?;
-            match self.write_replacement(app, &snap, &current, attrs, Action::Patch).await {
+            match self.write_replacement(app, &snap, &current, attrs, Action::Patch, delivery).await {
                 Ok(r) => return Ok(r),
                 Err(Retry::Again) => continue,
                 Err(Retry::Fail(e)) => return Err(e),
@@ -356,7 +384,14 @@ impl Inbound {
     ///
     /// # Errors
     /// 404, 412.
-    pub async fn delete(&self, app: &App, kind: ResourceKind, id: &str, if_match: Option<&str>) -> ScimResult<()> {
+    pub async fn delete(
+        &self,
+        app: &App,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+        delivery: Delivery,
+    ) -> ScimResult<()> {
         for _ in 0..MAX_ATTEMPTS {
             let snap = self.store.snapshot();
             let current = snap.get(&app.name, kind, id).cloned().ok_or_else(|| not_found(kind, id))?;
@@ -369,7 +404,7 @@ impl Inbound {
             }];
             mutations.extend(self.drop_member_everywhere(app, &snap, id)?);
             mutations.extend(self.consequences(app, &snap, Some(&current), None, Action::Delete).await?);
-            match self.commit(app, mutations).await? {
+            match self.commit(app, mutations, delivery).await? {
                 Ok(()) => return Ok(()),
                 Err(CommitError::Conflict(Conflict::Stale { .. })) => continue,
                 Err(e) => return Err(commit_error(e, kind)),
@@ -410,6 +445,7 @@ impl Inbound {
         current: &StoredResource,
         attrs: Map<String, Value>,
         action: Action,
+        delivery: Delivery,
     ) -> Result<Arc<StoredResource>, Retry> {
         let kind = current.kind;
         let created = current
@@ -431,7 +467,7 @@ impl Inbound {
         }];
         let consequences = self.consequences(app, snap, Some(current), Some(&resource), action).await;
         mutations.extend(consequences.map_err(Retry::Fail)?);
-        match self.commit(app, mutations).await.map_err(Retry::Fail)? {
+        match self.commit(app, mutations, delivery).await.map_err(Retry::Fail)? {
             Ok(()) => Ok(resource),
             Err(CommitError::Conflict(Conflict::Stale { .. })) => Err(Retry::Again),
             Err(CommitError::Conflict(Conflict::NameTaken { name_key, .. })) => {

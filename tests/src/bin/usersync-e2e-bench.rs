@@ -47,6 +47,21 @@ enum Cmd {
     Provision(ProvisionArgs),
     /// Synchronize of a large app against a drifted emulator.
     Sync(SyncArgs),
+    /// One SCIM Bulk request of many creates: its response time, and how long until
+    /// Confluence has them all.
+    Bulk(BulkArgs),
+}
+
+#[derive(Args)]
+struct BulkArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Operations in the Bulk request (POST /Users each).
+    #[arg(long, default_value_t = 1000)]
+    operations: usize,
+    /// Latency the emulator adds to every Confluence request, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    latency_ms: u64,
 }
 
 #[derive(Args, Clone)]
@@ -123,6 +138,7 @@ fn main() -> anyhow::Result<()> {
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the Tokio runtime")?;
     match cli.command {
         Cmd::Provision(args) => runtime.block_on(provision(args)),
+        Cmd::Bulk(args) => runtime.block_on(bulk(args)),
         Cmd::Sync(args) => {
             let met = runtime.block_on(sync(args))?;
             if !met {
@@ -1089,4 +1105,100 @@ async fn sync(args: SyncArgs) -> anyhow::Result<bool> {
     );
     ensure!(repairs_ok, "the Synchronize did not repair the drift exactly");
     Ok(met)
+}
+
+// ---------------------------------------------------------------------------------------
+// Bulk
+
+/// One Bulk request of `operations` creates to a fresh host: without `[confluence]`
+/// (the baseline: stored and decided only), then with the emulator at `latency_ms`.
+async fn bulk(args: BulkArgs) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
+    let n = args.operations;
+    let operations: Vec<Value> = (0..n)
+        .map(|i| {
+            let body: Value = serde_json::from_slice(&user_body(i)).expect("a user body is JSON");
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": body})
+        })
+        .collect();
+    let request =
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations}).to_string();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n### Bulk: one request of {n} POST /Users, emulator latency {} ms, max_concurrency {}\n",
+        args.latency_ms, args.common.max_concurrency
+    );
+    let _ = writeln!(
+        out,
+        "| run | Bulk answered (s) | vs baseline | all in Confluence (s) | Confluence users created | host CPU (s) |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    let mut baseline = None;
+    for (label, with_confluence) in [("baseline: no [confluence]", false), ("Confluence (emulator)", true)] {
+        let dir = args.common.work.join(if with_confluence { "bulk-confluence" } else { "bulk-baseline" });
+        std::fs::create_dir_all(&dir)?;
+        let emulator = if with_confluence { Some(start_emulator(&args.common, &dir, &http).await?) } else { None };
+        if let Some((_, base)) = &emulator {
+            http.put(format!("{base}/_emulator/faults"))
+                .json(&json!({"latency_ms": args.latency_ms}))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        let port = free_port()?;
+        let config = write_config(
+            &dir,
+            port,
+            &args.common.module,
+            emulator.as_ref().map(|(_, base)| base.as_str()),
+            args.common.max_concurrency,
+            args.common.rules_deadline_ms,
+        )?;
+        let token = create_token(&args.common.usersync, &config).await?;
+        let host = start_host(&args.common, &config, port, &http).await?;
+        let cpu0 = host.cpu_secs()?;
+        log(&format!("bulk run: {label}, {n} operations"));
+        let started = Instant::now();
+        let response = http
+            .post(format!("http://127.0.0.1:{port}/scim/v2/{APP}/Bulk"))
+            .bearer_auth(&token)
+            .header("content-type", "application/scim+json")
+            .body(request.clone())
+            .send()
+            .await?;
+        ensure!(response.status().as_u16() == 200, "the Bulk answered {}", response.status());
+        let body: Value = response.json().await?;
+        let answered = started.elapsed().as_secs_f64();
+        let ok = body["Operations"].as_array().map_or(0, |ops| ops.iter().filter(|o| o["status"] == "201").count());
+        ensure!(ok == n, "{ok} of {n} operations succeeded");
+        let (landed, created) = match &emulator {
+            Some((_, base)) => {
+                let deadline = Instant::now() + Duration::from_secs(600);
+                loop {
+                    let created =
+                        counter(&get_json(&http, &format!("{base}/_emulator/counters")).await?, "users_created");
+                    if created as usize >= n {
+                        break (Some(started.elapsed().as_secs_f64()), Some(created));
+                    }
+                    ensure!(Instant::now() < deadline, "Confluence has {created} of {n} users after 600 s");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            None => (None, None),
+        };
+        let cpu = host.cpu_secs()? - cpu0;
+        let base_secs = *baseline.get_or_insert(answered);
+        let _ = writeln!(
+            out,
+            "| {label} | {answered:.2} | {:.2} | {} | {} | {cpu:.2} |",
+            answered / base_secs,
+            landed.map_or("—".to_owned(), |s| format!("{s:.2}")),
+            created.map_or("—".to_owned(), |c| c.to_string()),
+        );
+        drop(host);
+        drop(emulator);
+    }
+    print!("{out}");
+    Ok(())
 }
