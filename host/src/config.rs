@@ -69,6 +69,34 @@ pub struct ServerConfig {
     pub bulk_max_operations: usize,
     #[serde(default = "default_max_body")]
     pub bulk_max_payload_bytes: usize,
+    /// How long a client has to send a request's line and headers, from the moment the
+    /// connection opens (or its previous response is sent and the next request's first
+    /// byte arrives); the connection is closed past it. Default 10,000 ms.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_ms: u64,
+    /// How long a client has to send a request's whole body, from the end of its headers;
+    /// the request is answered 408 and the connection closed past it. Default 15,000 ms.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_ms: u64,
+    /// How long a connection may stay open between requests (no request in progress and no
+    /// byte moving either way) before it is closed. Default 30,000 ms.
+    #[serde(default = "default_keep_alive_timeout")]
+    pub keep_alive_timeout_ms: u64,
+    /// Connections served at once; more are answered 503 and closed at once. Lowered at
+    /// start-up when the process may not open that many files. Default 512.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Failed authentications one client address may make per minute (a burst of this many,
+    /// then one every `60 / n` seconds) before it is answered 429 without its token being
+    /// checked. IPv6 clients count per /64. 0 turns it off. Default 30.
+    #[serde(default = "default_auth_failures_per_client")]
+    pub auth_failures_per_client: u32,
+    /// Failed authentications one app (or the admin API) may see per minute, from every
+    /// address together, before requests from addresses that have not authenticated
+    /// successfully to it in the last 24 hours are answered 429 without their token being
+    /// checked. 0 turns it off. Default 120.
+    #[serde(default = "default_auth_failures_per_app")]
+    pub auth_failures_per_app: u32,
 }
 
 fn default_listen() -> SocketAddr {
@@ -85,6 +113,24 @@ fn default_max_results() -> usize {
 }
 fn default_bulk_ops() -> usize {
     1000
+}
+fn default_header_read_timeout() -> u64 {
+    10_000
+}
+fn default_body_read_timeout() -> u64 {
+    15_000
+}
+fn default_keep_alive_timeout() -> u64 {
+    30_000
+}
+fn default_max_connections() -> usize {
+    512
+}
+fn default_auth_failures_per_client() -> u32 {
+    30
+}
+fn default_auth_failures_per_app() -> u32 {
+    120
 }
 
 /// The identity provider behind an app; it selects protocol defaults (response media type,
@@ -157,6 +203,30 @@ pub struct AppConfig {
     /// disables.
     #[serde(default)]
     pub deprovision: DeprovisionPolicy,
+    /// `[apps.rate_limit]`: the most requests the app's identity provider may make, answered
+    /// 429 with `Retry-After` beyond it. Off by default.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+/// `[apps.rate_limit]`: a token bucket over an app's authenticated SCIM requests (a Bulk
+/// counts once).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// The sustained rate.
+    pub requests_per_second: f64,
+    /// How many requests may come at once after a quiet spell. Default: twice
+    /// `requests_per_second`, at least 1.
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl RateLimitConfig {
+    /// The bucket's size.
+    pub fn burst(&self) -> f64 {
+        self.burst.map_or((self.requests_per_second * 2.0).max(1.0), |b| f64::from(b.max(1)))
+    }
 }
 
 /// `deprovision` of an app.
@@ -467,6 +537,14 @@ impl Config {
                     RuleLimits::MAX_MEMORY_BYTES >> 20
                 )));
             }
+            if let Some(limit) = &app.rate_limit {
+                if !(limit.requests_per_second.is_finite() && limit.requests_per_second > 0.0) {
+                    return Err(ConfigError::Invalid(format!(
+                        "app {}: rate_limit.requests_per_second must be a positive number",
+                        app.name
+                    )));
+                }
+            }
             app.rule_settings()?;
             let mut urns = HashSet::new();
             for ext in &app.extensions {
@@ -484,6 +562,19 @@ impl Config {
         }
         if self.server.max_results == 0 || self.server.bulk_max_operations == 0 {
             return Err(ConfigError::Invalid("max_results and bulk_max_operations must be positive".into()));
+        }
+        let s = &self.server;
+        for (key, ms) in [
+            ("header_read_timeout_ms", s.header_read_timeout_ms),
+            ("body_read_timeout_ms", s.body_read_timeout_ms),
+            ("keep_alive_timeout_ms", s.keep_alive_timeout_ms),
+        ] {
+            if !(100..=3_600_000).contains(&ms) {
+                return Err(ConfigError::Invalid(format!("{key} must be 100-3600000 (milliseconds)")));
+            }
+        }
+        if s.max_connections == 0 {
+            return Err(ConfigError::Invalid("max_connections must be positive".into()));
         }
         Ok(())
     }

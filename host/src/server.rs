@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::config::{Config, ConfigError, ConfluenceCredentials, DeprovisionPolicy};
 use crate::confluence::{Auth, Backoff, ConfluenceClient, ConfluenceSettings};
-use crate::http::{router, HttpLimits, HttpState};
+use crate::http::throttle::Throttle;
+use crate::http::{router, HttpLimits, HttpState, ListenSettings};
 use crate::inbound::{apps_from_config, relocate, Inbound, RulesHook};
 use crate::rules::{AppModule, ModuleRegistry, RulesEngine, RulesError};
 use crate::scim::normalize::Limits;
@@ -95,7 +96,17 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
         bulk_max_operations: config.server.bulk_max_operations,
         bulk_max_payload_bytes: config.server.bulk_max_payload_bytes,
     };
-    let router = router(HttpState { inbound: inbound.clone(), tokens, limits, db: db.clone() });
+    let throttle = Arc::new(Throttle::new(&config.server, &config.apps));
+    let summaries = Arc::downgrade(&throttle);
+    tokio::spawn(async move {
+        // The summary of refused requests, also when no request follows the last burst.
+        while let Some(throttle) = summaries.upgrade() {
+            throttle.log_summary();
+            drop(throttle);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    let router = router(HttpState { inbound: inbound.clone(), tokens, limits, db: db.clone(), throttle });
     Ok(Service { router, inbound, confluence: confluence_apps })
 }
 
@@ -245,10 +256,20 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
     for app in &config.apps {
         tracing::info!(app = %app.name, kind = app.kind.as_str(), base_url = %format!("{public}/scim/v2/{}", app.name), "SCIM app");
     }
-    axum::serve(listener, service.router)
-        .with_graceful_shutdown(shutdown_signal())
+    let mut settings = ListenSettings::from_config(&config.server);
+    settings.max_connections =
+        crate::http::listen::fit_to_open_file_limit(settings.max_connections, descriptor_reserve(config));
+    crate::http::serve(listener, service.router, settings, shutdown_signal())
         .await
         .map_err(|source| StartError::Listen { addr, source })
+}
+
+/// File descriptors kept for everything but client connections: the database and its
+/// journal, the rules' files and watchers, logging, the runtime, and each app's Confluence
+/// connections.
+fn descriptor_reserve(config: &Config) -> usize {
+    let confluence = config.confluence.as_ref().map_or(0, |c| c.max_concurrency.max(1) * config.apps.len());
+    64 + confluence + 2 * config.apps.len()
 }
 
 async fn shutdown_signal() {

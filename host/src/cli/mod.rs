@@ -124,10 +124,14 @@ enum RulesCommand {
         existing_groups: Option<String>,
     },
     /// Each app's module as the running server has it (version, load time, last error),
-    /// from its `/healthz`; when the server is not running, whether each file loads.
+    /// from its admin API (`/admin/v1/health`, with an admin token); when the server is not
+    /// running, or no token is given, whether each file loads.
     Status {
         #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
         config: PathBuf,
+        /// An admin token, for a running server (`usersync token create --admin`).
+        #[arg(long, env = "USERSYNC_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -318,7 +322,7 @@ fn rules(command: RulesCommand) -> Result<()> {
                 Err(e) => bail!("{e}"),
             }
         }
-        RulesCommand::Status { config } => rules_status(&Config::load(&config)?)?,
+        RulesCommand::Status { config, token } => rules_status(&Config::load(&config)?, token.as_deref())?,
     }
     Ok(())
 }
@@ -340,15 +344,43 @@ fn module_summary(module: &crate::rules::LoadedModule) -> String {
     out
 }
 
-/// `usersync rules status`: asks the running server; without one, loads each file.
-fn rules_status(config: &Config) -> Result<()> {
+/// The running server's health: in detail (`/admin/v1/health`) with a valid admin `token`,
+/// else its bare status (`/healthz`) with a `detail` saying why there is no more; `None`
+/// when no server answers.
+async fn server_health(config: &Config, token: Option<&str>) -> Option<serde_json::Value> {
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().ok()?;
+    let base = format!("http://{}", config.server.listen);
+    let mut bare: serde_json::Value = client.get(format!("{base}/healthz")).send().await.ok()?.json().await.ok()?;
+    let Some(token) = token else {
+        bare["detail"] = "give an admin token (--token or USERSYNC_ADMIN_TOKEN) for the details".into();
+        return Some(bare);
+    };
+    let response = client.get(format!("{base}/admin/v1/health")).bearer_auth(token).send().await.ok()?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if status.is_success() || status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        return Some(body);
+    }
+    bare["detail"] = format!("the admin API refused: {}", body["detail"].as_str().unwrap_or("?")).into();
+    Some(bare)
+}
+
+/// `usersync rules status`: asks the running server (with an admin token); without one,
+/// loads each file.
+fn rules_status(config: &Config, token: Option<&str>) -> Result<()> {
     use crate::rules::{RulesEngine, RulesError};
-    let url = format!("http://{}/healthz", config.server.listen);
+    let url = format!("http://{}/admin/v1/health", config.server.listen);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let health: Option<serde_json::Value> = runtime.block_on(async {
-        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().ok()?;
-        client.get(&url).send().await.ok()?.json().await.ok()
+    let health = runtime.block_on(server_health(config, token));
+    // Running, but without (a valid) admin token: its status only, and the files loaded here.
+    let bare = health.as_ref().filter(|h| h.get("rules").is_none()).map(|h| {
+        let detail = h["detail"].as_str().unwrap_or_default();
+        format!(
+            "server: {} at {url}, without details ({detail}); the files were loaded here",
+            h["status"].as_str().unwrap_or("?")
+        )
     });
+    let health = health.filter(|h| h.get("rules").is_some());
     println!("{:<16} {:<24} {:<14} {:<26} {:>7}  LAST ERROR", "APP", "MODULE", "HASH", "LOADED", "RELOADS");
     if let Some(health) = health {
         for m in health["rules"].as_array().into_iter().flatten() {
@@ -417,7 +449,10 @@ fn rules_status(config: &Config) -> Result<()> {
             Err(e) => println!("{:<16} {:<24} {:<14} {:<26} {:>7}  {e}", app.name, name, "-", "(not running)", 0),
         }
     }
-    println!("server: not running at {url}; the files were loaded here instead");
+    match bare {
+        Some(line) => println!("{line}"),
+        None => println!("server: not running at {url}; the files were loaded here instead"),
+    }
     Ok(())
 }
 
@@ -429,6 +464,7 @@ fn sync(config: &Config, app: &str, dry_run: bool, token: Option<String>) -> Res
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let health = format!("http://{}/healthz", config.server.listen);
+    let details = format!("http://{}/admin/v1/health", config.server.listen);
     let running = runtime.block_on(async {
         let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().ok()?;
         client.get(&health).send().await.ok().map(|_| ())
@@ -445,10 +481,11 @@ fn sync(config: &Config, app: &str, dry_run: bool, token: Option<String>) -> Res
             let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build()?;
             // Progress while the server works: its queue of Confluence operations for the app.
             let watcher = client.clone();
+            let watcher_token = token.clone();
             let progress = tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    let Ok(r) = watcher.get(&health).send().await else { continue };
+                    let Ok(r) = watcher.get(&details).bearer_auth(&watcher_token).send().await else { continue };
                     let Ok(h) = r.json::<serde_json::Value>().await else { continue };
                     let queued = h["confluence"]
                         .as_array()

@@ -7,7 +7,9 @@
 //!   custom fields included;
 //! - `GET  /admin/v1/apps/{app}/outbox` — operations waiting, memberships parked until their
 //!   group exists (with the reason), and those Confluence refused;
-//! - `POST /admin/v1/apps/{app}/sync?dryRun=true|false&waitSeconds=` — Synchronize.
+//! - `POST /admin/v1/apps/{app}/sync?dryRun=true|false&waitSeconds=` — Synchronize;
+//! - `GET  /admin/v1/health` — what `/healthz` tells anyone (`status`), with the details:
+//!   each app's rules module and Confluence queue.
 
 use std::time::Duration;
 
@@ -49,6 +51,16 @@ fn known_app(state: &HttpState, app: &str) -> Option<Response> {
         Some(_) => None,
         None => Some(error_response(&ScimError::not_found(format!("no app {app}")))),
     }
+}
+
+/// The service's health with its details (each app's module, hash and Confluence queue),
+/// which the unauthenticated `/healthz` leaves out.
+pub(super) async fn health(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    if let Some(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let (code, body) = super::health(&state);
+    json_response(code, body.to_string())
 }
 
 #[derive(Deserialize)]

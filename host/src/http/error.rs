@@ -1,6 +1,6 @@
 //! The one place a [`ScimError`] becomes an HTTP response (RFC 7644 §3.12).
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
@@ -19,7 +19,12 @@ pub fn error_response(e: &ScimError) -> Response {
     }
     body.insert("detail".into(), Value::String(e.detail.clone()));
     let bytes = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
-    super::json_response(status, bytes)
+    let mut response = super::json_response(status, bytes);
+    if status == StatusCode::REQUEST_TIMEOUT {
+        // The rest of a late body may still come: this connection's framing is lost.
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 impl axum::response::IntoResponse for ScimError {

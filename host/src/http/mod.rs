@@ -12,9 +12,12 @@
 
 pub mod admin;
 mod bulk;
+mod connection;
 mod discovery;
 mod error;
+pub mod listen;
 mod resources;
+pub mod throttle;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,7 +36,19 @@ use crate::config::IdpKind;
 use crate::inbound::{App, Inbound};
 use crate::scim::error::{ScimError, ScimResult};
 use crate::store::tokens::TokenVerifier;
+pub use connection::{ClientAddr, Timeouts};
 pub use error::error_response;
+pub use listen::{serve, ListenSettings};
+use throttle::{Refusal, Throttle, Throttled};
+
+/// Request targets (path and query) longer than this are answered 414. Long enough for a
+/// filter of several hundred terms.
+pub const MAX_URI_BYTES: usize = 32 * 1024;
+/// Request heads (target and header fields) larger than this are answered 431 (hyper
+/// refuses from 64 KiB itself, with an empty body).
+pub const MAX_HEADER_BYTES: usize = 48 * 1024;
+/// Requests with more header fields than this are answered 431.
+pub const MAX_HEADER_FIELDS: usize = 64;
 
 /// Limits the HTTP layer enforces.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +66,8 @@ pub struct HttpState {
     pub limits: HttpLimits,
     /// The database file (the admin API reads the audit log and failed operations).
     pub db: std::path::PathBuf,
+    /// Failed-authentication throttles and each app's request rate limit.
+    pub throttle: Arc<Throttle>,
 }
 
 /// The media type a response is sent as, chosen per request.
@@ -121,6 +138,7 @@ pub fn router(state: HttpState) -> Router {
 
     let routes = Router::new()
         .route("/healthz", get(healthz))
+        .route("/admin/v1/health", get(admin::health))
         .route("/admin/v1/apps/{app}/audit", get(admin::audit))
         .route("/admin/v1/apps/{app}/people/{id}", get(admin::person))
         .route("/admin/v1/apps/{app}/outbox", get(admin::outbox))
@@ -175,14 +193,25 @@ fn set_path(req: &mut Request, path: &str) {
     }
 }
 
-/// Liveness, and each app's rules module: `200` with `"status": "ok"` when every app that
+/// Liveness for anyone: `{"status": ...}` and its code from [`health`], nothing else (no
+/// app names, module hashes or queue depths: the SCIM edge does not reveal which apps
+/// exist). The details are `GET /admin/v1/health`, with an admin token.
+async fn healthz(State(state): State<HttpState>) -> Response {
+    let (code, body) = health(&state);
+    let status = serde_json::json!({"status": body["status"]});
+    let mut response = (code, status.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The service's health and its details: `200` with `"status": "ok"` when every app that
 /// names a module has one serving (`"degraded"` when a newer file failed to load and the
 /// previous version still serves), `503` with `"unavailable"` while an app has none, since
-/// its SCIM writes are refused until it loads. `confluence` lists each app's queued
-/// operations, the memberships parked because their group does not exist in Confluence
-/// (`missingGroups`; also `"degraded"`) and, while Confluence is failing, how long the app
-/// still waits.
-async fn healthz(State(state): State<HttpState>) -> Response {
+/// its SCIM writes are refused until it loads. `rules` names each app's module; `confluence`
+/// lists each app's queued operations, the memberships parked because their group does not
+/// exist in Confluence (`missingGroups`; also `"degraded"`) and, while Confluence is
+/// failing, how long the app still waits.
+pub(crate) fn health(state: &HttpState) -> (StatusCode, Value) {
     let modules = state.inbound.rules().map(|r| r.registry().status()).unwrap_or_default();
     let serving = modules.iter().all(|m| m.module.is_some());
     let failing = modules.iter().any(|m| m.last_error.is_some());
@@ -234,10 +263,7 @@ async fn healthz(State(state): State<HttpState>) -> Response {
     let status = if status == "ok" && parked_anywhere { "degraded" } else { status };
     confluence.sort_by(|a, b| a["app"].as_str().cmp(&b["app"].as_str()));
     let code = if serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = serde_json::json!({"status": status, "rules": rules, "confluence": confluence});
-    let mut response = (code, body.to_string()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    (code, serde_json::json!({"status": status, "rules": rules, "confluence": confluence}))
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
@@ -248,41 +274,86 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
     error_response(&ScimError::new(405, None, format!("{method} is not allowed on {}", uri.path())))
 }
 
-/// Authenticates requests under `/scim/v2/<app>/`, attaches the [`App`], logs, and sets the
-/// response media type.
+/// Every request passes here before routing: refuses targets and heads over the limits
+/// (414, 431), throttles failed authentication and each app's requests (429), authenticates
+/// requests under `/scim/v2/<app>/` and attaches the [`App`], makes any error a SCIM error
+/// body, sets the response media type, and logs.
 async fn scim_edge(State(state): State<HttpState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    if let Some(canonical) = canonical_scim_path(&path) {
-        set_path(&mut req, &canonical);
-    }
+    let client = req.extensions().get::<ClientAddr>().map(|c| c.0);
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut app_kind = None;
     let mut app_name = None;
+    // Refusals of unauthenticated requests are counted by the throttle, not logged one by one.
+    let mut summarised = false;
 
-    let response = match path.strip_prefix("/scim/v2/") {
-        None => next.run(req).await,
-        Some(rest) => {
+    let response = if let Err(e) = check_head(&req) {
+        error_response(&e)
+    } else {
+        if let Some(canonical) = canonical_scim_path(&path) {
+            set_path(&mut req, &canonical);
+        }
+        if let Some(rest) = path.strip_prefix("/scim/v2/") {
             let name = rest.split('/').next().unwrap_or_default();
-            match authenticate(&state, name, req.headers()) {
-                Ok(app) => {
-                    app_kind = Some(app.kind);
-                    app_name = Some(app.name.clone());
-                    req.extensions_mut().insert(app);
-                    next.run(req).await
+            match state.throttle.admit(client, name) {
+                Err(t) => {
+                    summarised = true;
+                    state.throttle.refused(Refusal::AuthThrottled, client, name);
+                    too_many_requests(&t)
                 }
-                Err(e) => {
-                    let mut r = error_response(&e);
-                    r.headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"usersync\""));
+                Ok(()) => match authenticate(&state, name, req.headers()) {
+                    Ok(app) => {
+                        state.throttle.succeeded(client, name);
+                        app_kind = Some(app.kind);
+                        app_name = Some(app.name.clone());
+                        match state.throttle.request(client, name) {
+                            Err(t) => {
+                                summarised = true;
+                                too_many_requests(&t)
+                            }
+                            Ok(()) => {
+                                req.extensions_mut().insert(app);
+                                next.run(req).await
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        summarised = true;
+                        state.throttle.failed(client, name);
+                        let mut r = error_response(&e);
+                        r.headers_mut()
+                            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"usersync\""));
+                        r
+                    }
+                },
+            }
+        } else if path.starts_with("/admin/") {
+            // The admin API checks its token itself; its failures count here.
+            match state.throttle.admit(client, admin::ADMIN) {
+                Err(t) => {
+                    summarised = true;
+                    state.throttle.refused(Refusal::AuthThrottled, client, admin::ADMIN);
+                    too_many_requests(&t)
+                }
+                Ok(()) => {
+                    let r = next.run(req).await;
+                    if r.status() == StatusCode::UNAUTHORIZED {
+                        summarised = true;
+                        state.throttle.failed(client, admin::ADMIN);
+                    } else if r.status() != StatusCode::TOO_MANY_REQUESTS {
+                        state.throttle.succeeded(client, admin::ADMIN);
+                    }
                     r
                 }
             }
+        } else {
+            next.run(req).await
         }
     };
 
-    let mut response = response;
+    let mut response = scim_error_body(response).await;
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -297,12 +368,72 @@ async fn scim_edge(State(state): State<HttpState>, mut req: Request, next: Next)
     let app = app_name.as_deref().unwrap_or("-");
     if status.is_server_error() {
         tracing::error!(%method, %path, app, status = status.as_u16(), ms, "request failed");
-    } else if status.is_client_error() {
+    } else if status.is_client_error() && !summarised {
         tracing::info!(%method, %path, app, status = status.as_u16(), ms, "request refused");
     } else {
         tracing::debug!(%method, %path, app, status = status.as_u16(), ms, "request");
     }
     response
+}
+
+/// The request's target and head within [`MAX_URI_BYTES`], [`MAX_HEADER_BYTES`] and
+/// [`MAX_HEADER_FIELDS`]. hyper's own limits are higher, so what it lets through is
+/// answered here with a SCIM error body.
+fn check_head(req: &Request) -> ScimResult<()> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Err(ScimError::new(414, None, format!("the request target is longer than {MAX_URI_BYTES} bytes")));
+    }
+    let headers = req.headers();
+    let bytes: usize = target + headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
+    if headers.len() > MAX_HEADER_FIELDS || bytes > MAX_HEADER_BYTES {
+        return Err(ScimError::new(
+            431,
+            None,
+            format!(
+                "the request's headers are too large: at most {MAX_HEADER_FIELDS} fields and {MAX_HEADER_BYTES} bytes"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// 429 with `Retry-After` (whole seconds), as identity providers honour it.
+fn too_many_requests(t: &Throttled) -> Response {
+    let secs = t.retry_after_secs();
+    let mut r = error_response(&ScimError::new(429, None, format!("{}; retry after {secs} s", t.detail)));
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// An error response that is not JSON (axum's rejections: a path segment that is not
+/// UTF-8 once percent-decoded, a query that does not parse, ...) made a SCIM error body,
+/// keeping its status and its text as the detail.
+async fn scim_error_body(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match http_body_util::Limited::new(body, 4096).collect().await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes.to_bytes()).trim().chars().take(300).collect::<String>(),
+        Err(_) => String::new(),
+    };
+    let detail = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { text };
+    let mut rebuilt = error_response(&ScimError::new(status.as_u16(), None, detail));
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rebuilt.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    rebuilt
 }
 
 /// Resolves the app named in the path and checks its bearer token. Unknown apps get the
@@ -350,6 +481,8 @@ pub(crate) async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> 
         .map_err(|e| {
             if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
                 too_large(limit)
+            } else if connection::is_body_timeout(&*e) {
+                ScimError::new(408, None, "the request body did not arrive in time; send it whole, promptly")
             } else {
                 ScimError::invalid_syntax("the request body could not be read")
             }

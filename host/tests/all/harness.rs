@@ -89,8 +89,14 @@ impl TestServer {
     }
 
     pub fn with_server_settings(extra: &str) -> Self {
+        Self::with_config(extra, "")
+    }
+
+    /// As [`TestServer::with_server_settings`], with `suffix` appended to the config text
+    /// (it extends the last app, `generic`).
+    pub fn with_config(extra: &str, suffix: &str) -> Self {
         let dir = temp_dir("srv");
-        let config = Config::from_toml(&config_text(&dir, extra), &dir).unwrap();
+        let config = Config::from_toml(&(config_text(&dir, extra) + suffix), &dir).unwrap();
         let mut conn = open_connection(&config.database_path()).unwrap();
         migrate(&mut conn).unwrap();
         let mut toks = HashMap::new();

@@ -4,6 +4,7 @@
 
 mod confluence_client;
 mod durability;
+mod edge;
 mod fuzz_corpus;
 mod guests;
 mod harness;

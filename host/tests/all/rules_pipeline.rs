@@ -40,8 +40,10 @@ fn rig(dir: &Path, apps: &[(&str, &str, &str)]) -> Rig {
     let config = Config::from_toml(&text, dir).unwrap();
     let mut conn = open_connection(&config.database_path()).unwrap();
     migrate(&mut conn).unwrap();
-    let tokens =
+    let mut tokens: HashMap<String, String> =
         apps.iter().map(|(name, ..)| (name.to_string(), tokens::create(&conn, name, "t").unwrap().1)).collect();
+    let admin = usersync::http::admin::ADMIN;
+    tokens.insert(admin.to_owned(), tokens::create(&conn, admin, "t").unwrap().1);
     let service = usersync::server::build(&config).unwrap();
     Rig { service, tokens, config }
 }
@@ -56,6 +58,18 @@ impl Rig {
             .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
             .unwrap();
         let resp = self.service.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let raw = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&raw).unwrap_or(Value::Null))
+    }
+
+    /// `GET path` with the admin token (`None`: without any): status and JSON body.
+    async fn get(&self, path: &str, admin: bool) -> (u16, Value) {
+        let mut req = Request::builder().uri(path);
+        if admin {
+            req = req.header("authorization", format!("Bearer {}", self.tokens[usersync::http::admin::ADMIN]));
+        }
+        let resp = self.service.router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
         let status = resp.status().as_u16();
         let raw = resp.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&raw).unwrap_or(Value::Null))
@@ -130,13 +144,15 @@ async fn scim_writes_store_the_decisions_of_the_apps_module() {
     );
     assert!(log.iter().all(|e| e.module_hash == content_hash(standard)));
 
-    // Health names the module serving.
-    let req = Request::builder().uri("/healthz").body(Body::empty()).unwrap();
-    let resp = rig.service.router.clone().oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let health: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    // The admin API's health names the module serving; /healthz tells strangers the status only.
+    let (status, health) = rig.get("/admin/v1/health", true).await;
+    assert_eq!(status, 200);
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["rules"][0]["hash"], content_hash(standard));
+    assert_eq!(rig.get("/healthz", false).await, (200, json!({"status": "ok"})));
+    let (status, refused) = rig.get("/admin/v1/health", false).await;
+    assert_eq!(status, 401, "{refused}");
+    assert!(refused.get("rules").is_none() && !refused.to_string().contains("okta"), "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,8 +188,11 @@ async fn a_failing_decision_fails_its_request_and_stores_nothing() {
     assert_eq!(rig.call("fine", Method::POST, "/Users", Some(ada())).await.0, 201);
     let (status, body) = rig.call("missing", Method::POST, "/Users", Some(ada())).await;
     assert_eq!(status, 503, "{body}");
-    let req = Request::builder().uri("/healthz").body(Body::empty()).unwrap();
-    assert_eq!(rig.service.router.clone().oneshot(req).await.unwrap().status(), 503);
+    assert_eq!(rig.get("/healthz", false).await, (503, json!({"status": "unavailable"})));
+    let (status, health) = rig.get("/admin/v1/health", true).await;
+    assert_eq!(status, 503);
+    let missing = health["rules"].as_array().unwrap().iter().find(|m| m["app"] == "missing").unwrap();
+    assert!(missing["lastError"].as_str().is_some_and(|e| e.contains("nowhere.wasm")), "{missing}");
 }
 
 /// `core` with a custom section naming `version`: a distinct module (and content hash) per

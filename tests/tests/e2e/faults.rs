@@ -69,8 +69,7 @@ async fn confluence_down_for_part_of_a_2000_user_run() {
     })
     .await;
     assert!(s.emulator.counters().outage_responses > 0, "the outage was seen");
-    let health: serde_json::Value =
-        s.http.get(format!("{}/healthz", s.url)).send().await.unwrap().json().await.unwrap();
+    let health = s.health().await;
     assert_eq!(health["confluence"][0]["app"], "app", "{health}");
     assert!(health["confluence"][0]["queued"].as_u64().is_some(), "{health}");
     s.settle().await;

@@ -322,7 +322,7 @@ async fn a_mapped_group_confluence_lacks_parks_its_memberships_and_the_rest_appl
     // Before any traffic: the groups the settings need are checked against Confluence.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let health: Value = s.http.get(format!("{}/healthz", s.url)).send().await.unwrap().json().await.unwrap();
+        let health = s.health().await;
         let app = health["confluence"].as_array().unwrap().iter().find(|a| a["app"] == "mapped").cloned().unwrap();
         if app["missingGroups"] == json!(["engineers"]) {
             assert_eq!(health["status"], "degraded", "{health}");
@@ -349,7 +349,7 @@ async fn a_mapped_group_confluence_lacks_parks_its_memberships_and_the_rest_appl
     let parked = s.confluence["mapped"].outbox().parked("mapped");
     assert_eq!(parked.len(), 2, "{parked:?}");
     assert!(parked.iter().all(|p| p.group == "engineers" && p.reason.contains("does not exist")));
-    let health: Value = s.http.get(format!("{}/healthz", s.url)).send().await.unwrap().json().await.unwrap();
+    let health = s.health().await;
     assert_eq!(health["status"], "degraded", "{health}");
     let app = health["confluence"].as_array().unwrap().iter().find(|a| a["app"] == "mapped").unwrap();
     assert_eq!(app["missingGroups"], json!(["engineers"]));

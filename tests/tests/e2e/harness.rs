@@ -144,6 +144,17 @@ pub fn prepare(
         };
         tokens.insert(app.name.to_owned(), token);
     }
+    // An admin token, for the admin API (`Stack::health`).
+    let admin = usersync::http::admin::ADMIN;
+    let token = match std::fs::read_to_string(dir.join("admin.token")) {
+        Ok(t) => t,
+        Err(_) => {
+            let (_, secret) = tokens::create(&conn, admin, "e2e").expect("admin token");
+            std::fs::write(dir.join("admin.token"), &secret).expect("admin token file");
+            secret
+        }
+    };
+    tokens.insert(admin.to_owned(), token);
     (config, tokens)
 }
 
@@ -170,8 +181,10 @@ impl Stack {
         let (config, tokens) = prepare(&dir, listen, &emulator.base_url(), confluence_extra, apps);
         let service = usersync::server::build(&config).expect("service builds");
         let router = service.router;
+        // The server's own accept loop, with its timeouts and connection cap.
+        let settings = usersync::http::ListenSettings::from_config(&config.server);
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = usersync::http::serve(listener, router, settings, std::future::pending()).await;
         });
         Stack {
             emulator,
@@ -243,6 +256,13 @@ impl Stack {
     /// The Confluence groups `username` is in.
     pub fn groups_of(&self, username: &str) -> Vec<String> {
         self.emulator.snapshot().groups.into_iter().filter(|(_, m)| m.contains(username)).map(|(g, _)| g).collect()
+    }
+
+    /// The service's health with its details (`/admin/v1/health`, with the admin token).
+    pub async fn health(&self) -> Value {
+        let url = format!("{}/admin/v1/health", self.url);
+        let token = &self.tokens[usersync::http::admin::ADMIN];
+        self.http.get(url).bearer_auth(token).send().await.expect("health").json().await.expect("health JSON")
     }
 
     /// The audit log of an app, newest first, as `usersync audit` reads it.
