@@ -7,6 +7,7 @@ mod durability;
 mod fuzz_corpus;
 mod guests;
 mod harness;
+mod hostile_input;
 mod idp_quirks;
 mod idp_replay;
 mod mapping_paths;
