@@ -470,8 +470,8 @@ impl RulesEngine {
         tokio::task::spawn_blocking(move || engine.decide_admitted(&module, &input, directory, &ticket))
             .await
             .unwrap_or_else(|e| {
-            Err(RulesError::new(&id, RuleFailure::Trap(format!("the decision's thread failed: {e}"))))
-        })
+                Err(RulesError::new(&id, RuleFailure::Trap(format!("the decision's thread failed: {e}"))))
+            })
     }
 
     /// Runs `call` (instantiate, call one export) in a fresh store for `module`, with its

@@ -38,7 +38,7 @@ pub use declaration::describe_declaration;
 pub use engine::{
     componentize, content_hash, LoadedModule, RuleLimits, RulesEngine, CONCURRENT_DECISIONS, FIND_USER_CALLS,
 };
-pub use gate::{Admission, RulesBudget};
 pub use error::{RuleFailure, RulesError};
+pub use gate::{Admission, RulesBudget};
 pub use registry::{AppModule, ModuleRegistry, ModuleStatus};
 pub use types::{ConfluenceUser, Decisions, Directory, ModuleId, NoDirectory, SettingDeclaration, SettingKind};

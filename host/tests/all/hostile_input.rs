@@ -45,7 +45,10 @@ async fn members_that_are_not_users_or_groups_of_the_app() {
         if app == "generic" {
             r.assert_error(400, Some("invalidValue"));
             let detail = r.body["detail"].as_str().unwrap();
-            assert!(detail.contains("\"ghost-2\", \"no-such-user\"") && detail.contains("not users or groups"), "{detail}");
+            assert!(
+                detail.contains("\"ghost-2\", \"no-such-user\"") && detail.contains("not users or groups"),
+                "{detail}"
+            );
             assert_eq!(count(&s, app, "/Groups?filter=displayName%20eq%20%22Engineers%22").await, 0);
             // Without the unknown ids it is created.
             let g = s.group(app, "Engineers", &[&ada, &nested]).await;
@@ -53,7 +56,9 @@ async fn members_that_are_not_users_or_groups_of_the_app() {
             // PATCH and PUT are refused the same way, and leave the group as it was.
             let before = s.get(app, &path).await.body;
             s.patch(app, &path, add_members(&["no-such-user"])).await.assert_error(400, Some("invalidValue"));
-            s.put(app, &path, group_body("Engineers", &[&ada, "no-such-user"])).await.assert_error(400, Some("invalidValue"));
+            s.put(app, &path, group_body("Engineers", &[&ada, "no-such-user"]))
+                .await
+                .assert_error(400, Some("invalidValue"));
             assert_eq!(s.get(app, &path).await.body, before);
         } else {
             assert_eq!(r.status, StatusCode::CREATED, "{app}: {}", r.body);
@@ -72,7 +77,10 @@ async fn members_that_are_not_users_or_groups_of_the_app() {
         }
     }
     // The policy is the app's to choose.
-    let s = TestServer::with_apps_extra(&[("generic", "unknown_members = \"drop\""), ("okta", "unknown_members = \"reject\"")]);
+    let s = TestServer::with_apps_extra(&[
+        ("generic", "unknown_members = \"drop\""),
+        ("okta", "unknown_members = \"reject\""),
+    ]);
     let r = s.post("generic", "/Groups", group_body("G", &["ghost"])).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert!(r.body.get("members").is_none(), "{}", r.body);

@@ -199,7 +199,8 @@ async fn a_write_whose_decision_cannot_start_answers_503() {
     std::fs::write(dir.join("hostile.wasm"), guests::component(guests::HOSTILE)).unwrap();
     // The hog's decision takes its module's whole 16 MiB, which is the whole budget, until
     // its 1.5 s deadline; another waits at most 100 ms.
-    let settings = "[apps.rules_limits]\ndeadline_ms = 1500\nmemory_mb = 16\n\nmode = \"hoard\"\nonly_user = \"hog@example.com\"";
+    let settings =
+        "[apps.rules_limits]\ndeadline_ms = 1500\nmemory_mb = 16\n\nmode = \"hoard\"\nonly_user = \"hog@example.com\"";
     let rig = Arc::new(rig_with(
         &dir,
         "rules_memory_mb = 16\nrules_admission_wait_ms = 100",
