@@ -103,8 +103,9 @@ impl RulesHook {
                 let mut out = Vec::new();
                 for user_id in affected_members(before, after) {
                     let Some(user) = snap.get(&app.name, ResourceKind::User, &user_id) else {
-                        // A member id not (yet) known as a user: OneLogin may add members
-                        // before their POST lands. Their decision runs when they arrive.
+                        // A member that is a group (nested), or an id stored before group
+                        // writes were screened (`screen.rs` drops or refuses ids the app
+                        // does not have): no person to decide about.
                         continue;
                     };
                     let groups = groups_of(app, snap, &user.id, Some((before, after)));
