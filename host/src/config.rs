@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::rules::types::{Setting, SettingValue};
-use crate::rules::RuleLimits;
+use crate::rules::{RuleLimits, RulesBudget};
 
 use crate::scim::schema::{AttrType, AttributeDef, CustomExtension, ResourceKind};
 
@@ -97,6 +97,18 @@ pub struct ServerConfig {
     /// checked. 0 turns it off. Default 120.
     #[serde(default = "default_auth_failures_per_app")]
     pub auth_failures_per_app: u32,
+    /// Members one `POST`, `PUT` or `PATCH` of a group may add (400 `invalidValue` beyond).
+    /// Default 10,000.
+    #[serde(default = "default_max_members_per_request")]
+    pub max_members_per_request: usize,
+    /// Guest memory, in MiB, that all rules decisions running at once may reserve together:
+    /// each reserves its module's `rules_limits.memory_mb` before it starts. Default 512.
+    #[serde(default = "default_rules_memory_mb")]
+    pub rules_memory_mb: usize,
+    /// How long a decision waits for its memory (or one of the engine's decision slots)
+    /// before it fails with an error naming its module, in milliseconds. Default 2,000.
+    #[serde(default = "default_rules_admission_wait_ms")]
+    pub rules_admission_wait_ms: u64,
 }
 
 fn default_listen() -> SocketAddr {
@@ -132,6 +144,25 @@ fn default_auth_failures_per_client() -> u32 {
 fn default_auth_failures_per_app() -> u32 {
     120
 }
+fn default_max_members_per_request() -> usize {
+    10_000
+}
+fn default_rules_memory_mb() -> usize {
+    512
+}
+fn default_rules_admission_wait_ms() -> u64 {
+    2_000
+}
+
+impl ServerConfig {
+    /// The rules engine's host-wide limits (`rules_memory_mb`, `rules_admission_wait_ms`).
+    pub fn rules_budget(&self) -> RulesBudget {
+        RulesBudget {
+            memory_bytes: self.rules_memory_mb.saturating_mul(1 << 20),
+            admission_wait: std::time::Duration::from_millis(self.rules_admission_wait_ms),
+        }
+    }
+}
 
 /// The identity provider behind an app; it selects protocol defaults (response media type,
 /// what a duplicate `POST /Users` does).
@@ -166,6 +197,16 @@ pub enum DuplicatePolicy {
     Adopt,
 }
 
+/// What a group write does with a member id that is neither a user nor a group of the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownMemberPolicy {
+    /// 400 `invalidValue` naming the ids (RFC 7644 §3.5.2 allows it); nothing is stored.
+    Reject,
+    /// Store the group without them and log a warning.
+    Drop,
+}
+
 /// One `[[apps]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +217,10 @@ pub struct AppConfig {
     /// Default: `adopt` for OneLogin, `conflict` for the others.
     #[serde(default)]
     pub on_duplicate: Option<DuplicatePolicy>,
+    /// Group members that name no user or group of the app: `drop` (default for OneLogin,
+    /// Okta and Entra) or `reject` (default for `generic`).
+    #[serde(default)]
+    pub unknown_members: Option<UnknownMemberPolicy>,
     /// Name of an environment variable holding a bearer token for this app.
     #[serde(default)]
     pub token_env: Option<String>,
@@ -386,6 +431,17 @@ impl RulesLimitsConfig {
 }
 
 impl AppConfig {
+    /// `unknown_members`, or the IdP kind's default. The big IdPs send a group's member
+    /// changes in one request, so refusing it for one stale id would also lose the valid
+    /// ones, and each marks the request failed (OneLogin until an admin retries by hand;
+    /// Entra quarantines an app that keeps failing): they drop. A generic client is told.
+    pub fn unknown_member_policy(&self) -> UnknownMemberPolicy {
+        self.unknown_members.unwrap_or(match self.kind {
+            IdpKind::Generic => UnknownMemberPolicy::Reject,
+            IdpKind::Onelogin | IdpKind::Okta | IdpKind::Entra => UnknownMemberPolicy::Drop,
+        })
+    }
+
     pub fn duplicate_policy(&self) -> DuplicatePolicy {
         self.on_duplicate.unwrap_or(match self.kind {
             IdpKind::Onelogin => DuplicatePolicy::Adopt,
@@ -545,6 +601,12 @@ impl Config {
                     )));
                 }
             }
+            if app.rules.is_some() && app.rules_limits.memory_mb > self.server.rules_memory_mb {
+                return Err(ConfigError::Invalid(format!(
+                    "app {}: rules_limits.memory_mb ({}) is more than [server] rules_memory_mb ({}), so none of its decisions could start",
+                    app.name, app.rules_limits.memory_mb, self.server.rules_memory_mb
+                )));
+            }
             app.rule_settings()?;
             let mut urns = HashSet::new();
             for ext in &app.extensions {
@@ -575,6 +637,15 @@ impl Config {
         }
         if s.max_connections == 0 {
             return Err(ConfigError::Invalid("max_connections must be positive".into()));
+        }
+        if self.server.max_members_per_request == 0 {
+            return Err(ConfigError::Invalid("max_members_per_request must be positive".into()));
+        }
+        if self.server.rules_memory_mb == 0 {
+            return Err(ConfigError::Invalid("rules_memory_mb must be positive".into()));
+        }
+        if self.server.rules_admission_wait_ms > 60_000 {
+            return Err(ConfigError::Invalid("rules_admission_wait_ms must be at most 60000".into()));
         }
         Ok(())
     }
@@ -753,6 +824,11 @@ mod tests {
         assert_eq!(c.database_path(), PathBuf::from("/etc/usersync/usersync.db"));
         assert_eq!(c.apps[0].duplicate_policy(), DuplicatePolicy::Adopt);
         assert_eq!(c.apps[1].duplicate_policy(), DuplicatePolicy::Conflict);
+        assert_eq!(c.apps[0].unknown_member_policy(), UnknownMemberPolicy::Drop);
+        assert_eq!(c.apps[1].unknown_member_policy(), UnknownMemberPolicy::Drop);
+        assert_eq!(c.server.max_members_per_request, 10_000);
+        let budget = c.server.rules_budget();
+        assert_eq!((budget.memory_bytes, budget.admission_wait.as_millis()), (512 << 20, 2_000));
         let ext = c.apps[0].extensions[0].to_extension().unwrap();
         assert_eq!(ext.schema.name, "User");
         assert_eq!(ext.schema.attributes[1].ty, AttrType::Integer);
@@ -766,6 +842,10 @@ mod tests {
             "[server]\n[[apps]]\nname='a'\nkind='nope'",
             "[server]\nbogus=1",
             "[server]\n[[apps]]\nname='a'\nkind='okta'\n[[apps.extensions]]\nurn='x'\nattributes=[]",
+            "[server]\n[[apps]]\nname='a'\nkind='okta'\nunknown_members='keep'",
+            "[server]\nmax_members_per_request=0",
+            "[server]\nrules_memory_mb=0",
+            "[server]\nrules_memory_mb=64\n[[apps]]\nname='a'\nkind='okta'\nrules='a.wasm'\n[apps.rules_limits]\nmemory_mb=128",
         ] {
             assert!(Config::from_toml(bad, Path::new("/")).is_err(), "{bad}");
         }

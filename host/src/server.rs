@@ -69,7 +69,8 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
     let db = config.database_path();
     let store = Store::open(&db, relocate(&apps))?;
     let tokens = TokenVerifier::new(&db, fixed)?;
-    let mut inbound = Inbound::new(store.clone(), apps, Limits::default(), config.server.max_results);
+    let mut inbound = Inbound::new(store.clone(), apps, Limits::default(), config.server.max_results)
+        .with_member_cap(config.server.max_members_per_request);
     let confluence = confluence_sync(config, &store)?;
     if let Some(rules) = rules_hook(config, store)? {
         inbound = inbound.with_rules(rules);
@@ -227,7 +228,7 @@ pub fn rules_hook(config: &Config, store: Store) -> Result<Option<Arc<RulesHook>
     if modules.is_empty() {
         return Ok(None);
     }
-    let engine = RulesEngine::new()?;
+    let engine = RulesEngine::with_budget(config.server.rules_budget())?;
     let registry = ModuleRegistry::start(engine.clone(), modules)?;
     for status in registry.status() {
         match (&status.module, &status.last_error) {

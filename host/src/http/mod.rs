@@ -457,7 +457,7 @@ fn authenticate(state: &HttpState, app: &str, headers: &HeaderMap) -> ScimResult
 }
 
 /// Reads a JSON request body: media type checked (415), size bounded (413), UTF-8 and JSON
-/// syntax checked (400 `invalidSyntax`).
+/// syntax checked, duplicate keys included (400 `invalidSyntax`).
 pub(crate) async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> ScimResult<Value> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
@@ -493,8 +493,8 @@ pub(crate) async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> 
     }
     let text =
         std::str::from_utf8(&bytes).map_err(|_| ScimError::invalid_syntax("the request body is not valid UTF-8"))?;
-    serde_json::from_str(text)
-        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+    // A key twice in one object is refused, not read as its last value.
+    crate::scim::json::parse_body(text)
 }
 
 fn too_large(limit: usize) -> ScimError {

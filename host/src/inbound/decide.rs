@@ -4,7 +4,8 @@
 //!
 //! A module that rejects the person, or fails (trap, deadline, memory, invalid decision),
 //! fails the whole SCIM request with a 4xx naming the module, its hash and the cause:
-//! nothing is stored. An app whose module is configured but not loaded answers 503, so the
+//! nothing is stored. A decision the engine could not start in time (the rules memory
+//! budget taken) fails it with 503, so the identity provider retries. An app whose module is configured but not loaded answers 503, so the
 //! identity provider retries once the administrator has fixed it.
 
 use std::collections::{BTreeSet, HashMap};
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use super::person::person_from_stored;
 use super::App;
 use crate::rules::types::{AppInfo, AttributeDecision, ConfluenceUser, Directory, IdpGroup, RuleInput, Setting};
-use crate::rules::{ModuleRegistry, RuleFailure, RulesEngine};
+use crate::rules::{ModuleRegistry, RuleFailure, RulesEngine, RulesError};
 use crate::scim::error::{ScimError, ScimResult, ScimType};
 use crate::scim::schema::ResourceKind;
 use crate::store::{
@@ -69,6 +70,12 @@ impl RulesHook {
         &self.registry
     }
 
+    /// The engine the modules run in (its [`admission`](RulesEngine::admission) says how
+    /// much of the rules memory budget is in use).
+    pub fn engine(&self) -> &Arc<RulesEngine> {
+        &self.engine
+    }
+
     /// The desired-state and audit mutations that go with changing `before` into `after`
     /// (either may be absent: a create or a delete). Empty for apps without rules.
     ///
@@ -96,8 +103,9 @@ impl RulesHook {
                 let mut out = Vec::new();
                 for user_id in affected_members(before, after) {
                     let Some(user) = snap.get(&app.name, ResourceKind::User, &user_id) else {
-                        // A member id not (yet) known as a user: OneLogin may add members
-                        // before their POST lands. Their decision runs when they arrive.
+                        // A member that is a group (nested), or an id stored before group
+                        // writes were screened (`screen.rs` drops or refuses ids the app
+                        // does not have): no person to decide about.
                         continue;
                     };
                     let groups = groups_of(app, snap, &user.id, Some((before, after)));
@@ -161,6 +169,12 @@ impl RulesHook {
         };
         let decisions = match result {
             Ok(d) => d,
+            // Not a decision: the engine was too busy to start one. Nothing is audited, and
+            // 503 tells the identity provider to send the request again.
+            Err(e @ RulesError { cause: RuleFailure::Busy(_), .. }) => {
+                tracing::warn!(app = %app.name, user = %user.id, error = %e, "rules decision not started");
+                return Err(ScimError::new(503, None, e.to_string()));
+            }
             Err(e) => {
                 let outcome = if matches!(e.cause, RuleFailure::Rejected(_)) { "reject" } else { "error" };
                 tracing::warn!(app = %app.name, user = %user.id, error = %e, "rules decision failed");

@@ -12,6 +12,7 @@
 mod decide;
 mod list;
 pub mod person;
+mod screen;
 mod synchronize;
 
 use std::collections::HashMap;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::config::{Config, DuplicatePolicy, IdpKind};
+use crate::config::{Config, DuplicatePolicy, IdpKind, UnknownMemberPolicy};
 use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::normalize::{name_key, normalize_resource, Limits};
 use crate::scim::patch::{self, PatchRequest};
@@ -40,6 +41,8 @@ pub struct App {
     pub name: Arc<str>,
     pub kind: IdpKind,
     pub duplicate: DuplicatePolicy,
+    /// What a group write does with members that are not users or groups of the app.
+    pub unknown_members: UnknownMemberPolicy,
     pub schemas: AppSchemas,
     /// `<public_url>/scim/v2/<name>`.
     pub base_url: String,
@@ -51,6 +54,9 @@ pub struct App {
 /// How often a write is retried after losing an optimistic race.
 const MAX_ATTEMPTS: usize = 16;
 
+/// Members one group write may add, unless configured (`[server] max_members_per_request`).
+pub const MAX_MEMBERS_PER_REQUEST: usize = 10_000;
+
 /// The SCIM resources of every app.
 pub struct Inbound {
     store: Store,
@@ -59,6 +65,8 @@ pub struct Inbound {
     precedence: HashMap<String, usize>,
     limits: Limits,
     pub max_results: usize,
+    /// Members one group write may add ([`Inbound::with_member_cap`]).
+    max_members_per_request: usize,
     /// The rules, for apps that have a module: every write's desired Confluence state.
     rules: Option<Arc<RulesHook>>,
     /// Where each app's decisions are applied.
@@ -98,6 +106,7 @@ pub fn apps_from_config(config: &Config) -> Result<HashMap<String, Arc<App>>, cr
             name: Arc::from(a.name.as_str()),
             kind: a.kind,
             duplicate: a.duplicate_policy(),
+            unknown_members: a.unknown_member_policy(),
             schemas: AppSchemas::new(&exts),
             base_url: format!("{public}/scim/v2/{}", a.name),
             precedence,
@@ -140,7 +149,42 @@ pub fn relocate(apps: &HashMap<String, Arc<App>>) -> Relocate {
 impl Inbound {
     pub fn new(store: Store, apps: HashMap<String, Arc<App>>, limits: Limits, max_results: usize) -> Self {
         let precedence = apps.iter().map(|(name, app)| (name.clone(), app.precedence)).collect();
-        Self { store, apps, precedence, limits, max_results, rules: None, confluence: HashMap::new() }
+        Self {
+            store,
+            apps,
+            precedence,
+            limits,
+            max_results,
+            max_members_per_request: MAX_MEMBERS_PER_REQUEST,
+            rules: None,
+            confluence: HashMap::new(),
+        }
+    }
+
+    /// Sets how many members one `POST`, `PUT` or `PATCH` of a group may add (default
+    /// [`MAX_MEMBERS_PER_REQUEST`]); more are refused with 400.
+    #[must_use]
+    pub fn with_member_cap(mut self, max_members_per_request: usize) -> Self {
+        self.max_members_per_request = max_members_per_request;
+        self
+    }
+
+    /// `attrs` as this write may set them against `current` (absent for a create): names
+    /// free of control and format characters, and a group's added members checked
+    /// (`screen.rs`).
+    fn screened(
+        &self,
+        app: &App,
+        snap: &Snapshot,
+        kind: ResourceKind,
+        current: Option<&StoredResource>,
+        mut attrs: Map<String, Value>,
+    ) -> ScimResult<Map<String, Value>> {
+        screen::check_names(kind, &attrs, current)?;
+        if kind == ResourceKind::Group {
+            screen::screen_members(app, snap, current, &mut attrs, self.max_members_per_request)?;
+        }
+        Ok(attrs)
     }
 
     /// Applies the apps' decisions to Confluence (apps without an entry only store them).
@@ -282,11 +326,14 @@ impl Inbound {
     /// `POST /Users` or `/Groups`.
     ///
     /// # Errors
-    /// 400 for an invalid body; 409 `uniqueness` when the name is taken (unless the app
-    /// adopts duplicates, for users).
+    /// 400 for an invalid body (a name with a control or format character; for a group,
+    /// more members than one request may add, or members the app does not have under
+    /// [`UnknownMemberPolicy::Reject`]); 409 `uniqueness` when the name is taken (unless
+    /// the app adopts duplicates, for users).
     pub async fn create(&self, app: &App, kind: ResourceKind, body: &Value, delivery: Delivery) -> ScimResult<Created> {
         let rt = app.schemas.of(kind);
         let attrs = normalize_resource(body, rt, &self.limits)?;
+        screen::check_names(kind, &attrs, None)?;
         let key = name_key(kind, &attrs).ok_or_else(|| ScimError::internal("normalised resource has no name"))?;
         for _ in 0..MAX_ATTEMPTS {
             let snap = self.store.snapshot();
@@ -304,7 +351,11 @@ impl Inbound {
             // state's, its audit entries') grows at its end instead of at a random page.
             let id: Arc<str> = Arc::from(uuid::Uuid::now_v7().to_string());
             let now = crate::clock::now_rfc3339();
-            let resource = Arc::new(self.render(app, &snap, kind, &id, 1, &now, &now, attrs.clone())?);
+            let mut attrs = attrs.clone();
+            if kind == ResourceKind::Group {
+                screen::screen_members(app, &snap, None, &mut attrs, self.max_members_per_request)?;
+            }
+            let resource = Arc::new(self.render(app, &snap, kind, &id, 1, &now, &now, attrs)?);
             let mut mutations =
                 vec![Mutation::Put { app: app.name.clone(), resource: resource.clone(), expect: Expect::Absent }];
             mutations.extend(self.consequences(app, &snap, None, Some(&resource), Action::Create).await?);
@@ -448,6 +499,7 @@ impl Inbound {
         delivery: Delivery,
     ) -> Result<Arc<StoredResource>, Retry> {
         let kind = current.kind;
+        let attrs = self.screened(app, snap, kind, Some(current), attrs).map_err(Retry::Fail)?;
         let created = current
             .value()
             .map(|v| meta_str(&v, "created"))

@@ -11,8 +11,14 @@
 //!
 //! Rules for both kinds:
 //! - not blank, at most [`MAX_NAME_CHARS`] characters (the database column is 255);
-//! - none of `\ , + < > ' "` and no control characters;
+//! - none of `\ , + < > ' "`, no control characters (Unicode category Cc) and no format
+//!   characters (Cf: bidirectional overrides, zero-width characters, tags …; see
+//!   [`invisible_char`]);
 //! - not `anonymous` (the name of Confluence's anonymous user).
+//!
+//! Full names are refused the same control and format characters. A name such as
+//! `"\u{202E}nimda"` displays as "admin" in a browser, so a person could be made to look
+//! like another in Confluence's user lists and audit log; Confluence itself accepts them.
 //!
 //! Usernames may contain no whitespace at all. Group names may contain single inner spaces
 //! (directory groups such as `domain users` exist and must survive a listing), but no other
@@ -55,6 +61,8 @@ pub enum NameProblem {
     SurroundingWhitespace,
     ForbiddenChar(char),
     ControlChar,
+    /// An invisible format character (Unicode category Cf), such as U+202E.
+    FormatChar(char),
     Reserved,
     /// Upper case where the exact form is required ([`ConfluenceUsername::parse_exact`]).
     NotLowerCase,
@@ -73,6 +81,7 @@ impl fmt::Display for NameProblem {
                 write!(f, "it contains {c:?}; Confluence refuses the characters \\ , + < > ' \"")
             }
             NameProblem::ControlChar => f.write_str("it contains a control character"),
+            NameProblem::FormatChar(c) => write!(f, "it contains {}", describe_invisible(*c)),
             NameProblem::Reserved => f.write_str("\"anonymous\" is reserved for Confluence's anonymous user"),
             NameProblem::NotLowerCase => f.write_str("it is not lower-case, as Confluence stores names"),
         }
@@ -119,6 +128,9 @@ fn check(kind: NameKind, raw: &str, case: Case) -> Result<String, NameError> {
         }
         if c.is_control() {
             return Err(fail(NameProblem::ControlChar));
+        }
+        if is_format_char(c) {
+            return Err(fail(NameProblem::FormatChar(c)));
         }
     }
     if name.starts_with(' ') || name.ends_with(' ') {
@@ -221,7 +233,8 @@ pub struct FieldError {
 }
 
 /// Confluence's rules for a full name (reference §1.1, §1.2): not blank, no `<` or `>`, not
-/// "anonymous" (surrounding whitespace ignored).
+/// "anonymous" (surrounding whitespace ignored); and UserSync's own: no control or format
+/// character ([`invisible_char`]), which would make the name display as something else.
 ///
 /// # Errors
 ///
@@ -231,6 +244,9 @@ pub fn check_full_name(full_name: &str) -> Result<(), FieldError> {
     if full_name.trim().is_empty() {
         return fail("it is blank");
     }
+    if invisible_char(full_name).is_some() {
+        return fail("it contains a control or invisible format character (Unicode Cc or Cf), which can make a name display as another");
+    }
     if full_name.contains(['<', '>']) {
         return fail("Confluence refuses '<' and '>' in full names");
     }
@@ -238,6 +254,62 @@ pub fn check_full_name(full_name: &str) -> Result<(), FieldError> {
         return fail("\"anonymous\" is reserved");
     }
     Ok(())
+}
+
+/// The Unicode format characters (general category Cf) of Unicode 15.0's `UnicodeData.txt`,
+/// as inclusive ranges. They are invisible, and some (the bidirectional overrides and
+/// isolates, U+202A–U+202E and U+2066–U+2069) reorder the text around them.
+const FORMAT_CHARS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),   // soft hyphen
+    ('\u{0600}', '\u{0605}'),   // Arabic number signs
+    ('\u{061C}', '\u{061C}'),   // Arabic letter mark
+    ('\u{06DD}', '\u{06DD}'),   // Arabic end of ayah
+    ('\u{070F}', '\u{070F}'),   // Syriac abbreviation mark
+    ('\u{0890}', '\u{0891}'),   // Arabic pound and piastre marks above
+    ('\u{08E2}', '\u{08E2}'),   // Arabic disputed end of ayah
+    ('\u{180E}', '\u{180E}'),   // Mongolian vowel separator
+    ('\u{200B}', '\u{200F}'),   // zero-width space, (non-)joiner, LRM, RLM
+    ('\u{202A}', '\u{202E}'),   // bidirectional embeddings and overrides
+    ('\u{2060}', '\u{2064}'),   // word joiner, invisible operators
+    ('\u{2066}', '\u{206F}'),   // bidirectional isolates, deprecated format characters
+    ('\u{FEFF}', '\u{FEFF}'),   // zero-width no-break space (byte-order mark)
+    ('\u{FFF9}', '\u{FFFB}'),   // interlinear annotation
+    ('\u{110BD}', '\u{110BD}'), // Kaithi number sign
+    ('\u{110CD}', '\u{110CD}'), // Kaithi number sign above
+    ('\u{13430}', '\u{1343F}'), // Egyptian hieroglyph format controls
+    ('\u{1BCA0}', '\u{1BCA3}'), // shorthand format controls
+    ('\u{1D173}', '\u{1D17A}'), // musical symbol beam and slur controls
+    ('\u{E0001}', '\u{E0001}'), // language tag
+    ('\u{E0020}', '\u{E007F}'), // tag characters
+];
+
+/// Whether `c` is a Unicode format character (general category Cf).
+pub fn is_format_char(c: char) -> bool {
+    FORMAT_CHARS
+        .binary_search_by(|&(first, last)| {
+            if last < c {
+                std::cmp::Ordering::Less
+            } else if first > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+/// The first control character (category Cc) or format character (Cf, [`is_format_char`])
+/// in `text`, if any: what no username, group name or full name may contain. The one check
+/// that SCIM input (`inbound`) and the rules' decisions (`rules::validate`) share with the
+/// connector.
+pub fn invisible_char(text: &str) -> Option<char> {
+    text.chars().find(|&c| c.is_control() || is_format_char(c))
+}
+
+/// `U+202E (a format character …)`: how an error names an invisible character.
+pub fn describe_invisible(c: char) -> String {
+    let kind = if c.is_control() { "control character" } else { "invisible format character (Unicode Cf)" };
+    format!("U+{:04X}, a {kind}, which can make a name display as something it is not", u32::from(c))
 }
 
 /// A light check of an e-mail address (Confluence does the full one): one `@` with
@@ -360,6 +432,103 @@ mod tests {
         }
         let text = check_email("a@b@c").unwrap_err().to_string();
         assert!(text.contains("email \"a@b@c\""), "{text}");
+    }
+
+    #[test]
+    fn format_and_control_characters_are_refused_in_every_name() {
+        // The table is sorted and its ranges do not overlap (the binary search needs it).
+        assert!(FORMAT_CHARS.windows(2).all(|w| w[0].1 < w[1].0) && FORMAT_CHARS.iter().all(|(a, b)| a <= b));
+        let cf = [
+            '\u{AD}',
+            '\u{600}',
+            '\u{605}',
+            '\u{61C}',
+            '\u{6DD}',
+            '\u{70F}',
+            '\u{890}',
+            '\u{8E2}',
+            '\u{180E}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{202A}',
+            '\u{202E}',
+            '\u{2060}',
+            '\u{2064}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{206F}',
+            '\u{FEFF}',
+            '\u{FFF9}',
+            '\u{FFFB}',
+            '\u{110BD}',
+            '\u{110CD}',
+            '\u{13430}',
+            '\u{1343F}',
+            '\u{1BCA0}',
+            '\u{1BCA3}',
+            '\u{1D173}',
+            '\u{1D17A}',
+            '\u{E0001}',
+            '\u{E0020}',
+            '\u{E0041}',
+            '\u{E007F}',
+        ];
+        for c in cf {
+            assert!(is_format_char(c), "U+{:04X} is Cf", u32::from(c));
+            assert_eq!(invisible_char(&format!("ad{c}min")), Some(c));
+            user(&format!("ad{c}min"), Err(NameProblem::FormatChar(c)));
+            group(&format!("ad{c}mins"), Err(NameProblem::FormatChar(c)));
+            assert!(check_full_name(&format!("Ada {c}Lovelace")).is_err(), "U+{:04X}", u32::from(c));
+        }
+        // Their neighbours, and other characters names carry, are not.
+        let not_cf = [
+            'a',
+            'é',
+            'ß',
+            '\u{AC}',
+            '\u{AE}',
+            '\u{5FF}',
+            '\u{606}',
+            '\u{61B}',
+            '\u{61D}',
+            '\u{180D}',
+            '\u{180F}',
+            '\u{200A}',
+            '\u{2010}',
+            '\u{2029}',
+            '\u{202F}',
+            '\u{2065}',
+            '\u{2070}',
+            '\u{FEFE}',
+            '\u{FF00}',
+            '\u{FFFC}',
+            '\u{13440}',
+            '\u{1D17B}',
+            '\u{E0000}',
+            '\u{E0002}',
+            '\u{E0080}',
+            '😀',
+            '中',
+        ];
+        for c in not_cf {
+            assert!(!is_format_char(c), "U+{:04X} is not Cf", u32::from(c));
+        }
+        assert_eq!(invisible_char("Zoë Ødegård-李"), None);
+        assert_eq!(check_full_name("Zoë Ødegård-李"), Ok(()));
+        // Control characters (Cc), in full names too.
+        assert_eq!(invisible_char("a\u{85}b"), Some('\u{85}'));
+        for bad in ["Ada\nLovelace", "Ada\u{7}", "\u{9F}Ada"] {
+            assert_eq!(check_full_name(bad).map_err(|e| e.field), Err("full name"), "{bad:?}");
+        }
+        // The reason says what was found, and the name is shown escaped.
+        let err = ConfluenceUsername::parse("\u{202E}nimda").unwrap_err().to_string();
+        assert!(err.contains("U+202E") && err.contains("invisible format character"), "{err}");
+        assert!(err.contains("\\u{202e}nimda"), "{err}");
+        let err = check_full_name("\u{202E}nimdA").unwrap_err().to_string();
+        assert!(err.contains("format character") && err.contains("\\u{202e}"), "{err}");
     }
 
     #[test]

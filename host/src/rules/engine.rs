@@ -17,10 +17,14 @@
 //!
 //! Every decision runs in a fresh store and instance from the pooling allocator (an
 //! instance that trapped is never entered again), under an epoch deadline (CPU) and a
-//! memory cap (`StoreLimits` with `trap_on_grow_failure`, so a refused `memory.grow` traps
-//! at once and is reported as the memory limit, not as whatever the guest's allocator
-//! does next). No WASI is linked: a module can call `usersync:rules/host.log` and nothing
-//! else.
+//! memory cap (all of the instance's memories together; a refused `memory.grow` traps at
+//! once and is reported as the memory limit, not as whatever the guest's allocator does
+//! next). No WASI is linked: a module can call `usersync:rules/host.log` and nothing else.
+//!
+//! Before it starts, a decision is admitted by the gate (`gate.rs`): it reserves its
+//! module's memory limit from the host-wide [`RulesBudget`] and one of [`CONCURRENT_DECISIONS`]
+//! slots, waiting a bounded time (without holding an async thread) and otherwise failing
+//! with [`RuleFailure::Busy`].
 //!
 //! A Rust guest built with `panic = "abort"` (the SDK's `rules` profile) turns a panic into
 //! `unreachable`, indistinguishable from an explicit trap. A decision is reported as
@@ -28,16 +32,17 @@
 //! panic hook that logs `PanicHookInfo` writes) before it trapped, else as
 //! [`RuleFailure::Trap`].
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use super::gate::{Admission, Gate, RulesBudget, Ticket};
 use super::pace::Pace;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits,
-    StoreLimitsBuilder, Trap,
+    Trap,
 };
 
 use super::contract::{v1, v2, LogLevel};
@@ -52,8 +57,9 @@ pub struct RuleLimits {
     /// Wall-clock time for one decision (instantiation and the three calls), enforced by
     /// epoch interruption with a 1 ms tick. Default 50 ms.
     pub deadline: Duration,
-    /// Linear memory the module may grow to, in bytes; at most
-    /// [`RuleLimits::MAX_MEMORY_BYTES`]. Default 16 MiB.
+    /// Linear memory the module's instance may grow to, all its memories together, in
+    /// bytes; at most [`RuleLimits::MAX_MEMORY_BYTES`]. Each decision reserves this much
+    /// of the engine's [`RulesBudget`]. Default 16 MiB.
     pub memory_bytes: usize,
     /// Log lines kept per decision; more are counted and dropped. Default 100.
     pub log_lines: usize,
@@ -72,11 +78,22 @@ impl Default for RuleLimits {
 
 /// A log line is cut to this many bytes.
 const LOG_LINE_BYTES: usize = 1024;
-/// Decisions that can run at once (pool slots); more wait for a slot.
-const CONCURRENT_DECISIONS: u32 = 64;
+/// Decisions that can run at once (pool slots); more wait for a slot, as long as a decision
+/// may wait for memory ([`RulesBudget::admission_wait`]). Decisions use no I/O, so more of
+/// them than the host has cores gain nothing; each slot also holds up to [`KEEP_RESIDENT`]
+/// bytes between decisions.
+pub const CONCURRENT_DECISIONS: u32 = 16;
 /// Bytes of each instance's linear memory kept resident (and reset in place) between
-/// decisions; see [`RulesEngine::new`].
-const KEEP_RESIDENT: usize = 4 << 20;
+/// decisions; see [`RulesEngine::new`]. A decision of the standard module dirties well under
+/// this; a memory-hungry one leaves at most this much behind in its slot.
+const KEEP_RESIDENT: usize = 1 << 20;
+/// Slots a module may leave warm before another module's instance takes a slot it used
+/// rather than a fresh one: a few apps each keep their own slots warm, and a burst does
+/// not leave every slot of the pool dirty.
+const MAX_UNUSED_WARM_SLOTS: u32 = 4;
+/// How long loading a module (declaration, groups, self-test) waits to be admitted: it runs
+/// on the reload thread, not for a request, and must not fail because requests are busy.
+const LOAD_ADMISSION_WAIT: Duration = Duration::from_secs(30);
 /// The same for each instance's tables.
 const KEEP_RESIDENT_TABLE: usize = 64 << 10;
 /// The epoch ticker's period.
@@ -164,16 +181,32 @@ pub struct RulesEngine {
     gate: Arc<Gate>,
 }
 
+/// The engine must be shareable between the runtime's threads and the reload thread.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<RulesEngine>();
+    shareable::<LoadedModule>();
+};
+
 impl RulesEngine {
+    /// [`RulesEngine::with_budget`] with the default [`RulesBudget`] (512 MiB, 2 s).
+    ///
+    /// # Errors
+    /// As [`RulesEngine::with_budget`].
+    pub fn new() -> Result<Arc<RulesEngine>, RulesError> {
+        Self::with_budget(RulesBudget::default())
+    }
+
     /// Configures the engine (Cranelift, component model, epoch interruption, a pooling
     /// allocator of [`CONCURRENT_DECISIONS`] instances whose memories can grow to
-    /// [`RuleLimits::MAX_MEMORY_BYTES`]) and starts the epoch ticker thread, which ticks
-    /// every millisecond while a decision runs, sleeps otherwise, and ends with the engine.
+    /// [`RuleLimits::MAX_MEMORY_BYTES`]), with `budget` for the memory of all decisions
+    /// together, and starts the epoch ticker thread, which ticks every millisecond while a
+    /// decision runs, sleeps otherwise, and ends with the engine.
     ///
     /// # Errors
     /// [`RuleFailure::Compile`] (module `-`) when wasmtime cannot set the engine up, for
     /// example without the address space for the pool.
-    pub fn new() -> Result<Arc<RulesEngine>, RulesError> {
+    pub fn with_budget(budget: RulesBudget) -> Result<Arc<RulesEngine>, RulesError> {
         let fail = |what: &str, e: &dyn std::fmt::Display| RulesError {
             module: "-".into(),
             hash: String::new(),
@@ -188,9 +221,13 @@ impl RulesEngine {
             // A decision dirties a few dozen pages of its instance's memory. Resetting them in
             // place (found with Linux's PAGEMAP_SCAN where the kernel has it, 6.7+) keeps them
             // resident, so the next decision in that slot takes no page faults; beyond
-            // `KEEP_RESIDENT` bytes, memory is returned to the kernel as before.
+            // `KEEP_RESIDENT` bytes, memory is returned to the kernel at once (decommits
+            // are not batched). So after a burst of memory-hungry decisions the pool keeps
+            // at most `CONCURRENT_DECISIONS * KEEP_RESIDENT` bytes.
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT_TABLE)
+            .max_unused_warm_slots(MAX_UNUSED_WARM_SLOTS)
+            .decommit_batch_size(1)
             .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
         config
@@ -204,13 +241,24 @@ impl RulesEngine {
         let mut linker_v2 = Linker::new(&engine);
         v2::Rules::add_to_linker::<DecisionState, HasSelf<DecisionState>>(&mut linker_v2, |state| state)
             .map_err(|e| fail("linker (2.0.0)", &e))?;
-        let gate = Arc::new(Gate::default());
+        let gate = Arc::new(Gate::new(CONCURRENT_DECISIONS, budget));
         let (ticker_engine, ticker_gate) = (engine.clone(), Arc::clone(&gate));
         std::thread::Builder::new()
             .name("rules-epoch".into())
-            .spawn(move || ticker_gate.tick_while_running(&ticker_engine))
+            .spawn(move || ticker_gate.tick_while_running(&ticker_engine, TICK))
             .map_err(|e| fail("epoch ticker", &e))?;
         Ok(Arc::new(RulesEngine { engine, linker_v1, linker_v2, gate }))
+    }
+
+    /// The decisions running now and the memory they reserved, with the peaks since the
+    /// engine started and the refusals.
+    pub fn admission(&self) -> Admission {
+        self.gate.admission()
+    }
+
+    /// The host-wide limits the engine admits decisions under.
+    pub fn budget(&self) -> RulesBudget {
+        self.gate.budget()
     }
 
     /// Loads a module: a component, or a core module carrying the rules world in
@@ -230,7 +278,9 @@ impl RulesEngine {
     /// a module for no app, as `usersync rules build` does). A 1.0.0 module declares
     /// nothing, so its app's settings are not checked.
     ///
-    /// `limits.memory_bytes` above [`RuleLimits::MAX_MEMORY_BYTES`] is lowered to it.
+    /// `limits.memory_bytes` above [`RuleLimits::MAX_MEMORY_BYTES`], or above the engine's
+    /// whole [`RulesBudget`], is lowered to it (a module whose decisions could never be
+    /// admitted would fail every one).
     ///
     /// # Errors
     /// [`RuleFailure::Compile`] for bytes that are not valid WebAssembly;
@@ -254,6 +304,11 @@ impl RulesEngine {
         if limits.memory_bytes > RuleLimits::MAX_MEMORY_BYTES {
             tracing::warn!(module = %id.name, requested = limits.memory_bytes, max = RuleLimits::MAX_MEMORY_BYTES, "memory limit lowered to the engine's maximum");
             limits.memory_bytes = RuleLimits::MAX_MEMORY_BYTES;
+        }
+        let budget = self.gate.budget().memory_bytes;
+        if limits.memory_bytes > budget {
+            tracing::warn!(module = %id.name, requested = limits.memory_bytes, budget, "memory limit lowered to the rules memory budget");
+            limits.memory_bytes = budget;
         }
         let wrapped;
         let component_bytes = match wasm_kind(bytes) {
@@ -318,31 +373,64 @@ impl RulesEngine {
     /// pass `Arc::new(NoDirectory)` where there is no Confluence. A 1.0.0 module cannot
     /// call it.
     ///
+    /// The decision is admitted first (its module's memory reserved from the budget),
+    /// blocking this thread for at most the budget's `admission_wait`; from async code use
+    /// [`RulesEngine::decide_async`].
+    ///
     /// # Errors
     /// [`RuleFailure::Trap`], [`RuleFailure::Panic`], [`RuleFailure::Deadline`],
     /// [`RuleFailure::MemoryLimit`] when the module misbehaves (nothing of the decision is
     /// returned; calling `find-user` past its cap is a trap); [`RuleFailure::Rejected`]
     /// when it rejects the person; [`RuleFailure::InvalidDecision`] when a decision breaks
-    /// a naming rule.
+    /// a naming rule; [`RuleFailure::Busy`] when it was not admitted in time.
     pub fn decide(
         &self,
         module: &LoadedModule,
         input: &RuleInput,
         directory: Arc<dyn Directory>,
     ) -> Result<Decisions, RulesError> {
+        self.decide_within(module, input, directory, self.gate.budget().admission_wait)
+    }
+
+    /// [`RulesEngine::decide`], waiting at most `wait` to be admitted.
+    fn decide_within(
+        &self,
+        module: &LoadedModule,
+        input: &RuleInput,
+        directory: Arc<dyn Directory>,
+        wait: Duration,
+    ) -> Result<Decisions, RulesError> {
+        let ticket = self.admit_blocking(module, wait)?;
+        self.decide_admitted(module, input, directory, &ticket)
+    }
+
+    fn admit_blocking(&self, module: &LoadedModule, wait: Duration) -> Result<Ticket, RulesError> {
+        self.gate
+            .admit_blocking(module.limits.memory_bytes, wait)
+            .map_err(|refusal| RulesError::new(&module.id, RuleFailure::Busy(refusal.to_string())))
+    }
+
+    /// A decision holding its `ticket`.
+    fn decide_admitted(
+        &self,
+        module: &LoadedModule,
+        input: &RuleInput,
+        directory: Arc<dyn Directory>,
+        ticket: &Ticket,
+    ) -> Result<Decisions, RulesError> {
         let fail = |cause: RuleFailure| RulesError::new(&module.id, cause);
         // The input is converted for the module's world before the call takes a slot.
         let decisions = match &module.pre {
             Pre::V1(pre) => {
                 let input = v1::to_wit(input);
-                self.call(module, directory, |store| {
+                self.call(module, directory, ticket, |store| {
                     let rules = pre.instantiate(&mut *store)?;
                     rules.call_decide(&mut *store, &input).map(|d| v1::from_wit(d, module.id.clone()))
                 })
             }
             Pre::V2(pre) => {
                 let input = v2::to_wit(input);
-                self.call(module, directory, |store| {
+                self.call(module, directory, ticket, |store| {
                     let rules = pre.instantiate(&mut *store)?;
                     rules.call_decide(&mut *store, &input).map(|d| v2::from_wit(d, module.id.clone()))
                 })
@@ -356,9 +444,11 @@ impl RulesEngine {
         Ok(decisions)
     }
 
-    /// [`RulesEngine::decide`] from async code: on the calling thread, where a decision of
-    /// a module that keeps to its pace costs no more than the decision (see `pace.rs`), or
-    /// on a blocking thread for a module that hit its deadline or was repeatedly slow.
+    /// [`RulesEngine::decide`] from async code. The decision is admitted first, waiting
+    /// without holding the thread (for at most the budget's `admission_wait`); then it runs
+    /// on the calling thread, where a decision of a module that keeps to its pace costs no
+    /// more than the decision (see `pace.rs`), or on a blocking thread for a module that hit
+    /// its deadline or was repeatedly slow.
     ///
     /// The deadline is wall time, so a thread preempted on a busy machine can pass it in a
     /// decision that takes microseconds. A decision that hits it is tried once more, on a
@@ -374,23 +464,32 @@ impl RulesEngine {
         input: RuleInput,
         directory: Arc<dyn Directory>,
     ) -> Result<Decisions, RulesError> {
+        // One admission for every attempt: the ticket goes with the decision to whichever
+        // thread runs it, and is given back when the last attempt ends.
+        let ticket = Arc::new(
+            self.gate
+                .admit(module.limits.memory_bytes)
+                .await
+                .map_err(|refusal| RulesError::new(&module.id, RuleFailure::Busy(refusal.to_string())))?,
+        );
         let inline = !module.pace.blocking();
         if inline {
             let started = Instant::now();
-            let result = self.decide(&module, &input, directory.clone());
+            let result = self.decide_admitted(&module, &input, directory.clone(), &ticket);
             let hit_deadline = is_deadline(&result);
             module.pace.record(started.elapsed(), hit_deadline);
             if !hit_deadline {
                 return result;
             }
         }
-        let (result, took) = self.decide_blocking(module.clone(), input.clone(), directory.clone()).await;
+        let (result, took) =
+            self.decide_blocking(module.clone(), input.clone(), directory.clone(), ticket.clone()).await;
         match (is_deadline(&result), inline) {
             // Past the deadline inline, quick here: the calling thread had stalled.
             (false, true) if took <= super::pace::SLOW => module.pace.forgive(),
             (false, _) | (true, true) => {}
             // Already on blocking threads: it may have stalled there too; once more.
-            (true, false) => return self.decide_blocking(module, input, directory).await.0,
+            (true, false) => return self.decide_blocking(module, input, directory, ticket).await.0,
         }
         result
     }
@@ -401,12 +500,13 @@ impl RulesEngine {
         module: Arc<LoadedModule>,
         input: RuleInput,
         directory: Arc<dyn Directory>,
+        ticket: Arc<Ticket>,
     ) -> (Result<Decisions, RulesError>, Duration) {
         let engine = self.clone();
         let id = module.id.clone();
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            let result = engine.decide(&module, &input, directory);
+            let result = engine.decide_admitted(&module, &input, directory, &ticket);
             (result, started.elapsed())
         })
         .await
@@ -417,21 +517,22 @@ impl RulesEngine {
     }
 
     /// Runs `call` (instantiate, call one export) in a fresh store for `module`, with its
-    /// memory cap, log budget, deadline and `find-user` budget, holding a slot at the gate;
-    /// a failure is classified ([`DecisionState::failure`]).
+    /// memory cap, log budget, deadline and `find-user` budget, while the caller holds the
+    /// decision's `_admitted` ticket; a failure is classified ([`DecisionState::failure`]).
     fn call<T>(
         &self,
         module: &LoadedModule,
         directory: Arc<dyn Directory>,
+        _admitted: &Ticket,
         call: impl FnOnce(&mut Store<DecisionState>) -> wasmtime::Result<T>,
     ) -> Result<T, RuleFailure> {
-        let slot = self.gate.enter();
         let mut store = Store::new(&self.engine, DecisionState::new(module, directory));
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(deadline_ticks(module.limits.deadline));
         let outcome = call(&mut store);
+        // Dropping the store gives the instance's slot back to the pool before the caller's
+        // ticket lets another decision in.
         let state = store.into_data();
-        drop(slot);
         state.log.finish();
         outcome.map_err(|e| state.failure(&e, module.limits))
     }
@@ -444,7 +545,8 @@ impl RulesEngine {
         pre: &v2::RulesPre<DecisionState>,
     ) -> Result<Vec<SettingDeclaration>, RulesError> {
         let attempt = || {
-            self.call(module, Arc::new(NoDirectory), |store| {
+            let ticket = self.admit_blocking(module, LOAD_ADMISSION_WAIT).map_err(|e| e.cause)?;
+            self.call(module, Arc::new(NoDirectory), &ticket, |store| {
                 let rules = pre.instantiate(&mut *store)?;
                 rules.call_settings(&mut *store)
             })
@@ -467,9 +569,11 @@ impl RulesEngine {
         settings: &[Setting],
     ) -> Vec<String> {
         let app = v2::app_to_wit(&super::sample::input(settings).app);
-        let outcome = self.call(module, Arc::new(NoDirectory), |store| {
-            let rules = pre.instantiate(&mut *store)?;
-            rules.call_groups_needed(&mut *store, &app)
+        let outcome = self.admit_blocking(module, LOAD_ADMISSION_WAIT).map_err(|e| e.cause).and_then(|ticket| {
+            self.call(module, Arc::new(NoDirectory), &ticket, |store| {
+                let rules = pre.instantiate(&mut *store)?;
+                rules.call_groups_needed(&mut *store, &app)
+            })
         });
         match outcome {
             Ok(mut groups) => {
@@ -486,9 +590,10 @@ impl RulesEngine {
 
     fn self_test(&self, module: &LoadedModule, settings: &[Setting]) -> Result<(), RulesError> {
         let input = super::sample::input(settings);
-        let mut outcome = self.decide(module, &input, Arc::new(NoDirectory));
+        let decide = || self.decide_within(module, &input, Arc::new(NoDirectory), LOAD_ADMISSION_WAIT);
+        let mut outcome = decide();
         if let Err(RulesError { cause: RuleFailure::Deadline(_), .. }) = outcome {
-            outcome = self.decide(module, &input, Arc::new(NoDirectory));
+            outcome = decide();
         }
         match outcome {
             Ok(_) => Ok(()),
@@ -602,10 +707,13 @@ struct DecisionState {
 
 impl DecisionState {
     fn new(module: &LoadedModule, directory: Arc<dyn Directory>) -> Self {
-        let limits =
-            StoreLimitsBuilder::new().memory_size(module.limits.memory_bytes).trap_on_grow_failure(true).build();
         DecisionState {
-            limiter: MemoryCap { limits, refused: false },
+            limiter: MemoryCap {
+                tables: StoreLimits::default(),
+                cap: module.limits.memory_bytes,
+                used: 0,
+                refused: false,
+            },
             log: GuestLog {
                 module: module.id.name.clone(),
                 hash: module.id.short_hash().to_owned(),
@@ -647,45 +755,52 @@ impl DecisionState {
     }
 }
 
-/// `StoreLimits` (memory cap, trap on a refused grow), noting whether it refused memory so
-/// the failure can be reported as the memory limit.
+/// The decision's memory cap: every memory of the instance together may hold at most `cap`
+/// bytes (what the decision reserved from the budget), and a refused or failed grow traps,
+/// noting that memory was refused so the failure is reported as the memory limit. Tables
+/// keep wasmtime's default limits.
 struct MemoryCap {
-    limits: StoreLimits,
+    tables: StoreLimits,
+    cap: usize,
+    /// Bytes of all the instance's memories.
+    used: usize,
     refused: bool,
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let allowed = self.limits.memory_growing(current, desired, maximum);
-        if !matches!(allowed, Ok(true)) {
+        let used = self.used.saturating_sub(current).saturating_add(desired);
+        if used > self.cap || maximum.is_some_and(|max| desired > max) {
             self.refused = true;
+            wasmtime::bail!("forcing a trap: growing memory to {desired} bytes would pass the decision's memory limit");
         }
-        allowed
+        self.used = used;
+        Ok(true)
     }
 
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
         self.refused = true;
-        self.limits.memory_grow_failed(error)
+        Err(error.context("forcing a memory growth failure to be a trap"))
     }
 
     fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        self.limits.table_growing(current, desired, maximum)
+        self.tables.table_growing(current, desired, maximum)
     }
 
     fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.limits.table_grow_failed(error)
+        Err(error.context("forcing a table growth failure to be a trap"))
     }
 
     fn instances(&self) -> usize {
-        self.limits.instances()
+        self.tables.instances()
     }
 
     fn tables(&self) -> usize {
-        self.limits.tables()
+        self.tables.tables()
     }
 
     fn memories(&self) -> usize {
-        self.limits.memories()
+        self.tables.memories()
     }
 }
 
@@ -759,77 +874,6 @@ impl v2::bindings::usersync::rules::host::Host for DecisionState {
 }
 
 impl v2::wit::Host for DecisionState {}
-
-/// Counts running decisions: bounds them to the pool's size, and lets the epoch ticker
-/// sleep while none runs.
-#[derive(Default)]
-struct Gate {
-    state: Mutex<GateState>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct GateState {
-    running: u32,
-    shut_down: bool,
-}
-
-/// A running decision's place at the gate; leaving frees it.
-struct Slot<'a>(&'a Gate);
-
-impl Gate {
-    fn lock(&self) -> MutexGuard<'_, GateState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn enter(&self) -> Slot<'_> {
-        let mut state = self.lock();
-        while state.running >= CONCURRENT_DECISIONS {
-            state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
-        }
-        state.running += 1;
-        // Only the first decision has someone to wake: the ticker, asleep while none runs.
-        if state.running == 1 {
-            self.changed.notify_all();
-        }
-        Slot(self)
-    }
-
-    fn shut_down(&self) {
-        self.lock().shut_down = true;
-        self.changed.notify_all();
-    }
-
-    /// The epoch ticker: one tick a millisecond while a decision runs.
-    fn tick_while_running(&self, engine: &Engine) {
-        loop {
-            {
-                let mut state = self.lock();
-                while state.running == 0 && !state.shut_down {
-                    state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
-                }
-                if state.shut_down {
-                    return;
-                }
-            }
-            engine.increment_epoch();
-            std::thread::sleep(TICK);
-        }
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let mut state = self.0.lock();
-        // Only a full gate can have decisions waiting for a slot.
-        let was_full = state.running == CONCURRENT_DECISIONS;
-        state.running -= 1;
-        drop(state);
-        if was_full {
-            self.0.changed.notify_all();
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

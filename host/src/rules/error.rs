@@ -57,6 +57,11 @@ pub enum RuleFailure {
     /// read, or a value of the wrong kind. The message names the key.
     #[error("does not accept the app's settings: {0}")]
     Settings(String),
+    /// The decision could not start: the host's rules memory budget or its decision slots
+    /// stayed taken for the whole admission wait, or the module needs more memory than the
+    /// whole budget. Not the person's fault: the request may be retried.
+    #[error("could not start the decision: {0}")]
+    Busy(String),
     /// The module failed its decision on the built-in sample person at load time.
     #[error("failed its self-test on the sample person: {0}")]
     SelfTest(String),

@@ -8,7 +8,8 @@
 //! - [`RulesEngine`] (`engine.rs`, with `contract.rs`): the only code that sees wasmtime.
 //!   It loads modules (compiles, never deserialises; type-checks against the world; reads
 //!   a 2.0.0 module's settings declaration and checks the app's settings against it;
-//!   self-tests on [`sample::input`]) and runs each decision in a fresh, limited instance.
+//!   self-tests on [`sample::input`]) and runs each decision in a fresh, limited instance,
+//!   once the gate (`gate.rs`) has admitted it within the host-wide [`RulesBudget`].
 //! - [`declaration`]: settings declarations: checks, and [`describe_declaration`].
 //! - [`ModuleRegistry`] (`registry.rs`): each app's live module, hot-reloaded from its file.
 //! - [`validate`]: Confluence's naming rules, applied to every decision.
@@ -26,6 +27,7 @@ mod contract;
 pub mod declaration;
 mod engine;
 mod error;
+mod gate;
 mod pace;
 mod registry;
 pub mod sample;
@@ -33,7 +35,10 @@ pub mod types;
 pub mod validate;
 
 pub use declaration::describe_declaration;
-pub use engine::{componentize, content_hash, LoadedModule, RuleLimits, RulesEngine, FIND_USER_CALLS};
+pub use engine::{
+    componentize, content_hash, LoadedModule, RuleLimits, RulesEngine, CONCURRENT_DECISIONS, FIND_USER_CALLS,
+};
 pub use error::{RuleFailure, RulesError};
+pub use gate::{Admission, RulesBudget};
 pub use registry::{AppModule, ModuleRegistry, ModuleStatus};
 pub use types::{ConfluenceUser, Decisions, Directory, ModuleId, NoDirectory, SettingDeclaration, SettingKind};

@@ -46,6 +46,7 @@ impl Pace {
             self.slow_in_a_row.store(0, Ordering::Relaxed);
             0
         };
+        // Logged once: by the decision that moved the module.
         if (hit_deadline || slow_in_a_row >= SLOW_IN_A_ROW) && !self.blocking.swap(true, Ordering::Relaxed) {
             tracing::info!(
                 took_ms = took.as_millis(),

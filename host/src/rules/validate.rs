@@ -28,8 +28,8 @@ pub fn decisions(d: &Decisions) -> Result<(), String> {
 }
 
 /// A Confluence username exactly as Confluence stores it ([`ConfluenceUsername::parse_exact`]):
-/// lower-case, at most 255 characters, no whitespace or control characters, none of
-/// `\ , + < > ' "`, and not `anonymous`.
+/// lower-case, at most 255 characters, no whitespace, control or format characters (Unicode
+/// Cc, Cf), none of `\ , + < > ' "`, and not `anonymous`.
 ///
 /// # Errors
 /// Says which rule the name breaks.
@@ -59,6 +59,25 @@ mod tests {
         assert!(group("confluence-users").is_ok());
         assert!(group("domain users").is_ok());
         assert!(group("Admins").is_err());
+    }
+
+    /// A module that returns a name with an invisible format or control character fails its
+    /// decision, with the reason, for the username, a group and the full name alike.
+    #[test]
+    fn names_that_deceive_are_refused() {
+        for (username, full_name, group, field) in [
+            ("ad\u{202e}min", "Ada", "staff", "U+202E"),
+            ("ada\u{200b}", "Ada", "staff", "U+200B"),
+            ("ada", "Ada", "adm\u{2066}ins", "U+2066"),
+            ("ada", "Ada", "admins\u{e0041}", "U+E0041"),
+            ("ada", "\u{202e}ecalevoL adA", "staff", "full name"),
+            ("ada", "Ada\u{7}", "staff", "full name"),
+            ("ada", "Ada\u{feff}", "staff", "full name"),
+        ] {
+            let err = decisions(&provision(username, full_name, "ada@example.com", &[group])).unwrap_err();
+            assert!(err.contains(field), "{username:?} {full_name:?} {group:?}: {err}");
+        }
+        assert_eq!(decisions(&provision("ada", "Ada Lovelace", "ada@example.com", &["staff"])), Ok(()));
     }
 
     fn provision(username: &str, full_name: &str, email: &str, groups: &[&str]) -> Decisions {

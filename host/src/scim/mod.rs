@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod json;
 pub mod normalize;
 pub mod patch;
 pub mod path;

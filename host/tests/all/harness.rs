@@ -69,15 +69,18 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// The config text used by [`TestServer::new`], with `extra` appended to `[server]`.
-pub fn config_text(dir: &std::path::Path, server_extra: &str) -> String {
+/// The config text used by [`TestServer::new`], with `server_extra` appended to `[server]`
+/// and `app_extra`'s lines added to the named apps' entries.
+pub fn config_text_with(dir: &std::path::Path, server_extra: &str, app_extra: &[(&str, &str)]) -> String {
     let mut text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://sync.example.com\"\ndatabase = \"{}\"\n{server_extra}\n",
         dir.join("usersync.db").display()
     );
     for (name, kind) in APPS {
+        let extra: Vec<&str> = app_extra.iter().filter(|(app, _)| app == name).map(|(_, line)| *line).collect();
+        let extra = extra.join("\n");
         text.push_str(&format!(
-            "[[apps]]\nname = \"{name}\"\nkind = \"{kind}\"\n[[apps.extensions]]\nurn = \"{ACME}\"\nname = \"AcmeUser\"\nattributes = [{{ name = \"badge\" }}, {{ name = \"clearance\", type = \"integer\" }}, {{ name = \"codes\", multi_valued = true, case_exact = true }}]\n"
+            "[[apps]]\nname = \"{name}\"\nkind = \"{kind}\"\n{extra}\n[[apps.extensions]]\nurn = \"{ACME}\"\nname = \"AcmeUser\"\nattributes = [{{ name = \"badge\" }}, {{ name = \"clearance\", type = \"integer\" }}, {{ name = \"codes\", multi_valued = true, case_exact = true }}]\n"
         ));
     }
     text
@@ -89,14 +92,23 @@ impl TestServer {
     }
 
     pub fn with_server_settings(extra: &str) -> Self {
-        Self::with_config(extra, "")
+        Self::build(extra, &[], "")
     }
 
     /// As [`TestServer::with_server_settings`], with `suffix` appended to the config text
     /// (it extends the last app, `generic`).
     pub fn with_config(extra: &str, suffix: &str) -> Self {
+        Self::build(extra, &[], suffix)
+    }
+
+    /// A server whose apps get `app_extra`'s lines (`("okta", "unknown_members = \"reject\"")`).
+    pub fn with_apps_extra(app_extra: &[(&str, &str)]) -> Self {
+        Self::build("", app_extra, "")
+    }
+
+    fn build(server_extra: &str, app_extra: &[(&str, &str)], suffix: &str) -> Self {
         let dir = temp_dir("srv");
-        let config = Config::from_toml(&(config_text(&dir, extra) + suffix), &dir).unwrap();
+        let config = Config::from_toml(&(config_text_with(&dir, server_extra, app_extra) + suffix), &dir).unwrap();
         let mut conn = open_connection(&config.database_path()).unwrap();
         migrate(&mut conn).unwrap();
         let mut toks = HashMap::new();

@@ -8,6 +8,7 @@ mod edge;
 mod fuzz_corpus;
 mod guests;
 mod harness;
+mod hostile_input;
 mod idp_quirks;
 mod idp_replay;
 mod mapping_paths;

@@ -30,11 +30,23 @@ struct Rig {
 
 /// A server whose apps are `(name, module file, settings TOML)`.
 fn rig(dir: &Path, apps: &[(&str, &str, &str)]) -> Rig {
-    let mut text =
-        format!("[server]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{}\"\n", dir.join("usersync.db").display());
+    rig_with(dir, "", apps)
+}
+
+/// [`rig`] with `server_extra` in `[server]`; a settings TOML may start with an
+/// `[apps.rules_limits]` table of its own.
+fn rig_with(dir: &Path, server_extra: &str, apps: &[(&str, &str, &str)]) -> Rig {
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{}\"\n{server_extra}\n",
+        dir.join("usersync.db").display()
+    );
     for (name, module, settings) in apps {
+        let (limits, settings) = match settings.strip_prefix("[apps.rules_limits]\n") {
+            Some(rest) => rest.split_once("\n\n").map_or((rest, ""), |(l, s)| (l, s)),
+            None => ("", *settings),
+        };
         text.push_str(&format!(
-            "[[apps]]\nname = \"{name}\"\nkind = \"okta\"\nrules = \"{module}\"\n[apps.settings]\n{settings}\n"
+            "[[apps]]\nname = \"{name}\"\nkind = \"okta\"\nrules = \"{module}\"\n[apps.rules_limits]\n{limits}\n[apps.settings]\n{settings}\n"
         ));
     }
     let config = Config::from_toml(&text, dir).unwrap();
@@ -197,6 +209,45 @@ async fn a_failing_decision_fails_its_request_and_stores_nothing() {
 
 /// `core` with a custom section naming `version`: a distinct module (and content hash) per
 /// version, identical in behaviour.
+/// Issue 11 §6 in the write path: while the rules memory budget is taken, a write whose
+/// decision cannot start within `rules_admission_wait_ms` answers 503 (retry), naming the
+/// module and the setting, and stores nothing; once memory is back, the same write passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_decision_cannot_start_answers_503() {
+    let dir = temp_dir("rules-budget");
+    std::fs::write(dir.join("hostile.wasm"), guests::component(guests::HOSTILE)).unwrap();
+    // The hog's decision takes its module's whole 16 MiB, which is the whole budget, until
+    // its 1.5 s deadline; another waits at most 100 ms.
+    let settings =
+        "[apps.rules_limits]\ndeadline_ms = 1500\nmemory_mb = 16\n\nmode = \"hoard\"\nonly_user = \"hog@example.com\"";
+    let rig = Arc::new(rig_with(
+        &dir,
+        "rules_memory_mb = 16\nrules_admission_wait_ms = 100",
+        &[("okta", "hostile.wasm", settings)],
+    ));
+    let engine = Arc::clone(rig.service.inbound.rules().unwrap().engine());
+    let hog = tokio::spawn({
+        let rig = Arc::clone(&rig);
+        async move {
+            let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "hog@example.com", "active": true});
+            rig.call("okta", Method::POST, "/Users", Some(body)).await
+        }
+    });
+    while engine.admission().running == 0 {
+        tokio::task::yield_now().await;
+    }
+    let (status, body) = rig.call("okta", Method::POST, "/Users", Some(ada())).await;
+    assert_eq!(status, 503, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("rules module hostile") && detail.contains("rules_memory_mb"), "{detail}");
+    assert_eq!(rig.service.inbound.snapshot().app("okta").map_or(0, |a| a.users.len()), 0, "nothing stored");
+    let (status, _) = hog.await.unwrap();
+    assert_eq!(status, 400, "the hog's own decision ran past its deadline");
+    let (status, body) = rig.call("okta", Method::POST, "/Users", Some(ada())).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(engine.admission().refused >= 1);
+}
+
 fn versioned(core: &[u8], version: usize) -> Vec<u8> {
     let name = b"usersync-test-version";
     let payload = version.to_string();

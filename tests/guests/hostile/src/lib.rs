@@ -7,6 +7,7 @@
 //! | `trap` | executes `unreachable` |
 //! | `loop` | never returns |
 //! | `memory` | allocates 1 MiB blocks until memory runs out |
+//! | `hoard` | allocates and writes the number setting `hoard_mb` MiB (default 4), then never returns: a memory-hungry decision that holds its memory until its deadline |
 //! | `panic` | panics (a trap, since guests abort on panic) |
 //! | `invalid-username` | provisions username `"Not Valid!"` (upper-case, a space, a `!`) |
 //! | `reject` | rejects with `"not allowed: test"` |
@@ -20,7 +21,7 @@
 //! (and creates) the same-named group, lower-cased; no custom fields. `map_custom_fields`
 //! and `map_groups` behave the same in every mode but `find-user`.
 //!
-//! It declares its settings `mode`, `only_user` and `lookup` (text).
+//! It declares its settings `mode`, `only_user` and `lookup` (text), and `hoard_mb` (number).
 
 use usersync_rules::{directory, log, AttributeDecision, GroupDecision, Input, Rules, SettingDeclaration, UserMapping};
 
@@ -41,6 +42,13 @@ impl Rules for Hostile {
                 let mut blocks: Vec<Vec<u8>> = Vec::new();
                 loop {
                     blocks.push(vec![1u8; 1 << 20]);
+                    core::hint::black_box(&blocks);
+                }
+            }
+            "hoard" => {
+                let mib = usize::try_from(input.setting_number("hoard_mb").unwrap_or(4)).unwrap_or(0);
+                let blocks: Vec<Vec<u8>> = (0..mib).map(|_| vec![1u8; 1 << 20]).collect();
+                loop {
                     core::hint::black_box(&blocks);
                 }
             }
@@ -107,6 +115,7 @@ impl Rules for Hostile {
             SettingDeclaration::text("mode", "What to do wrong (see the crate docs)."),
             SettingDeclaration::text("only_user", "Misbehave only for the person with this userName."),
             SettingDeclaration::text("lookup", "The username mode find-user looks up."),
+            SettingDeclaration::number("hoard_mb", 4, "The MiB mode hoard allocates."),
         ]
     }
 }
