@@ -39,14 +39,12 @@ impl Pace {
             self.slow_in_a_row.store(0, Ordering::Relaxed);
             0
         };
-        if hit_deadline || slow_in_a_row >= SLOW_IN_A_ROW {
-            if !self.blocking.swap(true, Ordering::Relaxed) {
-                tracing::info!(
-                    took_ms = took.as_millis(),
-                    hit_deadline,
-                    "a slow rules module: its decisions move to blocking threads"
-                );
-            }
+        if (hit_deadline || slow_in_a_row >= SLOW_IN_A_ROW) && !self.blocking.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                took_ms = took.as_millis(),
+                hit_deadline,
+                "a slow rules module: its decisions move to blocking threads"
+            );
         }
     }
 }
