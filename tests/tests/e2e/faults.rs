@@ -124,7 +124,7 @@ async fn a_drain_after_an_outage_creates_each_group_once() {
 async fn latency_beyond_the_deadline_sends_each_write_once() {
     let app = AppSpec { settings: "username_regex = \"@.*$\"", ..AppSpec::new("app", "okta") };
     let s = Stack::start_with("slow", EmulatorConfig::default(), "apply_deadline_ms = 300", &[app]).await;
-    let latency = Duration::from_millis(1500);
+    let latency = Duration::from_millis(2500);
     s.emulator.set_faults(Faults { latency, ..Faults::default() });
     let mut ids = Vec::new();
     for name in ["alice", "bob", "carol"] {
