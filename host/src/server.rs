@@ -17,7 +17,7 @@ use crate::scim::normalize::Limits;
 use crate::store::tokens::TokenVerifier;
 use crate::store::{open_connection, outbox};
 use crate::store::{Store, StoreError};
-use crate::sync::{AppSync, AppSyncSettings, Deprovision, Outbox};
+use crate::sync::{AppSync, AppSyncSettings, CredentialSource, Deprovision, Outbox};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -117,15 +117,23 @@ const NEEDED_GROUPS_CHECK: Duration = Duration::from_secs(5);
 
 /// Each app's Confluence side when `[confluence]` is configured: a client (with the app's
 /// own concurrency limit), the outbox restored from the database, and the workers, started
-/// on the current Tokio runtime. Empty without `[confluence]`.
+/// on the current Tokio runtime (each app also checks the credentials with an authenticated
+/// call). Empty without `[confluence]`.
 ///
 /// # Errors
 /// The credentials cannot be read, the URL is not usable, or the database fails.
 pub fn confluence_sync(config: &Config, store: &Store) -> Result<HashMap<String, Arc<AppSync>>, StartError> {
     let Some(c) = &config.confluence else { return Ok(HashMap::new()) };
-    let auth = match c.credentials(&config.base_dir)? {
+    let auth_of = |credentials| match credentials {
         ConfluenceCredentials::Basic { username, password } => Auth::Basic { username, password },
         ConfluenceCredentials::Token(token) => Auth::Token(token),
+    };
+    let auth = auth_of(c.credentials(&config.base_dir)?);
+    // While Confluence rejects them, the credentials are read again at every retry: the
+    // secret file or variable may have been renewed.
+    let reread: CredentialSource = {
+        let (c, base_dir) = (c.clone(), config.base_dir.clone());
+        Arc::new(move || c.credentials(&base_dir).map(auth_of).map_err(|e| e.to_string()))
     };
     let conn = open_connection(&config.database_path())?;
     let max_seq = outbox::max_seq(&conn).map_err(StoreError::from)?;
@@ -151,7 +159,7 @@ pub fn confluence_sync(config: &Config, store: &Store) -> Result<HashMap<String,
             workers: c.max_concurrency.max(1),
             backoff,
         };
-        let sync = AppSync::new(&app.name, client, outbox.clone(), store.clone(), settings);
+        let sync = AppSync::new(&app.name, client, outbox.clone(), store.clone(), settings, Some(reread.clone()));
         out.insert(app.name.clone(), sync);
     }
     let orphans = outbox.restore(pending);

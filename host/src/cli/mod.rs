@@ -80,7 +80,8 @@ enum Command {
         /// Their SCIM id, or their Confluence username.
         id: String,
     },
-    /// Confluence operations waiting in the outbox, and those Confluence refused.
+    /// Confluence operations waiting in the outbox (and why, when UserSync's own setup holds
+    /// them), and those Confluence refused.
     Outbox {
         #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
         config: PathBuf,
@@ -208,29 +209,47 @@ pub fn run() -> Result<()> {
         }
         Command::Outbox { config, app } => {
             let config = Config::load(&config)?;
-            let conn = open_db(&config)?;
-            let pending = crate::store::outbox::pending(&conn)?;
-            let pending: Vec<_> = pending.into_iter().filter(|r| app.as_deref().is_none_or(|a| a == r.app)).collect();
-            println!("{} operation(s) waiting", pending.len());
-            for r in pending.iter().take(50) {
-                println!("  #{:<8} {:<12} {:<20} {}", r.seq, r.app, r.subject, r.op);
-            }
-            let blocked = crate::store::outbox::blocked(&conn, app.as_deref())?;
-            println!("{} membership(s) waiting for a group Confluence does not have", blocked.len());
-            for b in blocked.iter().take(50) {
-                println!("  #{:<8} {:<12} {:<20} {} -- {}", b.row.seq, b.row.app, b.row.subject, b.row.op, b.reason);
-            }
-            let failed = crate::store::outbox::failed(&conn, app.as_deref(), 50)?;
-            println!("{} recent operation(s) Confluence refused", failed.len());
-            for f in failed {
-                println!(
-                    "  #{:<8} {:<12} {:<20} {} -- {} ({})",
-                    f.row.seq, f.row.app, f.row.subject, f.row.op, f.error, f.failed_at
-                );
-            }
+            print!("{}", outbox_report(&config, app.as_deref())?);
         }
     }
     Ok(())
+}
+
+/// `usersync outbox`: what waits, and why, as the database holds it (the server need not
+/// run): the apps whose operations are held and the reason, the queued operations, the
+/// memberships waiting for a group, and the recent refusals.
+///
+/// # Errors
+/// The database cannot be opened or read.
+pub fn outbox_report(config: &Config, app: Option<&str>) -> Result<String> {
+    use std::fmt::Write as _;
+    let conn = open_db(config)?;
+    let mut out = String::new();
+    for (held_app, hold) in crate::store::outbox::holds(&conn, app)? {
+        writeln!(out, "{held_app}: {} (since {}); its operations wait until this is fixed", hold.summary, hold.since)?;
+        writeln!(out, "  {}", hold.detail)?;
+    }
+    let pending = crate::store::outbox::pending(&conn)?;
+    let pending: Vec<_> = pending.into_iter().filter(|r| app.is_none_or(|a| a == r.app)).collect();
+    writeln!(out, "{} operation(s) waiting", pending.len())?;
+    for r in pending.iter().take(50) {
+        writeln!(out, "  #{:<8} {:<12} {:<20} {}", r.seq, r.app, r.subject, r.op)?;
+    }
+    let blocked = crate::store::outbox::blocked(&conn, app)?;
+    writeln!(out, "{} membership(s) waiting for a group Confluence does not have", blocked.len())?;
+    for b in blocked.iter().take(50) {
+        writeln!(out, "  #{:<8} {:<12} {:<20} {} -- {}", b.row.seq, b.row.app, b.row.subject, b.row.op, b.reason)?;
+    }
+    let failed = crate::store::outbox::failed(&conn, app, 50)?;
+    writeln!(out, "{} recent operation(s) Confluence refused", failed.len())?;
+    for f in failed {
+        writeln!(
+            out,
+            "  #{:<8} {:<12} {:<20} {} -- {} ({})",
+            f.row.seq, f.row.app, f.row.subject, f.row.op, f.error, f.failed_at
+        )?;
+    }
+    Ok(out)
 }
 
 fn open_db(config: &Config) -> Result<rusqlite::Connection> {

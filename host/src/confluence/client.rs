@@ -4,7 +4,7 @@
 //! Users and groups live in `users.rs` and `groups.rs`; they call the helpers here.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
@@ -13,13 +13,17 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use super::error::{classify, classify_transport, ConfluenceError};
-use super::settings::{ClientTuning, ConfluenceSettings};
+use super::error::{classify, classify_transport, ConfluenceError, SetupProblem};
+use super::settings::{Auth, ClientTuning, ConfluenceSettings};
 use super::version::{Operation, ServerInfo, Version, VersionSource};
 use super::wire;
 
 /// The most pages one listing follows (200 per page: a million users and more).
 const MAX_PAGES: usize = 20_000;
+
+/// The group whose member listing tells whether the account has administrator rights
+/// (reference §1.7: "You need admin permissions to use this endpoint").
+const ADMINISTRATORS: &str = "confluence-administrators";
 
 /// A Confluence Data Center REST client for one app. Cheap to clone (an `Arc` inside); clones share
 /// the connection pool, the concurrency limit and the detected version.
@@ -32,7 +36,8 @@ pub(super) struct Inner {
     http: reqwest::Client,
     /// The base URL, path without a trailing slash (`http://h:8090/confluence`).
     base: Url,
-    auth: HeaderValue,
+    /// The `Authorization` header; replaced when the credentials are read again.
+    auth: RwLock<HeaderValue>,
     permits: Semaphore,
     pub(super) tuning: ClientTuning,
     configured: Option<Version>,
@@ -62,6 +67,20 @@ pub(super) struct Reply {
 impl Reply {
     pub fn error(&self) -> ConfluenceError {
         classify(self.status, &self.headers, &self.body)
+    }
+
+    /// A 404 from an endpoint that must exist (a collection, the current user): what answers
+    /// at the base URL is not Confluence's REST API.
+    pub fn endpoint_missing(&self) -> ConfluenceError {
+        ConfluenceError::Setup {
+            status: Some(self.status.as_u16()),
+            problem: SetupProblem::BaseUrl,
+            message: format!(
+                "Confluence answered {} for an endpoint every Confluence has; check the base URL (scheme, host \
+                 and context path)",
+                self.status.as_u16()
+            ),
+        }
     }
 
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ConfluenceError> {
@@ -122,7 +141,7 @@ impl ConfluenceClient {
             inner: Arc::new(Inner {
                 http,
                 base,
-                auth,
+                auth: RwLock::new(auth),
                 permits,
                 tuning: settings.tuning,
                 configured,
@@ -130,6 +149,102 @@ impl ConfluenceClient {
                 update_user_missing: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Uses `auth` from the next request on (the secret was read again). Returns whether it
+    /// differs from the credentials in use.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfluenceError::Config`] for credentials no header can carry; the old ones stay.
+    pub fn set_auth(&self, auth: &Auth) -> Result<bool, ConfluenceError> {
+        let header = auth.header_value()?;
+        let mut current = self.inner.auth.write().unwrap_or_else(PoisonError::into_inner);
+        if *current == header {
+            return Ok(false);
+        }
+        *current = header;
+        Ok(true)
+    }
+
+    /// Checks that Confluence accepts the credentials and that the account may administer
+    /// users: `GET /rest/api/user/current` (an authenticated call; version detection is
+    /// anonymous), then the first member of `confluence-administrators` (a listing that
+    /// needs administrator rights; a 404, no such group, says nothing against them). Two
+    /// reads; returns the account's username.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfluenceError::Setup`]: [`SetupProblem::Credentials`] when Confluence rejects the
+    /// credentials or sees an anonymous caller, [`SetupProblem::Permission`] when the account
+    /// lacks administrator rights, [`SetupProblem::BaseUrl`] when the base URL does not lead to
+    /// the REST API; transient errors as classified.
+    pub async fn check_credentials(&self) -> Result<String, ConfluenceError> {
+        let what = "check UserSync's Confluence credentials (GET /rest/api/user/current)";
+        let url = self.url(&["rest", "api", "user", "current"]);
+        let reply = self.send(Method::GET, url, None).await.map_err(|e| e.context(what))?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Err(reply.endpoint_missing().context(what));
+        }
+        if !reply.status.is_success() {
+            return Err(reply.error().context(what));
+        }
+        let person: wire::Person = reply.json().map_err(|e| e.context(what))?;
+        let username = match person.username.filter(|_| !matches!(person.kind.as_deref(), Some("anonymous"))) {
+            Some(name) => name,
+            None => {
+                return Err(ConfluenceError::Setup {
+                    status: Some(reply.status.as_u16()),
+                    problem: SetupProblem::Credentials,
+                    message: format!(
+                        "{what}: Confluence sees UserSync as anonymous; the credentials did not reach it (a proxy may \
+                         strip the Authorization header)"
+                    ),
+                })
+            }
+        };
+        let what = "check that UserSync's Confluence account has administrator rights";
+        let mut url = self.url(&["rest", "api", "group", ADMINISTRATORS, "member"]);
+        url.query_pairs_mut().append_pair("limit", "1");
+        let reply = self.send(Method::GET, url, None).await.map_err(|e| e.context(what))?;
+        if reply.status.is_success() || reply.status == StatusCode::NOT_FOUND {
+            return Ok(username);
+        }
+        Err(match reply.error() {
+            ConfluenceError::Setup { status, problem: SetupProblem::Permission, .. } => ConfluenceError::Setup {
+                status,
+                problem: SetupProblem::Permission,
+                message: format!(
+                    "Confluence answered 403 to {username}: the account needs Confluence Administrator rights"
+                ),
+            },
+            other => other.context(what),
+        })
+    }
+
+    /// Tells what a 403 on a write means. The account lacks administrator rights (the error
+    /// stays a [`SetupProblem::Permission`]), or the account is fine and Confluence refuses
+    /// the change itself: the user or group lives in a read-only directory, a fact of the
+    /// data ([`ConfluenceError::Permanent`]). Any other error is returned as it is.
+    ///
+    /// # Errors
+    ///
+    /// The explained error, always; a failed check (Confluence unreachable meanwhile, or the
+    /// credentials rejected) returns the check's own error.
+    pub async fn explain_forbidden(&self, error: ConfluenceError) -> ConfluenceError {
+        let ConfluenceError::Setup { status, problem: SetupProblem::Permission, message } = error else {
+            return error;
+        };
+        match self.check_credentials().await {
+            Ok(account) => ConfluenceError::Permanent {
+                status: status.unwrap_or(403),
+                message: format!(
+                    "{message} ({account} has administrator rights, so Confluence refuses this change itself: the \
+                     user or group lives in a read-only directory)"
+                ),
+            },
+            Err(e) => e,
+        }
     }
 
     /// The base URL, context path included, without a trailing slash.
@@ -253,11 +368,12 @@ impl ConfluenceClient {
             .await
             .map_err(|_| ConfluenceError::Config("the client's request limiter was closed".to_owned()))?;
         let is_write = method != Method::GET && method != Method::HEAD;
+        let auth = self.inner.auth.read().unwrap_or_else(PoisonError::into_inner).clone();
         let mut request = self
             .inner
             .http
             .request(method.clone(), url.clone())
-            .header(AUTHORIZATION, self.inner.auth.clone())
+            .header(AUTHORIZATION, auth)
             .header(ACCEPT, "application/json")
             .header(USER_AGENT, concat!("usersync/", env!("CARGO_PKG_VERSION")));
         if is_write {

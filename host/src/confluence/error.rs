@@ -1,10 +1,21 @@
 //! The client's one error type, and the one place that turns an HTTP answer into it.
 //!
-//! [`classify`] maps status, headers and body to a [`ConfluenceError`]:
-//! - **transient** (worth retrying later): 408, 425, 429, every 5xx, and transport failures
-//!   (connection refused or reset, timeouts); `Retry-After` is honoured (seconds or HTTP-date);
-//! - **permanent**: every other status, with a message saying what it means for Confluence
-//!   (401 credentials, 402 licence full, 403 permission or XSRF, 3xx a wrong base URL, ...).
+//! [`classify`] maps status, headers and body to a [`ConfluenceError`], by what the answer
+//! says about whom:
+//! - **transient** (worth retrying later: Confluence's health): 408, 423, 425, 429, every
+//!   5xx, and transport failures (connection refused or reset, timeouts); `Retry-After` is
+//!   honoured (seconds or HTTP-date);
+//! - **setup** (UserSync's own configuration, or something between it and Confluence: no
+//!   fault of the data, so the operation waits until the setup works): 401 and 407
+//!   (credentials), 403 (the account's rights, or an XSRF failure from a proxy), 3xx (a wrong
+//!   base URL), 405, 406, 411-415, 417, 421, 426, 428, 431 and any other 4xx not named here;
+//! - **permanent** (about the data of the operation: refused for good): 400 (invalid),
+//!   402 (licence full), 404, 409, 410 and 422.
+//!
+//! A 403 is ambiguous: the account may lack administrator rights (setup), or the user or
+//! group may live in a read-only directory (the data). It is classified as setup;
+//! [`ConfluenceClient::explain_forbidden`](super::ConfluenceClient::explain_forbidden) asks
+//! Confluence about the account and tells the two apart.
 //!
 //! Callers that know better for one endpoint (a 409 that means "already as desired", a 404 on a
 //! delete) decide before calling [`classify`]. The §1.10 error envelope is read when the body is
@@ -20,13 +31,93 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::model::names::NameError;
 
+/// What is wrong with UserSync's own setup, as Confluence's answers show it. None of these
+/// is about the person an operation concerns: their operations wait until it works again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SetupProblem {
+    /// 401 (or 407 from a proxy): the username and password, or the token, are rejected
+    /// (expired, revoked, mistyped), or Confluence sees UserSync as anonymous.
+    Credentials,
+    /// 403 for the account: it lacks Confluence administrator rights.
+    Permission,
+    /// 403 `XSRF check failed`: a proxy strips the `X-Atlassian-Token` header or changes the
+    /// content type.
+    Xsrf,
+    /// A redirect, or an answer that is not Confluence's REST API (an HTML page with 200, a
+    /// 404 for an endpoint that must exist): the base URL does not lead to Confluence.
+    BaseUrl,
+    /// UserSync's own settings cannot work (credentials no HTTP header can carry ...).
+    Settings,
+    /// Another answer that says nothing about the data (405, 415, an unknown 4xx ...).
+    Protocol,
+}
+
+impl SetupProblem {
+    /// What an operator reads first (`/healthz`, `usersync outbox`, the admin API).
+    pub fn summary(self) -> &'static str {
+        match self {
+            SetupProblem::Credentials => "Confluence rejects UserSync's credentials",
+            SetupProblem::Permission => "UserSync's Confluence account lacks administrator rights",
+            SetupProblem::Xsrf => "Confluence's XSRF check fails: a proxy changes UserSync's requests",
+            SetupProblem::BaseUrl => "the Confluence base URL does not lead to Confluence's REST API",
+            SetupProblem::Settings => "UserSync's Confluence settings cannot work",
+            SetupProblem::Protocol => "Confluence answers in a way UserSync cannot use",
+        }
+    }
+
+    /// A short machine-readable name (`credentials`, `permission`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetupProblem::Credentials => "credentials",
+            SetupProblem::Permission => "permission",
+            SetupProblem::Xsrf => "xsrf",
+            SetupProblem::BaseUrl => "base-url",
+            SetupProblem::Settings => "settings",
+            SetupProblem::Protocol => "protocol",
+        }
+    }
+
+    /// The inverse of [`SetupProblem::as_str`].
+    pub fn parse(name: &str) -> Option<SetupProblem> {
+        [
+            SetupProblem::Credentials,
+            SetupProblem::Permission,
+            SetupProblem::Xsrf,
+            SetupProblem::BaseUrl,
+            SetupProblem::Settings,
+            SetupProblem::Protocol,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == name)
+    }
+
+    /// Whether asking Confluence about the account ([`check_credentials`]) tells when it is
+    /// fixed; the others show only when an operation goes through.
+    ///
+    /// [`check_credentials`]: super::ConfluenceClient::check_credentials
+    pub fn is_about_the_account(self) -> bool {
+        matches!(self, SetupProblem::Credentials | SetupProblem::Permission | SetupProblem::Settings)
+    }
+}
+
+impl std::fmt::Display for SetupProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.summary())
+    }
+}
+
 /// Everything a Confluence call can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfluenceError {
-    /// Confluence refused the request and will refuse it again: fix the data, the configuration
-    /// or the Confluence side first.
+    /// Confluence refused the request because of its data and will refuse it again: fix the
+    /// data first (an invalid name, a full licence ...).
     #[error("{message}")]
     Permanent { status: u16, message: String },
+    /// Confluence cannot be used as UserSync is set up (credentials, rights, base URL, a
+    /// proxy): nothing is wrong with the data; retry once the setup is fixed.
+    /// `status` is `None` when no HTTP answer says it (a check of the answer's body).
+    #[error("{message}")]
+    Setup { status: Option<u16>, problem: SetupProblem, message: String },
     /// Worth retrying later: overloaded, rate-limited, unreachable or timed out.
     /// `status` is `None` when no HTTP answer arrived.
     #[error("{message}")]
@@ -58,6 +149,30 @@ impl ConfluenceError {
         matches!(self, ConfluenceError::Transient { .. })
     }
 
+    /// The problem with UserSync's setup this error shows, if it shows one: the
+    /// [`ConfluenceError::Setup`] answers, a success answer that is not Confluence's REST API
+    /// ([`ConfluenceError::UnexpectedResponse`]) and unusable client settings
+    /// ([`ConfluenceError::Config`]).
+    pub fn setup_problem(&self) -> Option<SetupProblem> {
+        match self {
+            ConfluenceError::Setup { problem, .. } => Some(*problem),
+            ConfluenceError::UnexpectedResponse { .. } => Some(SetupProblem::BaseUrl),
+            ConfluenceError::Config(_) => Some(SetupProblem::Settings),
+            _ => None,
+        }
+    }
+
+    /// Whether the request may have been carried out although no success answer arrived:
+    /// the connection broke or timed out after sending, or a gateway failed (500, 502, 504).
+    /// A 408, 425, 429 or 503 says the request was not processed.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            ConfluenceError::Transient { status: None, .. } => true,
+            ConfluenceError::Transient { status: Some(code), .. } => !matches!(code, 408 | 423 | 425 | 429 | 503),
+            _ => false,
+        }
+    }
+
     /// How long Confluence asked the caller to wait (`Retry-After`), if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -72,7 +187,7 @@ impl ConfluenceError {
             ConfluenceError::Permanent { status, .. } | ConfluenceError::UnexpectedResponse { status, .. } => {
                 Some(*status)
             }
-            ConfluenceError::Transient { status, .. } => *status,
+            ConfluenceError::Transient { status, .. } | ConfluenceError::Setup { status, .. } => *status,
             _ => None,
         }
     }
@@ -85,6 +200,9 @@ impl ConfluenceError {
             }
             ConfluenceError::Transient { status, retry_after, message } => {
                 ConfluenceError::Transient { status, retry_after, message: format!("{what}: {message}") }
+            }
+            ConfluenceError::Setup { status, problem, message } => {
+                ConfluenceError::Setup { status, problem, message: format!("{what}: {message}") }
             }
             ConfluenceError::UnexpectedResponse { status, message } => {
                 ConfluenceError::UnexpectedResponse { status, message: format!("{what}: {message}") }
@@ -105,13 +223,14 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Conflue
     };
     let head = format!("Confluence answered {code} {reason}").trim_end().to_owned();
 
-    let transient = matches!(code, 408 | 425 | 429) || status.is_server_error();
+    let transient = matches!(code, 408 | 423 | 425 | 429) || status.is_server_error();
     if transient {
         let retry_after = retry_after_header(headers);
         let what = match code {
             429 => "rate limited",
             503 => "unavailable",
             408 | 504 => "timed out",
+            423 => "locked",
             _ => "temporary failure",
         };
         let mut message = said(&format!("{head} ({what})"));
@@ -121,34 +240,56 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Conflue
         return ConfluenceError::Transient { status: Some(code), retry_after, message };
     }
 
-    let message = match code {
-        400 => said(&format!("{head}: the request was refused as invalid")),
-        401 => said(&format!(
-            "{head}: the credentials were rejected; check the username and password, or the personal access \
-             token (a token must be configured as a token, it does not work as a Basic password)"
-        )),
-        402 => said(&format!("{head}: no Confluence licence seat is free; free seats or extend the licence")),
-        403 if is_xsrf_failure(body) => format!(
-            "{head}: XSRF check failed; a proxy may be stripping the X-Atlassian-Token header or changing \
-             the content type"
+    let permanent = |message: String| ConfluenceError::Permanent { status: code, message };
+    let setup =
+        |problem: SetupProblem, message: String| ConfluenceError::Setup { status: Some(code), problem, message };
+    match code {
+        400 => permanent(said(&format!("{head}: the request was refused as invalid"))),
+        402 => {
+            permanent(said(&format!("{head}: no Confluence licence seat is free; free seats or extend the licence")))
+        }
+        404 => permanent(said(&format!("{head}: not found"))),
+        409 => permanent(said(&format!("{head}: conflict"))),
+        410 | 422 => permanent(said(&head)),
+        401 => setup(
+            SetupProblem::Credentials,
+            said(&format!(
+                "{head}: the credentials were rejected; check the username and password, or the personal access \
+                 token (a token must be configured as a token, it does not work as a Basic password; an expired \
+                 token must be replaced)"
+            )),
         ),
-        403 => said(&format!(
-            "{head}: permission denied; the account needs Confluence Administrator rights, and the user or \
-             group must live in a writable directory"
-        )),
-        404 => said(&format!("{head}: not found")),
-        405 => said(&format!("{head}: this Confluence does not offer this endpoint")),
-        409 => said(&format!("{head}: conflict")),
+        407 => setup(
+            SetupProblem::Credentials,
+            said(&format!("{head}: a proxy between UserSync and Confluence wants credentials of its own")),
+        ),
+        403 if is_xsrf_failure(body) => setup(
+            SetupProblem::Xsrf,
+            format!(
+                "{head}: XSRF check failed; a proxy may be stripping the X-Atlassian-Token header or changing \
+                 the content type"
+            ),
+        ),
+        403 => setup(
+            SetupProblem::Permission,
+            said(&format!(
+                "{head}: permission denied; the account needs Confluence Administrator rights, and the user or \
+                 group must live in a writable directory"
+            )),
+        ),
         300..=399 => {
             let location = headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("(no Location)");
-            format!(
-                "{head}: redirected to {location}; set the Confluence base URL to the address Confluence \
-                 expects (scheme, host and context path)"
+            setup(
+                SetupProblem::BaseUrl,
+                format!(
+                    "{head}: redirected to {location}; set the Confluence base URL to the address Confluence \
+                     expects (scheme, host and context path)"
+                ),
             )
         }
-        _ => said(&head),
-    };
-    ConfluenceError::Permanent { status: code, message }
+        405 => setup(SetupProblem::Protocol, said(&format!("{head}: this Confluence does not offer this endpoint"))),
+        _ => setup(SetupProblem::Protocol, said(&format!("{head}: an answer about the request, not its data"))),
+    }
 }
 
 /// Turns a transport failure (no HTTP answer) into an error; all of them are transient.
@@ -349,52 +490,113 @@ mod tests {
         "errors": [{"message": {"key": "user.name.invalid", "args": ["Bob"]}}]},
         "message": "Username must be lower case", "reason": "Bad Request"}"#;
 
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Class {
+        Transient,
+        Permanent,
+        Setup(SetupProblem),
+    }
+
+    fn class_of(err: &ConfluenceError) -> Class {
+        match err {
+            ConfluenceError::Transient { .. } => Class::Transient,
+            ConfluenceError::Permanent { .. } => Class::Permanent,
+            ConfluenceError::Setup { problem, .. } => Class::Setup(*problem),
+            other => panic!("not an HTTP classification: {other:?}"),
+        }
+    }
+
     #[test]
     fn classification_table() {
-        // (status, transient?, words the message must contain)
-        let table: &[(u16, bool, &[&str])] = &[
-            (400, false, &["400", "invalid"]),
-            (401, false, &["401", "credentials", "token"]),
-            (402, false, &["402", "licence"]),
-            (403, false, &["403", "permission", "Administrator"]),
-            (404, false, &["404", "not found"]),
-            (405, false, &["405"]),
-            (409, false, &["409", "conflict"]),
-            (410, false, &["410"]),
-            (415, false, &["415"]),
-            (422, false, &["422"]),
-            (301, false, &["redirected", "base URL"]),
-            (408, true, &["408", "timed out"]),
-            (425, true, &["425"]),
-            (429, true, &["429", "rate limited"]),
-            (500, true, &["500"]),
-            (502, true, &["502"]),
-            (503, true, &["503", "unavailable"]),
-            (504, true, &["504", "timed out"]),
-            (599, true, &["599"]),
+        use Class::*;
+        use SetupProblem::*;
+        // (status, class, words the message must contain). Permanent only when the answer
+        // is about the data; never about UserSync's setup or Confluence's health.
+        let table: &[(u16, Class, &[&str])] = &[
+            (400, Permanent, &["400", "invalid"]),
+            (402, Permanent, &["402", "licence"]),
+            (404, Permanent, &["404", "not found"]),
+            (409, Permanent, &["409", "conflict"]),
+            (410, Permanent, &["410"]),
+            (422, Permanent, &["422"]),
+            (401, Setup(Credentials), &["401", "credentials", "token"]),
+            (407, Setup(Credentials), &["407", "proxy"]),
+            (403, Setup(Permission), &["403", "permission", "Administrator"]),
+            (301, Setup(BaseUrl), &["redirected", "base URL"]),
+            (302, Setup(BaseUrl), &["redirected"]),
+            (405, Setup(Protocol), &["405"]),
+            (406, Setup(Protocol), &["406"]),
+            (413, Setup(Protocol), &["413"]),
+            (415, Setup(Protocol), &["415"]),
+            (418, Setup(Protocol), &["418"]),
+            (431, Setup(Protocol), &["431"]),
+            (408, Transient, &["408", "timed out"]),
+            (423, Transient, &["423", "locked"]),
+            (425, Transient, &["425"]),
+            (429, Transient, &["429", "rate limited"]),
+            (500, Transient, &["500"]),
+            (502, Transient, &["502"]),
+            (503, Transient, &["503", "unavailable"]),
+            (504, Transient, &["504", "timed out"]),
+            (599, Transient, &["599"]),
         ];
-        for &(status, transient, words) in table {
+        for &(status, expected, words) in table {
             let err = class(status, &[], "");
-            assert_eq!(err.is_transient(), transient, "{status}: {err:?}");
+            assert_eq!(class_of(&err), expected, "{status}: {err:?}");
+            assert_eq!(err.is_transient(), expected == Transient, "{status}");
+            assert_eq!(err.setup_problem(), if let Setup(p) = expected { Some(p) } else { None }, "{status}");
             assert_eq!(err.status(), Some(status), "{status}");
             let text = err.to_string();
             for word in words {
                 assert!(text.contains(word), "{status}: {text:?} lacks {word:?}");
             }
-            match (&err, transient) {
-                (ConfluenceError::Transient { .. }, true) | (ConfluenceError::Permanent { .. }, false) => {}
-                _ => panic!("{status}: {err:?}"),
-            }
         }
+    }
+
+    #[test]
+    fn setup_problems_beyond_http_answers() {
+        let html = ConfluenceError::UnexpectedResponse { status: 200, message: "a login page".into() };
+        assert_eq!(html.setup_problem(), Some(SetupProblem::BaseUrl));
+        assert_eq!(ConfluenceError::Config("x".into()).setup_problem(), Some(SetupProblem::Settings));
+        let data = [
+            ConfluenceError::InvalidInput { field: "email", reason: "x".into() },
+            ConfluenceError::LongTaskFailed { message: "x".into() },
+            ConfluenceError::Unsupported { operation: "create user", version: "8.3".into(), hint: "x".into() },
+        ];
+        for e in data {
+            assert_eq!(e.setup_problem(), None, "{e:?}");
+        }
+        for p in [
+            SetupProblem::Credentials,
+            SetupProblem::Permission,
+            SetupProblem::Xsrf,
+            SetupProblem::BaseUrl,
+            SetupProblem::Settings,
+            SetupProblem::Protocol,
+        ] {
+            assert_eq!(SetupProblem::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(SetupProblem::Credentials.summary(), "Confluence rejects UserSync's credentials");
+    }
+
+    #[test]
+    fn what_may_have_been_applied() {
+        let lost = ConfluenceError::Transient { status: None, retry_after: None, message: "reset".into() };
+        assert!(lost.may_have_been_applied());
+        for (status, maybe) in [(429, false), (503, false), (408, false), (500, true), (502, true), (504, true)] {
+            assert_eq!(class(status, &[], "").may_have_been_applied(), maybe, "{status}");
+        }
+        assert!(!class(401, &[], "").may_have_been_applied());
     }
 
     #[test]
     fn xsrf_failure_is_named() {
         let err = class(403, &[("content-type", "text/plain")], "XSRF check failed");
-        assert!(!err.is_transient());
+        assert_eq!(err.setup_problem(), Some(SetupProblem::Xsrf));
         assert!(err.to_string().contains("XSRF check failed"), "{err}");
         let plain = class(403, &[], "");
         assert!(!plain.to_string().contains("XSRF"), "{plain}");
+        assert_eq!(plain.setup_problem(), Some(SetupProblem::Permission));
     }
 
     #[test]

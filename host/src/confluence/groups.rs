@@ -38,13 +38,18 @@ impl ConfluenceClient {
     ///
     /// # Errors
     ///
-    /// [`ConfluenceError::Unsupported`] before 8.2; others as classified.
+    /// [`ConfluenceError::Unsupported`] before 8.2; a 404 (the endpoint is missing) is
+    /// [`ConfluenceError::Setup`]; others as classified.
     pub async fn create_group(&self, name: &GroupName) -> Result<(), ConfluenceError> {
         self.require(Operation::ManageGroups).await?;
         let what = format!("create group {name}");
         let body = Self::json_body(&wire::CreateGroupRequest { name: name.as_str() })?;
         let url = self.url(&["rest", "api", "admin", "group"]);
         let reply = self.send(Method::POST, url, Some(body)).await.map_err(|e| e.context(&what))?;
+        if reply.status == StatusCode::NOT_FOUND {
+            // The collection itself is missing: not Confluence's REST API at this base URL.
+            return Err(reply.endpoint_missing().context(&what));
+        }
         outcome(reply, &[StatusCode::CONFLICT], &what)
     }
 

@@ -8,7 +8,8 @@
 //!   type and `X-Atlassian-Token: no-check`), the per-app concurrency limit, paging, the version
 //!   probe;
 //! - `users`, `groups`: the operations;
-//! - `error`: the one classification of HTTP answers into permanent and transient errors;
+//! - `error`: the one classification of HTTP answers: permanent (about the data), transient
+//!   (Confluence's health) and setup (UserSync's credentials, rights, base URL, a proxy);
 //! - `backoff`: exponential back-off with full jitter, for callers' retries;
 //! - names: [`ConfluenceUsername`] and [`GroupName`] come from `crate::model::names`, valid by
 //!   construction; full names and e-mail addresses are checked there too;
@@ -39,7 +40,7 @@ mod wire;
 
 pub use backoff::{Backoff, MAX_RETRY_AFTER};
 pub use client::ConfluenceClient;
-pub use error::{classify, parse_retry_after, ConfluenceError};
+pub use error::{classify, parse_retry_after, ConfluenceError, SetupProblem};
 // The names the connector is given: one copy of Confluence's rules, in the model.
 pub use crate::model::names::{
     ConfluenceUsername, GroupName, NameError, NameKind, NameProblem, FORBIDDEN_CHARS, MAX_NAME_CHARS,

@@ -109,7 +109,8 @@ impl ConfluenceClient {
     ///
     /// [`ConfluenceError::Unsupported`] before 8.4 (no request sent); [`ConfluenceError::InvalidInput`]
     /// for a full name, email or password Confluence would refuse (no request sent); 402 (licence
-    /// full) and the others as classified.
+    /// full) and the others as classified; a 404 (the endpoint is missing) is
+    /// [`ConfluenceError::Setup`] with [`SetupProblem::BaseUrl`](super::SetupProblem::BaseUrl).
     pub async fn create_user(&self, user: &NewUser) -> Result<CreateOutcome, ConfluenceError> {
         check_full_name(&user.full_name)?;
         check_email(&user.email)?;
@@ -134,6 +135,8 @@ impl ConfluenceClient {
                 Ok(CreateOutcome::Created { user_key })
             }
             StatusCode::CONFLICT => Ok(CreateOutcome::AlreadyExists),
+            // The collection itself is missing: not Confluence's REST API at this base URL.
+            StatusCode::NOT_FOUND => Err(reply.endpoint_missing().context(&what)),
             _ => Err(reply.error().context(&what)),
         }
     }

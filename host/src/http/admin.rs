@@ -142,6 +142,7 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
         return r;
     }
     let queued = state.inbound.confluence(&app).map(|s| s.outbox().len(&app));
+    let held = super::held_json(state.inbound.confluence(&app).and_then(|s| s.held()));
     let parked: Vec<Value> = state
         .inbound
         .confluence(&app)
@@ -169,7 +170,7 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
                 .collect();
             json_response(
                 StatusCode::OK,
-                json!({"app": app, "queued": queued, "parked": parked, "failed": items}).to_string(),
+                json!({"app": app, "queued": queued, "held": held, "parked": parked, "failed": items}).to_string(),
             )
         }
         Ok(Err(e)) => error_response(&ScimError::internal(e)),

@@ -209,8 +209,9 @@ async fn healthz(State(state): State<HttpState>) -> Response {
 /// previous version still serves), `503` with `"unavailable"` while an app has none, since
 /// its SCIM writes are refused until it loads. `rules` names each app's module; `confluence`
 /// lists each app's queued operations, the memberships parked because their group does not
-/// exist in Confluence (`missingGroups`; also `"degraded"`) and, while Confluence is
-/// failing, how long the app still waits.
+/// exist in Confluence (`missingGroups`; also `"degraded"`), while Confluence is failing how
+/// long the app still waits, and `held`: why its operations wait although Confluence answers
+/// (UserSync's credentials rejected, say; also `"degraded"`).
 pub(crate) fn health(state: &HttpState) -> (StatusCode, Value) {
     let modules = state.inbound.rules().map(|r| r.registry().status()).unwrap_or_default();
     let serving = modules.iter().all(|m| m.module.is_some());
@@ -257,13 +258,26 @@ pub(crate) fn health(state: &HttpState) -> (StatusCode, Value) {
                 "parked": parked.len(),
                 "missingGroups": missing,
                 "pausedForMs": sync.paused_for().map(|d| d.as_millis() as u64),
+                "held": held_json(sync.held()),
             })
         })
         .collect();
-    let status = if status == "ok" && parked_anywhere { "degraded" } else { status };
+    let held_anywhere = state.inbound.confluence_apps().any(|(_, sync)| sync.held().is_some());
+    let status = if status == "ok" && (parked_anywhere || held_anywhere) { "degraded" } else { status };
     confluence.sort_by(|a, b| a["app"].as_str().cmp(&b["app"].as_str()));
     let code = if serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, serde_json::json!({"status": status, "rules": rules, "confluence": confluence}))
+}
+
+/// Why an app's Confluence operations wait although Confluence answers (`null` when they
+/// do not): `/healthz` and the admin API's outbox.
+pub(crate) fn held_json(hold: Option<crate::sync::Hold>) -> Value {
+    match hold {
+        Some(h) => serde_json::json!({
+            "problem": h.problem.as_str(), "reason": h.reason(), "detail": h.detail, "since": h.since,
+        }),
+        None => Value::Null,
+    }
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {

@@ -254,16 +254,7 @@ impl Inbound {
             mutations.push(sync.parked_audit(parked));
         }
         let result = self.store.commit(mutations).await;
-        if result.is_ok() {
-            sync.outbox().push(&app.name, at_once.deferred);
-            sync.outbox().park(&app.name, at_once.blocked);
-        }
-        drop(at_once.claims);
-        if result.is_ok() {
-            for group in &at_once.created_groups {
-                sync.release(group).await;
-            }
-        }
+        sync.finish_at_once(at_once, result.is_ok()).await;
         Ok(result)
     }
 

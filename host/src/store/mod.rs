@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 use crate::scim::schema::ResourceKind;
 pub use desired::{AuditEntry, DesiredAccount, DesiredOutcome, DesiredUser};
 pub use observed::ObservedUser;
-pub use outbox::{BlockedRow, FailedRow, OutboxRow};
+pub use outbox::{BlockedRow, FailedRow, HoldRow, OutboxRow};
 pub use snapshot::{etag, AppData, Collection, Snapshot, StoredResource};
 
 /// Rewrites a stored resource of an app as it is loaded (for `meta.location`).
@@ -103,6 +103,12 @@ pub enum Mutation {
     /// Forgets a parked membership (released into the outbox, or no longer wanted).
     Unblock {
         seq: u64,
+    },
+    /// Records why an app's Confluence operations wait ([`HoldRow`]), or with `None` that
+    /// they go through again.
+    Hold {
+        app: Arc<str>,
+        hold: Option<HoldRow>,
     },
 }
 
@@ -194,6 +200,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002_desired.sql")),
     (3, include_str!("../../migrations/0003_outbox.sql")),
     (4, include_str!("../../migrations/0004_grants.sql")),
+    (5, include_str!("../../migrations/0005_confluence_hold.sql")),
 ];
 
 /// Applies the migrations in `host/migrations/` that the file has not seen yet.
@@ -464,6 +471,7 @@ fn apply_request(
             Mutation::Dequeue { seq, failed } => outbox::finish(tx, *seq, failed.as_deref())?,
             Mutation::Block(row) => outbox::block(tx, row)?,
             Mutation::Unblock { seq } => outbox::unblock(tx, *seq)?,
+            Mutation::Hold { app, hold } => outbox::set_hold(tx, app, hold.as_ref())?,
             Mutation::Observed { users, only_if_never_read } => {
                 if !(*only_if_never_read && working.observed_users().next().is_some()) {
                     observed::replace_all(tx, users)?;

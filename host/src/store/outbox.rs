@@ -38,6 +38,19 @@ pub struct BlockedRow {
     pub reason: String,
 }
 
+/// Why an app's Confluence operations wait although Confluence answers: UserSync's own setup
+/// (credentials, rights, base URL, a proxy), as the app's workers last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRow {
+    /// `credentials`, `permission`, ... (`crate::confluence::SetupProblem::as_str`).
+    pub problem: String,
+    /// What an operator reads first: "Confluence rejects UserSync's credentials".
+    pub summary: String,
+    /// Confluence's answer, as classified.
+    pub detail: String,
+    pub since: String,
+}
+
 fn seq_param(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
@@ -91,6 +104,36 @@ pub(super) fn block(tx: &rusqlite::Savepoint<'_>, b: &BlockedRow) -> rusqlite::R
 pub(super) fn unblock(tx: &rusqlite::Savepoint<'_>, seq: u64) -> rusqlite::Result<()> {
     tx.prepare_cached("DELETE FROM outbox_blocked WHERE seq = ?1")?.execute(params![seq_param(seq)])?;
     Ok(())
+}
+
+/// Records (or, with `None`, clears) the hold of an app's operations.
+pub(super) fn set_hold(tx: &rusqlite::Savepoint<'_>, app: &str, hold: Option<&HoldRow>) -> rusqlite::Result<()> {
+    match hold {
+        Some(h) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO confluence_hold (app, problem, summary, detail, since) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![app, h.problem, h.summary, h.detail, h.since])?;
+        }
+        None => {
+            tx.prepare_cached("DELETE FROM confluence_hold WHERE app = ?1")?.execute(params![app])?;
+        }
+    }
+    Ok(())
+}
+
+/// The held apps and why, by app name, optionally of one app.
+///
+/// # Errors
+/// The database fails.
+pub fn holds(conn: &Connection, app: Option<&str>) -> rusqlite::Result<Vec<(String, HoldRow)>> {
+    let mut stmt = conn.prepare(
+        "SELECT app, problem, summary, detail, since FROM confluence_hold WHERE (?1 IS NULL OR app = ?1) ORDER BY app",
+    )?;
+    let rows = stmt.query_map(params![app], |r| {
+        Ok((r.get(0)?, HoldRow { problem: r.get(1)?, summary: r.get(2)?, detail: r.get(3)?, since: r.get(4)? }))
+    })?;
+    rows.collect()
 }
 
 /// The parked operations, oldest first, optionally of one app.

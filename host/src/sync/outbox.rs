@@ -92,6 +92,9 @@ pub struct Outbox {
     apps: Mutex<HashMap<Arc<str>, AppQueue>>,
     wake: HashMap<Arc<str>, Arc<Notify>>,
     next_seq: AtomicU64,
+    /// The highest sequence number stored when this outbox was made: operations up to it
+    /// come from the table, and an earlier process may have sent part of them.
+    restored_up_to: u64,
 }
 
 /// A subject claimed for work; dropping it releases the subject (and makes it ready again
@@ -129,6 +132,7 @@ impl Outbox {
             apps: Mutex::new(names.iter().map(|a| (a.clone(), AppQueue::default())).collect()),
             wake: names.iter().map(|a| (a.clone(), Arc::new(Notify::new()))).collect(),
             next_seq: AtomicU64::new(max_seq + 1),
+            restored_up_to: max_seq,
         })
     }
 
@@ -220,6 +224,13 @@ impl Outbox {
         let (out, keep) = std::mem::take(&mut q.parked).into_iter().partition(|p| p.group == group);
         q.parked = keep;
         out
+    }
+
+    /// The highest sequence number stored when this outbox was made (see
+    /// [`Outbox::restore`]): an operation at or below it may have been partly applied by an
+    /// earlier process.
+    pub fn restored_up_to(&self) -> u64 {
+        self.restored_up_to
     }
 
     /// A new sequence number: later than every queued operation.

@@ -1,38 +1,27 @@
-//! One app's link to Confluence: its client, its outbox workers, and the at-once apply a
-//! SCIM write tries before it answers.
+//! One app's link to Confluence: its client and its outbox workers. The at-once apply a
+//! SCIM write tries before it answers is in `at_once.rs`; the hold of an app whose setup
+//! fails (credentials, rights) in `hold.rs`.
 //!
 //! Workers take a ready subject from the [`Outbox`], apply its operations in order and
 //! record each outcome in the store (the row leaves the outbox in the same transaction as
 //! its audit entry). A transient failure pauses the whole app (Confluence is down, slow or
 //! rate-limited for everyone, not for one user) for the back-off delay, or for what
-//! `Retry-After` says; the operation stays at the head of its queue. A permanent refusal
-//! moves the operation to `outbox_failed` and the queue goes on.
+//! `Retry-After` says; the operation stays at the head of its queue, with the [`Progress`]
+//! it made. A failure of UserSync's own setup holds the app the same way, and says why
+//! ([`Hold`]). A refusal because of the data moves the operation to `outbox_failed` and the
+//! queue goes on.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::apply::{apply, Applied, KnownGroups};
+use super::apply::{apply, Applied, KnownGroups, Progress};
+use super::hold::{CredentialSource, Hold};
 use super::outbox::{Claim, Outbox, Parked, Queued};
 use super::plan::{Deprovision, Op};
 use crate::confluence::{Backoff, ConfluenceClient};
 use crate::store::{AuditEntry, Mutation, Store};
-
-/// How a SCIM write's operations fared when applied at once.
-#[derive(Default)]
-pub struct AtOnce {
-    /// Applied, with an audit note each.
-    pub applied: Vec<(Queued, Option<String>)>,
-    /// Left for the outbox (Confluence slow or failing, the deadline passed, or an older
-    /// operation for the same user still queued).
-    pub deferred: Vec<Queued>,
-    /// Claims on the subjects applied: hold them until `deferred` is in the outbox.
-    pub claims: Vec<Claim>,
-    /// Memberships in groups Confluence does not have: parked, the rest goes on.
-    pub blocked: Vec<Parked>,
-    /// Groups this write created: parked memberships in them can go now.
-    pub created_groups: Vec<String>,
-}
 
 /// How one app's Confluence side behaves.
 #[derive(Debug, Clone, Copy)]
@@ -48,12 +37,12 @@ pub struct AppSyncSettings {
 
 /// One app's Confluence side.
 pub struct AppSync {
-    app: Arc<str>,
-    client: ConfluenceClient,
-    outbox: Arc<Outbox>,
-    store: Store,
-    groups: KnownGroups,
-    backoff: Backoff,
+    pub(super) app: Arc<str>,
+    pub(super) client: ConfluenceClient,
+    pub(super) outbox: Arc<Outbox>,
+    pub(super) store: Store,
+    pub(super) groups: KnownGroups,
+    pub(super) backoff: Backoff,
     /// Until when Confluence is left alone after a transient failure.
     paused_until: Mutex<Option<Instant>>,
     failures: AtomicU32,
@@ -61,8 +50,21 @@ pub struct AppSync {
     pub policy: Deprovision,
     workers: usize,
     /// Set by [`AppSync::stop`]: workers finish the operation in hand and end.
-    stopping: std::sync::atomic::AtomicBool,
+    stopping: AtomicBool,
     stopped: tokio::sync::Notify,
+    /// Why the app's operations wait although Confluence answers, if they do.
+    pub(super) held: Mutex<Option<Hold>>,
+    /// Whether `confluence_hold` may hold a row for the app that memory does not (from an
+    /// earlier process): the next lift of a hold clears it.
+    pub(super) hold_row_unknown: AtomicBool,
+    /// Set while one worker checks whether the setup works again.
+    pub(super) rechecking: AtomicBool,
+    /// Woken when a hold is lifted.
+    pub(super) resumed: tokio::sync::Notify,
+    /// Reads the credentials again (the secret file or variable may have changed).
+    pub(super) credentials: Option<CredentialSource>,
+    /// How far operations that failed part-way got, by `seq`.
+    progress: Mutex<HashMap<u64, Progress>>,
     /// When a worker last asked Confluence whether the groups of parked memberships exist.
     parked_checked: Mutex<Instant>,
     /// The groups the app's rules need that Confluence lacks, and the module version that
@@ -90,6 +92,7 @@ impl AppSync {
         outbox: Arc<Outbox>,
         store: Store,
         settings: AppSyncSettings,
+        credentials: Option<CredentialSource>,
     ) -> Arc<AppSync> {
         Arc::new(AppSync {
             app: Arc::from(app),
@@ -103,8 +106,14 @@ impl AppSync {
             apply_deadline: settings.apply_deadline,
             policy: settings.policy,
             workers: settings.workers.max(1),
-            stopping: std::sync::atomic::AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
             stopped: tokio::sync::Notify::new(),
+            held: Mutex::new(None),
+            hold_row_unknown: AtomicBool::new(true),
+            rechecking: AtomicBool::new(false),
+            resumed: tokio::sync::Notify::new(),
+            credentials,
+            progress: Mutex::new(HashMap::new()),
             parked_checked: Mutex::new(Instant::now()),
             needed: Mutex::new(NeededGroups::default()),
         })
@@ -118,12 +127,15 @@ impl AppSync {
         &self.outbox
     }
 
-    /// Starts the app's outbox workers (as many as its concurrency limit).
+    /// Starts the app's outbox workers (as many as its concurrency limit), and the check of
+    /// UserSync's credentials with an authenticated call.
     pub fn spawn_workers(self: &Arc<Self>) {
         for _ in 0..self.workers {
             let me = self.clone();
             tokio::spawn(async move { me.work().await });
         }
+        let me = self.clone();
+        tokio::spawn(async move { me.check_at_start().await });
     }
 
     /// How long the app still leaves Confluence alone after a transient failure.
@@ -133,21 +145,60 @@ impl AppSync {
     }
 
     /// Notes a transient failure: the app pauses for the back-off delay.
-    fn pause(&self, retry_after: Option<Duration>, error: &str) {
+    pub(super) fn pause(&self, retry_after: Option<Duration>, error: &str) {
+        let delay = self.back_off(retry_after);
+        tracing::warn!(app = %self.app, %error, retry_in_ms = delay.as_millis() as u64, "Confluence unavailable; operations wait in the outbox");
+    }
+
+    /// Pauses the app for the next back-off delay (or `retry_after`) and returns it.
+    pub(super) fn back_off(&self, retry_after: Option<Duration>) -> Duration {
         let attempt = self.failures.fetch_add(1, Ordering::Relaxed);
         let delay = self.backoff.delay(attempt, retry_after);
-        tracing::warn!(app = %self.app, %error, retry_in_ms = delay.as_millis() as u64, "Confluence unavailable; operations wait in the outbox");
         let mut until = self.paused_until.lock().unwrap_or_else(PoisonError::into_inner);
         let next = Instant::now() + delay;
         if until.is_none_or(|u| u < next) {
             *until = Some(next);
         }
+        delay
     }
 
-    fn recovered(&self) {
+    /// Notes that Confluence did what was asked: the back-off starts over, and a hold is
+    /// lifted.
+    pub(super) async fn recovered(&self) {
+        self.reset_failures();
+        self.lift_hold().await;
+    }
+
+    /// The back-off starts over (an operation went through).
+    pub(super) fn reset_failures(&self) {
         if self.failures.swap(0, Ordering::Relaxed) > 0 {
             tracing::info!(app = %self.app, "Confluence reachable again");
         }
+    }
+
+    /// Ends the pause: the setup works again.
+    pub(super) fn unpause(&self) {
+        *self.paused_until.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// How far `q` got before (`NotStarted` when never tried; `Uncertain` when restored from
+    /// the outbox table, where an earlier process may have sent part of it).
+    fn progress_of(&self, q: &Queued) -> Progress {
+        let known = self.progress.lock().unwrap_or_else(PoisonError::into_inner).get(&q.seq).copied();
+        known.unwrap_or(if q.seq <= self.outbox.restored_up_to() { Progress::Uncertain } else { Progress::NotStarted })
+    }
+
+    /// Remembers how far operation `seq` got, for its next attempt.
+    pub(super) fn keep_progress(&self, seq: u64, progress: Progress) {
+        let mut map = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        match progress {
+            Progress::NotStarted => map.remove(&seq),
+            other => map.insert(seq, other),
+        };
+    }
+
+    fn forget_progress(&self, seq: u64) {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner).remove(&seq);
     }
 
     /// Stops the app's workers: each finishes the operation in hand (its outcome is
@@ -172,6 +223,21 @@ impl AppSync {
                 }
                 continue;
             }
+            if self.held().is_some_and(|h| h.problem.is_about_the_account()) {
+                // Only asking Confluence tells when the account works again: one worker
+                // asks, the others wait for the answer.
+                if self.rechecking.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                    self.recheck().await;
+                    self.rechecking.store(false, Ordering::SeqCst);
+                } else {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = self.resumed.notified() => {}
+                        () = stop => {}
+                    }
+                }
+                continue;
+            }
             match self.outbox.next(&self.app) {
                 Some((claim, head)) => self.run_subject(claim, head).await,
                 None if self.parked_check_due() => self.check_parked().await,
@@ -189,45 +255,60 @@ impl AppSync {
     /// Applies a claimed subject's queue until it is empty or Confluence fails.
     async fn run_subject(&self, claim: Claim, mut head: Queued) {
         loop {
-            let (failed, note) = match apply(&self.client, &head.op, &self.groups).await {
-                Applied::Transient { error, retry_after } => {
-                    self.pause(retry_after, &error);
-                    return; // dropping the claim makes the subject ready again
-                }
-                Applied::Blocked { group, reason } => {
-                    self.recovered();
-                    let parked = Parked { queued: head.clone(), group, reason };
-                    if !self.park(parked).await {
-                        self.pause(None, "the store cannot record an outcome");
-                        return;
-                    }
-                    self.outbox.finish(&self.app, claim.subject(), head.seq);
-                    match self.outbox.head(&claim) {
-                        Some(next) => head = next,
-                        None => return,
-                    }
-                    continue;
-                }
-                Applied::Refused(e) => (Some(e), None),
-                Applied::Done(note) => (None, note),
-            };
-            self.recovered();
-            if !self.record(&head, failed.clone(), note).await {
-                self.pause(None, "the store cannot record an outcome");
-                return;
-            }
-            self.outbox.finish(&self.app, claim.subject(), head.seq);
-            if let (Op::CreateGroup { group }, None) = (&head.op, &failed) {
-                self.release(group).await;
-            }
-            if self.stopping.load(Ordering::SeqCst) {
-                return;
+            let mut progress = self.progress_of(&head);
+            let applied = apply(&self.client, &head.op, &self.groups, &mut progress).await;
+            if !self.settle(&claim, &head, applied, progress).await || self.stopping.load(Ordering::SeqCst) {
+                return; // dropping the claim makes the subject ready again if ops are left
             }
             match self.outbox.head(&claim) {
                 Some(next) => head = next,
                 None => return,
             }
         }
+    }
+
+    /// Records what became of `head`, the first operation of the subject `claim` holds,
+    /// after an attempt that got as far as `progress`. Returns whether the subject's next
+    /// operation may go (false: it waits at the head of its queue, with its progress).
+    pub(super) async fn settle(&self, claim: &Claim, head: &Queued, applied: Applied, progress: Progress) -> bool {
+        let (failed, note) = match applied {
+            Applied::Transient { error, retry_after } => {
+                self.keep_progress(head.seq, progress);
+                self.pause(retry_after, &error);
+                return false;
+            }
+            Applied::Held { problem, error } => {
+                self.keep_progress(head.seq, progress);
+                self.hold(problem, &error).await;
+                return false;
+            }
+            Applied::Blocked { group, reason } => {
+                self.recovered().await;
+                self.forget_progress(head.seq);
+                let parked = Parked { queued: head.clone(), group, reason };
+                if !self.park(parked).await {
+                    self.pause(None, "the store cannot record an outcome");
+                    return false;
+                }
+                self.outbox.finish(&self.app, claim.subject(), head.seq);
+                return true;
+            }
+            Applied::Refused(e) => (Some(e), None),
+            Applied::Done(note) => (None, note),
+        };
+        self.recovered().await;
+        if !self.record(head, failed.clone(), note).await {
+            // Applied but not recorded: the next attempt asks Confluence before creating.
+            self.keep_progress(head.seq, if failed.is_none() { Progress::Uncertain } else { progress });
+            self.pause(None, "the store cannot record an outcome");
+            return false;
+        }
+        self.forget_progress(head.seq);
+        self.outbox.finish(&self.app, claim.subject(), head.seq);
+        if let (Op::CreateGroup { group }, None) = (&head.op, &failed) {
+            self.release(group).await;
+        }
+        true
     }
 
     /// Removes a finished operation from the outbox and audits it, in one commit.
@@ -398,73 +479,5 @@ impl AppSync {
                 module_hash: module_hash.to_owned(),
             })
             .collect()
-    }
-
-    /// Applies a SCIM write's operations now, within the apply deadline, subject by
-    /// subject, where no older operation of the subject is queued.
-    ///
-    /// # Errors
-    /// Confluence refused an operation for good: that operation and the message, for the
-    /// SCIM error. The write
-    /// must then store nothing (what was applied before the refusal is idempotent and is
-    /// repaired by the identity provider's retry or by Synchronize).
-    pub async fn apply_at_once(&self, ops: Vec<Queued>) -> Result<AtOnce, (Queued, String)> {
-        let mut out = AtOnce::default();
-        let deadline = Instant::now() + self.apply_deadline;
-        let paused = self.paused_for().is_some();
-        // Operations keep their order; a subject whose turn failed defers the rest of its own.
-        let mut stopped: Vec<String> = Vec::new();
-        for q in ops {
-            let claimed = out.claims.iter().any(|c| c.subject() == q.subject);
-            if paused || stopped.contains(&q.subject) {
-                out.deferred.push(q);
-                continue;
-            }
-            if !claimed {
-                match self.outbox.claim(&self.app, &q.subject) {
-                    Some(c) => out.claims.push(c),
-                    None => {
-                        stopped.push(q.subject.clone());
-                        out.deferred.push(q);
-                        continue;
-                    }
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let outcome = if left.is_zero() {
-                None
-            } else {
-                tokio::time::timeout(left, apply(&self.client, &q.op, &self.groups)).await.ok()
-            };
-            match outcome {
-                Some(Applied::Done(note)) => {
-                    self.recovered();
-                    if let Op::CreateGroup { group } = &q.op {
-                        out.created_groups.push(group.clone());
-                    }
-                    out.applied.push((q, note));
-                }
-                Some(Applied::Blocked { group, reason }) => {
-                    self.recovered();
-                    out.blocked.push(Parked { queued: q, group, reason });
-                }
-                Some(Applied::Refused(e)) => {
-                    let message = format!("Confluence refused to {}: {e}", q.op.describe());
-                    return Err((q, message));
-                }
-                Some(Applied::Transient { error, retry_after }) => {
-                    self.pause(retry_after, &error);
-                    stopped.push(q.subject.clone());
-                    out.deferred.push(q);
-                }
-                None => {
-                    // Out of time: it may or may not have been applied; applying it again
-                    // from the outbox is harmless.
-                    stopped.push(q.subject.clone());
-                    out.deferred.push(q);
-                }
-            }
-        }
-        Ok(out)
     }
 }

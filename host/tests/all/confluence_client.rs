@@ -15,24 +15,24 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use usersync::confluence::{
     Auth, Backoff, ClientTuning, ConfluenceClient, ConfluenceError, ConfluenceSettings, ConfluenceUsername,
-    CreateOutcome, GroupName, NewUser, VersionSource,
+    CreateOutcome, GroupName, NewUser, SetupProblem, VersionSource,
 };
 
 // ---------------------------------------------------------------------------------------------
 // The stub
 
 #[derive(Debug, Clone)]
-struct Seen {
-    method: String,
+pub(super) struct Seen {
+    pub(super) method: String,
     /// As sent: still percent-encoded.
-    path: String,
-    query: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
+    pub(super) path: String,
+    pub(super) query: String,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Vec<u8>,
 }
 
 impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
@@ -40,20 +40,20 @@ impl Seen {
         serde_json::from_slice(&self.body).unwrap()
     }
 
-    fn is(&self, method: &str, path: &str) -> bool {
+    pub(super) fn is(&self, method: &str, path: &str) -> bool {
         self.method == method && self.path == path
     }
 }
 
 /// Whether the stub answers at once, after the test opens the gate, or never.
 #[derive(Clone, Copy, PartialEq)]
-enum Hold {
+pub(super) enum Hold {
     No,
     UntilGateOpens,
     Forever,
 }
 
-struct Answer {
+pub(super) struct Answer {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: String,
@@ -61,7 +61,7 @@ struct Answer {
 }
 
 impl Answer {
-    fn json(status: u16, body: Value) -> Self {
+    pub(super) fn json(status: u16, body: Value) -> Self {
         Answer {
             status,
             headers: vec![("content-type", "application/json".into())],
@@ -70,26 +70,26 @@ impl Answer {
         }
     }
 
-    fn empty(status: u16) -> Self {
+    pub(super) fn empty(status: u16) -> Self {
         Answer { status, headers: vec![], body: String::new(), hold: Hold::No }
     }
 
-    fn text(status: u16, content_type: &str, body: &str) -> Self {
+    pub(super) fn text(status: u16, content_type: &str, body: &str) -> Self {
         Answer { status, headers: vec![("content-type", content_type.into())], body: body.into(), hold: Hold::No }
     }
 
-    fn header(mut self, name: &'static str, value: &str) -> Self {
+    pub(super) fn header(mut self, name: &'static str, value: &str) -> Self {
         self.headers.push((name, value.into()));
         self
     }
 
-    fn hold(mut self, hold: Hold) -> Self {
+    pub(super) fn hold(mut self, hold: Hold) -> Self {
         self.hold = hold;
         self
     }
 
     /// The §1.10 envelope.
-    fn error(status: u16, message: &str) -> Self {
+    pub(super) fn error(status: u16, message: &str) -> Self {
         Answer::json(
             status,
             json!({"statusCode": status, "data": {"authorized": false, "valid": true, "errors": [],
@@ -110,13 +110,13 @@ struct StubState {
 }
 
 #[derive(Clone)]
-struct Stub {
+pub(super) struct Stub {
     addr: SocketAddr,
     state: Arc<StubState>,
 }
 
 impl Stub {
-    async fn start(script: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> Stub {
+    pub(super) async fn start(script: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> Stub {
         let state = Arc::new(StubState {
             script: Box::new(script),
             seen: Mutex::new(Vec::new()),
@@ -136,11 +136,21 @@ impl Stub {
         format!("http://{}{context}", self.addr)
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(super) fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().unwrap().clone()
     }
 
-    fn count(&self, method: &str, path: &str) -> usize {
+    /// How many requests have arrived, as it changes.
+    pub(super) fn arrivals(&self) -> watch::Receiver<usize> {
+        self.state.arrivals.subscribe()
+    }
+
+    /// Lets every answer held with [`Hold::UntilGateOpens`] go.
+    pub(super) fn open_gate(&self) {
+        self.state.gate.send_replace(true);
+    }
+
+    pub(super) fn count(&self, method: &str, path: &str) -> usize {
         self.seen().iter().filter(|s| s.is(method, path)).count()
     }
 }
@@ -179,7 +189,7 @@ async fn serve(State(state): State<Arc<StubState>>, request: Request) -> Respons
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const CONTEXT: &str = "/confluence";
+pub(super) const CONTEXT: &str = "/confluence";
 
 fn fast_tuning() -> ClientTuning {
     ClientTuning {
@@ -201,19 +211,19 @@ fn settings(stub: &Stub, version: Option<&str>) -> ConfluenceSettings {
     s
 }
 
-fn client(stub: &Stub, version: &str) -> ConfluenceClient {
+pub(super) fn client(stub: &Stub, version: &str) -> ConfluenceClient {
     ConfluenceClient::new(settings(stub, Some(version))).unwrap()
 }
 
-fn user(name: &str) -> ConfluenceUsername {
+pub(super) fn user(name: &str) -> ConfluenceUsername {
     ConfluenceUsername::parse(name).unwrap()
 }
 
-fn group(name: &str) -> GroupName {
+pub(super) fn group(name: &str) -> GroupName {
     GroupName::parse(name).unwrap()
 }
 
-fn p(path: &str) -> String {
+pub(super) fn p(path: &str) -> String {
     format!("{CONTEXT}{path}")
 }
 
@@ -728,26 +738,137 @@ async fn writes_make_one_attempt_and_report_429_with_retry_after() {
     assert!(!err.to_string().contains("<html"));
 }
 
+#[track_caller]
+fn assert_setup(err: &ConfluenceError, status: u16, problem: SetupProblem, words: &[&str]) {
+    assert!(
+        matches!(err, ConfluenceError::Setup { status: Some(s), problem: p, .. } if *s == status && *p == problem),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    assert_eq!(err.setup_problem(), Some(problem));
+    for word in words {
+        assert!(err.to_string().contains(word), "{err} lacks {word:?}");
+    }
+}
+
+/// Issue 11 §1: a refusal is permanent only when it is about the data. Credentials, rights,
+/// a proxy and the base URL are UserSync's setup.
 #[tokio::test]
-async fn permanent_refusals_say_what_they_mean() {
+async fn refusals_say_what_they_mean_and_whose_problem_it_is() {
     let stub = Stub::start(|seen| match seen.path.rsplit('/').next().unwrap() {
         "xsrf" => Answer::text(403, "text/plain", "XSRF check failed"),
         "forbidden" => Answer::error(403, "Not permitted"),
         "login" => Answer::text(401, "text/html", "<html>log in</html>"),
         "moved" => Answer::empty(302).header("location", "https://wiki.example.com/confluence/"),
+        "media" => Answer::empty(415),
         _ => Answer::error(400, "Invalid"),
     })
     .await;
     let c = client(&stub, "9.3.0");
     let err = c.delete_group(&group("xsrf")).await.unwrap_err();
-    assert_permanent(&err, 403, &["XSRF check failed"]);
+    assert_setup(&err, 403, SetupProblem::Xsrf, &["XSRF check failed"]);
     let err = c.delete_group(&group("forbidden")).await.unwrap_err();
-    assert_permanent(&err, 403, &["permission", "Not permitted"]);
+    assert_setup(&err, 403, SetupProblem::Permission, &["permission", "Not permitted"]);
     let err = c.delete_group(&group("login")).await.unwrap_err();
-    assert_permanent(&err, 401, &["credentials"]);
+    assert_setup(&err, 401, SetupProblem::Credentials, &["credentials"]);
     let err = c.delete_group(&group("moved")).await.unwrap_err();
-    assert_permanent(&err, 302, &["https://wiki.example.com/confluence/", "base URL"]);
+    assert_setup(&err, 302, SetupProblem::BaseUrl, &["https://wiki.example.com/confluence/", "base URL"]);
+    let err = c.delete_group(&group("media")).await.unwrap_err();
+    assert_setup(&err, 415, SetupProblem::Protocol, &["415"]);
+    let err = c.delete_group(&group("other")).await.unwrap_err();
+    assert_permanent(&err, 400, &["Invalid"]);
     assert_eq!(stub.count("DELETE", &p("/rest/api/admin/group/moved")), 1);
+}
+
+/// A stub Confluence that knows one good token ("good") and whose account is an
+/// administrator unless `admin` says otherwise; writes answer 403 (a read-only directory).
+pub(super) async fn account_stub(admin: bool) -> Stub {
+    Stub::start(move |seen| {
+        let authorised = seen.header("authorization") == Some("Bearer good");
+        match (seen.method.as_str(), seen.path.as_str()) {
+            _ if !authorised => Answer::text(401, "text/html", "<html>log in</html>"),
+            ("GET", path) if path.ends_with("/rest/api/user/current") => {
+                Answer::json(200, json!({"type": "known", "username": "sync-bot", "displayName": "Sync"}))
+            }
+            ("GET", path) if path.ends_with("/group/confluence-administrators/member") => {
+                if admin {
+                    Answer::json(200, json!({"results": [], "start": 0, "limit": 1, "size": 0}))
+                } else {
+                    Answer::error(403, "User sync-bot does not have permission to perform this operation")
+                }
+            }
+            _ => Answer::error(403, "Not permitted"),
+        }
+    })
+    .await
+}
+
+pub(super) fn token_client(stub: &Stub, token: &str) -> ConfluenceClient {
+    let mut s = ConfluenceSettings::new(stub.base(CONTEXT), Auth::Token(token.into()));
+    s.version = Some("9.3.0".into());
+    s.tuning = fast_tuning();
+    ConfluenceClient::new(s).unwrap()
+}
+
+/// Issue 11 §1: version detection is anonymous, so the credentials are checked with an
+/// authenticated call; renewed credentials replace the old ones without a new client.
+#[tokio::test]
+async fn credentials_are_checked_with_an_authenticated_call_and_can_be_replaced() {
+    let stub = account_stub(true).await;
+    let c = token_client(&stub, "expired");
+    let err = c.check_credentials().await.unwrap_err();
+    assert_setup(&err, 401, SetupProblem::Credentials, &["credentials", "token"]);
+    assert_eq!(stub.count("GET", &p("/rest/api/user/current")), 1);
+    assert!(c.set_auth(&Auth::Token("good".into())).unwrap(), "a new token");
+    assert!(!c.set_auth(&Auth::Token("good".into())).unwrap(), "the same token again");
+    assert_eq!(c.check_credentials().await.unwrap(), "sync-bot");
+    let sent: Vec<_> = stub.seen().iter().filter_map(|s| s.header("authorization").map(str::to_owned)).collect();
+    assert_eq!(sent.last().map(String::as_str), Some("Bearer good"));
+    assert!(c.set_auth(&Auth::Token("bad\ntoken".into())).is_err(), "refused; the good token stays");
+    assert_eq!(c.check_credentials().await.unwrap(), "sync-bot");
+
+    let not_admin = account_stub(false).await;
+    let err = token_client(&not_admin, "good").check_credentials().await.unwrap_err();
+    assert_setup(&err, 403, SetupProblem::Permission, &["sync-bot", "Administrator"]);
+
+    let anonymous = Stub::start(|_| Answer::json(200, json!({"type": "anonymous", "displayName": "Anonymous"}))).await;
+    let err = token_client(&anonymous, "good").check_credentials().await.unwrap_err();
+    assert_setup(&err, 200, SetupProblem::Credentials, &["anonymous"]);
+    let nothing_here = Stub::start(|_| Answer::empty(404)).await;
+    let err = token_client(&nothing_here, "good").check_credentials().await.unwrap_err();
+    assert_setup(&err, 404, SetupProblem::BaseUrl, &["base URL"]);
+}
+
+/// Issue 11 §1: a 403 on a write is about the account, or about the user's directory;
+/// Confluence is asked which.
+#[tokio::test]
+async fn a_403_is_explained_by_asking_about_the_account() {
+    let stub = account_stub(true).await;
+    let c = token_client(&stub, "good");
+    let err = c.set_active(&user("ldap-user"), false).await.unwrap_err();
+    let err = c.explain_forbidden(err).await;
+    assert_permanent(&err, 403, &["read-only directory", "sync-bot"]);
+
+    let not_admin = account_stub(false).await;
+    let c = token_client(&not_admin, "good");
+    let err = c.set_active(&user("anyone"), false).await.unwrap_err();
+    assert_setup(&c.explain_forbidden(err).await, 403, SetupProblem::Permission, &["Administrator"]);
+    // Other errors pass through unchanged, without a request.
+    let before = not_admin.seen().len();
+    let refused = ConfluenceError::Permanent { status: 400, message: "Invalid".into() };
+    assert_permanent(&c.explain_forbidden(refused).await, 400, &["Invalid"]);
+    assert_eq!(not_admin.seen().len(), before);
+}
+
+/// A 404 from an endpoint every Confluence has: the base URL leads elsewhere.
+#[tokio::test]
+async fn a_missing_create_endpoint_is_a_wrong_base_url() {
+    let stub = Stub::start(|_| Answer::text(404, "text/html", "<html>not here</html>")).await;
+    let c = client(&stub, "9.3.0");
+    let err = c.create_user(&new_user("alice", Some("pw"))).await.unwrap_err();
+    assert_setup(&err, 404, SetupProblem::BaseUrl, &["create user alice", "base URL"]);
+    let err = c.create_group(&group("devs")).await.unwrap_err();
+    assert_setup(&err, 404, SetupProblem::BaseUrl, &["create group devs"]);
 }
 
 #[tokio::test]

@@ -17,3 +17,4 @@ mod rules_engine;
 mod rules_pipeline;
 mod sample_rules;
 mod scim_protocol;
+mod sync_apply;

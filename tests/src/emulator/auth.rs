@@ -86,8 +86,8 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Option<Caller>, 
             Ok(Some(Caller { account, scheme: AuthScheme::Basic }))
         }
         Credentials::Bearer(token) => {
-            let username = shared.tokens.get(&token).ok_or(())?;
-            let account = shared.state().token_account(username).ok_or(())?;
+            let username = super::lock(&shared.tokens).get(&token).cloned().ok_or(())?;
+            let account = shared.state().token_account(&username).ok_or(())?;
             Ok(Some(Caller { account, scheme: AuthScheme::Pat }))
         }
     }

@@ -203,7 +203,8 @@ impl fmt::Display for UserDirectory {
 }
 
 /// A Personal Access Token and the user it acts as.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PersonalAccessToken {
     pub token: String,
     pub username: String,

@@ -5,7 +5,9 @@
 //! |---|---|---|
 //! | `GET /_emulator/state` | | [`Snapshot`](super::Snapshot) as JSON |
 //! | `GET /_emulator/counters` | | [`Counters`](super::Counters) as JSON |
-//! | `GET`/`PUT /_emulator/faults` | [`Faults`](super::Faults) (`latency_ms`, rates…) | 200 / 204 |
+//! | `GET`/`PUT /_emulator/faults` | [`Faults`](super::Faults) (`latency_ms`, rates, `targeted`…) | 200 / 204 |
+//! | `GET /_emulator/writes` | | every processed write, [`WriteRecord`](super::WriteRecord)s as JSON |
+//! | `PUT /_emulator/tokens` | `[PersonalAccessToken…]`: the tokens accepted from now on | 204 |
 //! | `GET`/`PUT /_emulator/rate-limit` | [`RateLimit`](super::RateLimit) | 200 / 204 |
 //! | `POST /_emulator/seed` | `{"users": [SeedUser…], "groups": [SeedGroup…]}` | `{"users": n, "memberships": m}` |
 //! | `POST /_emulator/reset` | | 204: back to the configured start state |
@@ -19,10 +21,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::config::{SeedGroup, SeedUser};
+use super::config::{PersonalAccessToken, SeedGroup, SeedUser};
 use super::faults::Faults;
 use super::ratelimit::RateLimit;
-use super::report::{Counters, Snapshot};
+use super::report::{Counters, Snapshot, WriteRecord};
 use super::Shared;
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
@@ -31,6 +33,8 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_emulator/counters", get(counters))
         .route("/_emulator/faults", get(faults).put(set_faults))
         .route("/_emulator/rate-limit", get(rate_limit).put(set_rate_limit))
+        .route("/_emulator/writes", get(writes))
+        .route("/_emulator/tokens", axum::routing::put(set_tokens))
         .route("/_emulator/seed", post(seed))
         .route("/_emulator/reset", post(reset))
         .layer(DefaultBodyLimit::disable())
@@ -50,6 +54,15 @@ async fn faults(State(shared): State<Arc<Shared>>) -> Json<Faults> {
 
 async fn set_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults>) -> StatusCode {
     shared.faults().set(faults);
+    StatusCode::NO_CONTENT
+}
+
+async fn writes(State(shared): State<Arc<Shared>>) -> Json<Vec<WriteRecord>> {
+    Json(super::lock(&shared.writes).clone())
+}
+
+async fn set_tokens(State(shared): State<Arc<Shared>>, Json(tokens): Json<Vec<PersonalAccessToken>>) -> StatusCode {
+    *super::lock(&shared.tokens) = super::token_map(&tokens);
     StatusCode::NO_CONTENT
 }
 

@@ -2,7 +2,12 @@
 //! connections, drawn from a small seeded generator so a run can be replayed.
 //!
 //! Each request draws its fate once, before it is processed, in this order: outage, latency
-//! (always applied), dropped connection, 429, 500/503. Control routes never see faults.
+//! (always applied), a targeted fault that matches it, dropped connection, 429, 500/503.
+//! Control routes never see faults.
+//!
+//! Targeted faults ([`TargetedFault`]) hit one request by method and path, a given number
+//! of times: "the next PUT to `/rest/api/admin/user/carol` answers 429", so a test can fail
+//! one chosen step of a multi-step operation.
 
 use std::time::Duration;
 
@@ -32,6 +37,53 @@ pub struct Faults {
     /// When a connection is dropped: `false` before the request is processed (nothing
     /// happened), `true` after (the write happened but its response is lost).
     pub drop_after_processing: bool,
+    /// Faults for chosen requests, checked in order; each applies `times` times and is
+    /// then spent (and removed).
+    pub targeted: Vec<TargetedFault>,
+}
+
+/// A fault for the requests that match `method` and `path`, `times` times.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetedFault {
+    /// `GET`, `PUT` ... (case-insensitive).
+    pub method: String,
+    /// The path below the context path, percent-decoded, without the query:
+    /// `/rest/api/admin/user/carol/enable`.
+    pub path: String,
+    pub action: TargetedAction,
+    /// How many matching requests it hits. Default 1.
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// What a [`TargetedFault`] does to a request it hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TargetedAction {
+    /// 429 with this `Retry-After` (seconds), not processed.
+    TooManyRequests { retry_after_secs: u64 },
+    /// 503 (HTML), not processed.
+    Unavailable,
+    /// The connection closes before the request is processed.
+    DropBefore,
+    /// The request is processed, then the connection closes without the answer.
+    DropAfter,
+}
+
+impl TargetedFault {
+    /// Hits the next request (`times` of them) of `method` to `path`.
+    pub fn new(method: &str, path: &str, action: TargetedAction) -> Self {
+        TargetedFault { method: method.to_owned(), path: path.to_owned(), action, times: 1 }
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.times > 0 && self.method.eq_ignore_ascii_case(method) && self.path == path
+    }
 }
 
 /// The control-API form of [`Faults`].
@@ -45,6 +97,7 @@ struct FaultsWire {
     outage: bool,
     drop_connection_rate: f64,
     drop_after_processing: bool,
+    targeted: Vec<TargetedFault>,
 }
 
 impl From<FaultsWire> for Faults {
@@ -57,6 +110,7 @@ impl From<FaultsWire> for Faults {
             outage: wire.outage,
             drop_connection_rate: wire.drop_connection_rate,
             drop_after_processing: wire.drop_after_processing,
+            targeted: wire.targeted,
         }
     }
 }
@@ -71,6 +125,7 @@ impl From<Faults> for FaultsWire {
             outage: faults.outage,
             drop_connection_rate: faults.drop_connection_rate,
             drop_after_processing: faults.drop_after_processing,
+            targeted: faults.targeted,
         }
     }
 }
@@ -112,12 +167,26 @@ impl FaultInjector {
         self.faults = faults;
     }
 
-    /// Draws the fate of one request: the latency to add first, then what to do.
-    pub(crate) fn draw(&mut self) -> (Duration, FaultAction) {
-        let faults = &self.faults;
-        if faults.outage {
-            return (faults.latency, FaultAction::Outage);
+    /// Draws the fate of one request (`path` below the context path, decoded): the latency
+    /// to add first, then what to do.
+    pub(crate) fn draw(&mut self, method: &str, path: &str) -> (Duration, FaultAction) {
+        if self.faults.outage {
+            return (self.faults.latency, FaultAction::Outage);
         }
+        if let Some(hit) = self.faults.targeted.iter_mut().find(|t| t.matches(method, path)) {
+            hit.times -= 1;
+            let action = match hit.action {
+                TargetedAction::TooManyRequests { retry_after_secs } => {
+                    FaultAction::TooManyRequests { retry_after_secs }
+                }
+                TargetedAction::Unavailable => FaultAction::ServerError { unavailable: true },
+                TargetedAction::DropBefore => FaultAction::DropBefore,
+                TargetedAction::DropAfter => FaultAction::Process { drop_after: true },
+            };
+            self.faults.targeted.retain(|t| t.times > 0);
+            return (self.faults.latency, action);
+        }
+        let faults = &self.faults;
         let drop = self.rng.chance(faults.drop_connection_rate);
         let action = if drop && !faults.drop_after_processing {
             FaultAction::DropBefore
@@ -172,14 +241,14 @@ mod tests {
     fn rates_of_zero_and_one_are_exact() {
         let mut injector = FaultInjector::new(Faults::default(), 7);
         for _ in 0..1000 {
-            assert_eq!(injector.draw().1, FaultAction::Process { drop_after: false });
+            assert_eq!(injector.draw("GET", "/rest/api/user").1, FaultAction::Process { drop_after: false });
         }
         injector.set(Faults { rate_429: 1.0, retry_after_secs: 3, ..Faults::default() });
-        assert_eq!(injector.draw().1, FaultAction::TooManyRequests { retry_after_secs: 3 });
+        assert_eq!(injector.draw("GET", "/rest/api/user").1, FaultAction::TooManyRequests { retry_after_secs: 3 });
         injector.set(Faults { drop_connection_rate: 1.0, drop_after_processing: true, ..Faults::default() });
-        assert_eq!(injector.draw().1, FaultAction::Process { drop_after: true });
+        assert_eq!(injector.draw("GET", "/rest/api/user").1, FaultAction::Process { drop_after: true });
         injector.set(Faults { outage: true, rate_429: 1.0, ..Faults::default() });
-        assert_eq!(injector.draw().1, FaultAction::Outage);
+        assert_eq!(injector.draw("GET", "/rest/api/user").1, FaultAction::Outage);
     }
 
     #[test]
@@ -187,7 +256,7 @@ mod tests {
         let mut injector = FaultInjector::new(Faults { error_rate: 0.25, ..Faults::default() }, 42);
         let (mut errors, mut unavailable) = (0, 0);
         for _ in 0..10_000 {
-            if let FaultAction::ServerError { unavailable: u } = injector.draw().1 {
+            if let FaultAction::ServerError { unavailable: u } = injector.draw("GET", "/rest/api/user").1 {
                 errors += 1;
                 unavailable += usize::from(u);
             }
@@ -202,5 +271,37 @@ mod tests {
         assert_eq!(faults, Faults { latency: Duration::from_millis(250), outage: true, ..Faults::default() });
         assert_eq!(serde_json::to_value(&faults).unwrap()["latency_ms"], 250);
         assert!(serde_json::from_str::<Faults>(r#"{"latency": 1}"#).is_err());
+        let targeted: Faults = serde_json::from_str(
+            r#"{"targeted": [{"method": "PUT", "path": "/rest/api/admin/user/carol",
+                "action": {"too_many_requests": {"retry_after_secs": 2}}, "times": 2}]}"#,
+        )
+        .unwrap();
+        let fault = &targeted.targeted[0];
+        assert_eq!((fault.action, fault.times), (TargetedAction::TooManyRequests { retry_after_secs: 2 }, 2));
+        let drop: Faults = serde_json::from_str(
+            r#"{"targeted": [{"method": "POST", "path": "/rest/api/admin/user", "action": "drop_after"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(drop.targeted[0].times, 1, "once by default");
+    }
+
+    #[test]
+    fn targeted_faults_hit_their_request_as_often_as_told_then_are_spent() {
+        let put = TargetedFault {
+            times: 2,
+            ..TargetedFault::new("put", "/rest/api/admin/user/carol", TargetedAction::Unavailable)
+        };
+        let post = TargetedFault::new("POST", "/rest/api/admin/user", TargetedAction::DropAfter);
+        let mut injector = FaultInjector::new(Faults { targeted: vec![put, post], ..Faults::default() }, 1);
+        let process = FaultAction::Process { drop_after: false };
+        assert_eq!(injector.draw("PUT", "/rest/api/admin/user/carol/enable").1, process, "another path");
+        assert_eq!(injector.draw("GET", "/rest/api/admin/user/carol").1, process, "another method");
+        for _ in 0..2 {
+            let hit = injector.draw("PUT", "/rest/api/admin/user/carol").1;
+            assert_eq!(hit, FaultAction::ServerError { unavailable: true });
+        }
+        assert_eq!(injector.draw("PUT", "/rest/api/admin/user/carol").1, process, "spent");
+        assert_eq!(injector.draw("POST", "/rest/api/admin/user").1, FaultAction::Process { drop_after: true });
+        assert!(injector.faults().targeted.is_empty());
     }
 }

@@ -62,9 +62,9 @@ pub use config::{
     ConfluenceVersion, DeletedUserLookup, EmulatorConfig, GroupCreateStatus, GroupNameCase, InvalidSetting, LdapMode,
     PersonalAccessToken, SeedGroup, SeedUser, StatusForm, UserDirectory, DEFAULT_ADMIN_TOKEN,
 };
-pub use faults::Faults;
+pub use faults::{Faults, TargetedAction, TargetedFault};
 pub use ratelimit::RateLimit;
-pub use report::{Counters, Snapshot, SnapshotUser};
+pub use report::{Counters, Snapshot, SnapshotUser, WriteRecord};
 
 use faults::FaultInjector;
 use ratelimit::RateLimiter;
@@ -125,14 +125,20 @@ pub(crate) struct Shared {
     site: Site,
     /// The applinks manifest's `id`.
     server_id: String,
-    /// PAT → username.
-    tokens: HashMap<String, String>,
+    /// PAT → username (replaced by [`Emulator::set_tokens`]: a token expires or is revoked).
+    tokens: Mutex<HashMap<String, String>>,
     read_only_status: StatusCode,
     state: Mutex<ConfluenceState>,
     faults: Mutex<FaultInjector>,
     limiter: Mutex<RateLimiter>,
     traffic: Traffic,
+    /// Every write request that was processed, in arrival order (at most [`MAX_WRITES_LOGGED`]).
+    writes: Mutex<Vec<WriteRecord>>,
 }
+
+/// The write log's bound; later writes are not logged (a test that sends more has no use
+/// for the log).
+pub const MAX_WRITES_LOGGED: usize = 1_000_000;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -154,9 +160,18 @@ impl Shared {
         lock(&self.limiter)
     }
 
-    /// Whether faults apply: paths under `{context}/rest/`.
-    pub(crate) fn is_rest_path(&self, path: &str) -> bool {
-        path.strip_prefix(self.site.context.as_str()).is_some_and(|rest| rest.starts_with("/rest/"))
+    /// The path below the context path, percent-decoded, when faults apply to it (it is under
+    /// `{context}/rest/`).
+    pub(crate) fn rest_path(&self, path: &str) -> Option<String> {
+        let rest = path.strip_prefix(self.site.context.as_str()).filter(|rest| rest.starts_with("/rest/"))?;
+        Some(percent_decode(rest))
+    }
+
+    pub(crate) fn log_write(&self, record: WriteRecord) {
+        let mut writes = lock(&self.writes);
+        if writes.len() < MAX_WRITES_LOGGED {
+            writes.push(record);
+        }
     }
 
     pub(crate) fn state_error(&self, error: StateError) -> ApiError {
@@ -195,7 +210,30 @@ impl Shared {
         for counter in self.traffic.all() {
             counter.store(0, Ordering::Relaxed);
         }
+        lock(&self.writes).clear();
+        *lock(&self.tokens) = token_map(&self.config.tokens);
     }
+}
+
+/// `%XX` sequences decoded (invalid ones kept as they are); the result read as UTF-8, lossily.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A running emulator. Dropping it stops the server too; [`Emulator::shutdown`] also waits
@@ -247,11 +285,12 @@ pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> anyhow::Result<E
     );
     let site = Site { base_url, context, status_form: config.status_form, max_limit: config.max_limit.max(1) };
     let shared = Arc::new(Shared {
-        tokens: config.tokens.iter().map(|t| (t.token.clone(), t.username.clone())).collect(),
+        tokens: Mutex::new(token_map(&config.tokens)),
         state: Mutex::new(ConfluenceState::new(&config)),
         faults: Mutex::new(FaultInjector::new(config.faults.clone(), config.seed ^ 0x6661_756c_7473)),
         limiter: Mutex::new(RateLimiter::new(config.rate_limit.clone())),
         traffic: Traffic::default(),
+        writes: Mutex::new(Vec::new()),
         read_only_status,
         server_id,
         site,
@@ -261,6 +300,10 @@ pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> anyhow::Result<E
     let (stop, stopped) = oneshot::channel();
     let server = tokio::spawn(server::serve(listener, app, Arc::clone(&shared), stopped));
     Ok(Emulator { shared, local_addr, stop: Some(stop), server: Some(server) })
+}
+
+fn token_map(tokens: &[PersonalAccessToken]) -> HashMap<String, String> {
+    tokens.iter().map(|t| (t.token.clone(), t.username.clone())).collect()
 }
 
 fn normalise_context(context: &str) -> anyhow::Result<String> {
@@ -297,6 +340,12 @@ impl Emulator {
         self.shared.counters()
     }
 
+    /// Every write request that reached Confluence's logic (not those a fault answered
+    /// before processing), oldest first, whatever the answer.
+    pub fn writes(&self) -> Vec<WriteRecord> {
+        lock(&self.shared.writes).clone()
+    }
+
     /// Replaces the active faults; applies from the next request.
     pub fn set_faults(&self, faults: Faults) {
         self.shared.faults().set(faults);
@@ -304,6 +353,12 @@ impl Emulator {
 
     pub fn faults(&self) -> Faults {
         self.shared.faults().faults().clone()
+    }
+
+    /// Replaces the personal access tokens Confluence accepts (one that is left out has
+    /// expired or was revoked: it answers 401). [`Emulator::reset`] restores the configured ones.
+    pub fn set_tokens(&self, tokens: &[PersonalAccessToken]) {
+        *lock(&self.shared.tokens) = token_map(tokens);
     }
 
     /// Replaces the rate-limiter settings; every bucket starts full again.

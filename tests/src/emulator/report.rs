@@ -1,5 +1,6 @@
-//! What tests read back: the directory as Confluence holds it ([`Snapshot`]) and how many
-//! operations of each kind the emulator performed ([`Counters`]).
+//! What tests read back: the directory as Confluence holds it ([`Snapshot`]), how many
+//! operations of each kind the emulator performed ([`Counters`]), and every write request
+//! it processed ([`WriteRecord`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,5 +101,29 @@ impl Counters {
             + self.groups_deleted
             + self.members_added
             + self.members_removed
+    }
+}
+
+/// One write request (any method but `GET`, `HEAD` and `OPTIONS`) that reached Confluence's
+/// logic: past the fault injection, whatever it answered (401, 409 and 429 from the rate
+/// limiter included). A request whose answer was dropped after processing is logged too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WriteRecord {
+    pub method: String,
+    /// Below the context path, percent-decoded, without the query.
+    pub path: String,
+    /// `userName` or `name` from a JSON body (what a create names).
+    pub name: Option<String>,
+    pub status: u16,
+}
+
+impl WriteRecord {
+    /// `POST /rest/api/admin/user alice` or `PUT /rest/api/admin/user/alice/enable`: what
+    /// the write targets, whatever its answer.
+    pub fn target(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} {} {name}", self.method, self.path),
+            None => format!("{} {}", self.method, self.path),
+        }
     }
 }

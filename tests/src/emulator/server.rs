@@ -1,15 +1,17 @@
 //! The HTTP/1.1 server: an accept loop on hyper directly (not `axum::serve`) so that a
 //! faulted request can end its connection without any response, which a handler cannot
-//! do. Faults are drawn here, for `/rest` paths only, before the router sees the request.
+//! do. Faults are drawn here, for `/rest` paths only, before the router sees the request,
+//! and every processed write is logged here.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderValue, Request, Response, StatusCode};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -65,23 +67,57 @@ pub(crate) async fn serve(
     }
 }
 
-async fn route(app: Router, request: Request<Incoming>) -> Response<Body> {
-    match app.oneshot(request.map(Body::new)).await {
+async fn route(app: Router, request: Request<Body>) -> Response<Body> {
+    match app.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     }
 }
 
+fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Routes a write and logs it ([`super::WriteRecord`]): the body is read first, for the name
+/// a create carries in it.
+async fn routed_write(shared: &Shared, app: Router, request: Request<Incoming>, path: String) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let method = parts.method.to_string();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        // The client went away mid-body: nothing reached the directory.
+        Err(_) => return plain_text(StatusCode::BAD_REQUEST, "The request body broke off"),
+    };
+    let name = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| {
+        let name = v.get("userName").or_else(|| v.get("name"))?;
+        name.as_str().map(str::to_owned)
+    });
+    let response = route(app, Request::from_parts(parts, Body::from(bytes))).await;
+    shared.log_write(super::WriteRecord { method, path, name, status: response.status().as_u16() });
+    response
+}
+
+/// Serves one request in a task of its own: like Confluence's worker threads, the emulator
+/// finishes a request it has received even when the client stops waiting for the answer
+/// (hyper would otherwise cancel it when the client closes the connection).
 async fn handle(
     shared: Arc<Shared>,
     app: Router,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ConnectionDropped> {
-    if !shared.is_rest_path(request.uri().path()) {
-        return Ok(route(app, request).await);
-    }
+    tokio::spawn(process(shared, app, request)).await.unwrap_or(Err(ConnectionDropped))
+}
+
+async fn process(
+    shared: Arc<Shared>,
+    app: Router,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ConnectionDropped> {
+    let Some(local) = shared.rest_path(request.uri().path()) else {
+        return Ok(route(app, request.map(Body::new)).await);
+    };
     shared.traffic.count_request();
-    let (latency, action) = shared.faults().draw();
+    let (latency, action) = shared.faults().draw(request.method().as_str(), &local);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -110,7 +146,11 @@ async fn handle(
             }
         }
         FaultAction::Process { drop_after } => {
-            let response = route(app, request).await;
+            let response = if is_write(request.method()) {
+                routed_write(&shared, app, request, local).await
+            } else {
+                route(app, request.map(Body::new)).await
+            };
             if drop_after {
                 shared.traffic.count_drop();
                 return Err(ConnectionDropped);

@@ -99,12 +99,23 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The config file text of a stack.
+/// The config file text of a stack. `confluence_extra` adds keys to `[confluence]`; the
+/// defaults it sets itself (credentials: `token_file` or `token_env` replace the admin's
+/// password; `apply_deadline_ms`, `max_backoff_ms`) are left out.
 pub fn config_text(listen: SocketAddr, confluence_url: &str, confluence_extra: &str, apps: &[AppSpec]) -> String {
+    let sets = |key: &str| confluence_extra.lines().any(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == key));
+    let mut defaults = String::new();
+    if !sets("token_file") && !sets("token_env") {
+        defaults.push_str("username = \"admin\"\npassword_file = \"confluence-password\"\n");
+    }
+    for (key, value) in [("apply_deadline_ms", 2000), ("max_backoff_ms", 1000)] {
+        if !sets(key) {
+            defaults.push_str(&format!("{key} = {value}\n"));
+        }
+    }
     let mut text = format!(
         "[server]\nlisten = \"{listen}\"\npublic_url = \"http://{listen}\"\ndatabase = \"usersync.db\"\n\n\
-         [confluence]\nurl = \"{confluence_url}\"\nusername = \"admin\"\npassword_file = \"confluence-password\"\n\
-         apply_deadline_ms = 2000\nmax_backoff_ms = 1000\n{confluence_extra}\n"
+         [confluence]\nurl = \"{confluence_url}\"\n{defaults}{confluence_extra}\n"
     );
     for app in apps {
         text.push_str(&format!(
@@ -263,6 +274,32 @@ impl Stack {
         let url = format!("{}/admin/v1/health", self.url);
         let token = &self.tokens[usersync::http::admin::ADMIN];
         self.http.get(url).bearer_auth(token).send().await.expect("health").json().await.expect("health JSON")
+    }
+
+    /// The writes Confluence acted on (answered 2xx) or found done already (409), by
+    /// [`WriteRecord::target`](usersync_tests::emulator::WriteRecord::target), with how
+    /// many times each arrived. Refused ones (401, 429 ...) are not counted.
+    pub fn applied_writes(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for w in self.emulator.writes() {
+            if (200..300).contains(&w.status) || w.status == 409 {
+                *counts.entry(w.target()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// Asserts that Confluence received no write twice (see [`Self::applied_writes`]).
+    pub fn assert_no_write_twice(&self) {
+        let twice: Vec<(String, usize)> = self.applied_writes().into_iter().filter(|(_, n)| *n > 1).collect();
+        assert!(twice.is_empty(), "writes Confluence received more than once: {twice:?}");
+    }
+
+    /// Asserts that Confluence received no creation (`POST`) twice.
+    pub fn assert_no_create_twice(&self) {
+        let twice: Vec<(String, usize)> =
+            self.applied_writes().into_iter().filter(|(w, n)| w.starts_with("POST ") && *n > 1).collect();
+        assert!(twice.is_empty(), "creations Confluence received more than once: {twice:?}");
     }
 
     /// The audit log of an app, newest first, as `usersync audit` reads it.

@@ -58,3 +58,16 @@ async fn shutdown_stops_serving() {
     site.emulator.shutdown().await;
     assert!(site.http.get(url).send().await.is_err());
 }
+
+#[tokio::test]
+async fn writes_and_tokens_over_http() {
+    let site = site().await;
+    site.create_user("jane").await;
+    let writes = site.call(Who::Anonymous, Method::GET, "/_emulator/writes", None).await;
+    assert_eq!(writes.json, serde_json::to_value(site.emulator.writes()).unwrap());
+    assert_eq!(writes.json[0]["name"], "jane");
+    let tokens = json!([{"token": "renewed", "username": "admin"}]);
+    assert_eq!(site.put_json("/_emulator/tokens", tokens).await.status, 204);
+    assert_eq!(site.call(Who::Pat, Method::GET, "/rest/api/user/current", None).await.status, 401);
+    assert_eq!(site.call(Who::Bearer("renewed"), Method::GET, "/rest/api/user/current", None).await.status, 200);
+}
