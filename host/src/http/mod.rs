@@ -1,5 +1,6 @@
-//! The HTTP surface: the SCIM endpoints of every app under `/scim/v2/<app>`, `/healthz`, and
-//! the admin API under `/admin/v1/` ([`admin`]).
+//! The HTTP surface: the SCIM endpoints of every app under `/scim/v2/<app>`, `/healthz` (the
+//! status only), and the admin API under `/admin/v1/` ([`admin`]); the accept loop with its
+//! timeouts and connection cap ([`listen`], [`connection`]) and the throttles ([`throttle`]).
 //!
 //! One middleware authenticates the app's bearer token and chooses the response media type
 //! (`application/scim+json`, or `application/json` where the client's `Accept` asks for it or
@@ -7,6 +8,8 @@
 //! answer 404 and wrong methods 405, both as SCIM errors. Before routing, the same
 //! middleware forgives what clients send that the RFC's spelling does not allow: a
 //! trailing slash (`/Users/`) and endpoint names in another case (`/users`, `/groups`).
+//! Every error it writes is a SCIM error body, axum's rejections included; what hyper refuses
+//! while parsing a head it answers itself (see the README, "Errors hyper answers itself").
 //!
 //! **Architecture invariant:** handlers only translate HTTP to [`Inbound`] calls and back.
 
