@@ -10,6 +10,7 @@
 //! [`ScimError`].
 
 mod decide;
+mod held;
 mod list;
 pub mod person;
 mod synchronize;
@@ -177,17 +178,24 @@ impl Inbound {
         if ops.is_empty() {
             return Ok(self.store.commit(mutations).await);
         }
-        if delivery == Delivery::Queued {
+        // The deprovisioning circuit breaker: what it holds is stored with the change and
+        // waits for an administrator; the rest goes on.
+        let (gate, held) = self.gate(app, sync, ops);
+        mutations.extend(held);
+        let ops = gate.pass.clone();
+        if delivery == Delivery::Queued || ops.is_empty() {
             mutations.push(Mutation::Enqueue(ops.iter().map(|q| q.row(&app.name)).collect()));
             let result = self.store.commit(mutations).await;
-            if result.is_ok() {
-                sync.outbox().push(&app.name, ops);
+            match &result {
+                Ok(()) => sync.outbox().push(&app.name, ops),
+                Err(_) => sync.outbox().unhold(&app.name, &gate),
             }
             return Ok(result);
         }
         let at_once = match sync.apply_at_once(ops).await {
             Ok(a) => a,
             Err((op, refusal)) => {
+                sync.outbox().unhold(&app.name, &gate);
                 tracing::warn!(app = %app.name, %refusal, "SCIM change refused: Confluence refuses it");
                 let entry = sync.audit(&op, Some(&refusal), None);
                 if let Err(e) = self.store.commit(vec![Mutation::Audit(entry)]).await {
@@ -213,6 +221,8 @@ impl Inbound {
         if result.is_ok() {
             sync.outbox().push(&app.name, at_once.deferred);
             sync.outbox().park(&app.name, at_once.blocked);
+        } else {
+            sync.outbox().unhold(&app.name, &gate);
         }
         drop(at_once.claims);
         if result.is_ok() {

@@ -104,6 +104,15 @@ pub enum Mutation {
     Unblock {
         seq: u64,
     },
+    /// Holds Confluence operations for an administrator's approval (the deprovisioning
+    /// circuit breaker tripped).
+    Hold(Vec<OutboxRow>),
+    /// Ends the hold of these operations: `approved` moves them into the outbox, with
+    /// their `seq`, so they keep their order; otherwise they are dropped.
+    Release {
+        seqs: Vec<u64>,
+        approved: bool,
+    },
 }
 
 /// Why a commit was refused.
@@ -194,6 +203,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002_desired.sql")),
     (3, include_str!("../../migrations/0003_outbox.sql")),
     (4, include_str!("../../migrations/0004_grants.sql")),
+    (5, include_str!("../../migrations/0005_held.sql")),
 ];
 
 /// Applies the migrations in `host/migrations/` that the file has not seen yet.
@@ -464,6 +474,16 @@ fn apply_request(
             Mutation::Dequeue { seq, failed } => outbox::finish(tx, *seq, failed.as_deref())?,
             Mutation::Block(row) => outbox::block(tx, row)?,
             Mutation::Unblock { seq } => outbox::unblock(tx, *seq)?,
+            Mutation::Hold(rows) => {
+                for r in rows {
+                    outbox::hold(tx, r)?;
+                }
+            }
+            Mutation::Release { seqs, approved } => {
+                for seq in seqs {
+                    outbox::release(tx, *seq, *approved)?;
+                }
+            }
             Mutation::Observed { users, only_if_never_read } => {
                 if !(*only_if_never_read && working.observed_users().next().is_some()) {
                     observed::replace_all(tx, users)?;

@@ -7,12 +7,14 @@
 //! [`crate::confluence::ConfluenceClient`].
 
 mod apply;
+pub mod breaker;
 pub mod outbox;
 pub mod plan;
 pub mod reconcile;
 mod worker;
 
 pub use apply::{apply, Applied, KnownGroups};
-pub use outbox::{Outbox, Queued};
+pub use breaker::BreakerSettings;
+pub use outbox::{Gate, Outbox, Queued};
 pub use plan::{plan, Deprovision, Op};
 pub use worker::{AppSync, AppSyncSettings, AtOnce, NeededGroups};
