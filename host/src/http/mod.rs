@@ -124,6 +124,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/admin/v1/apps/{app}/audit", get(admin::audit))
         .route("/admin/v1/apps/{app}/people/{id}", get(admin::person))
         .route("/admin/v1/apps/{app}/outbox", get(admin::outbox))
+        .route("/admin/v1/apps/{app}/outbox/approve", post(admin::approve))
+        .route("/admin/v1/apps/{app}/outbox/discard", post(admin::discard))
         .route("/admin/v1/apps/{app}/sync", post(admin::sync))
         .merge(scim)
         .fallback(not_found)
@@ -180,8 +182,9 @@ fn set_path(req: &mut Request, path: &str) {
 /// previous version still serves), `503` with `"unavailable"` while an app has none, since
 /// its SCIM writes are refused until it loads. `confluence` lists each app's queued
 /// operations, the memberships parked because their group does not exist in Confluence
-/// (`missingGroups`; also `"degraded"`) and, while Confluence is failing, how long the app
-/// still waits.
+/// (`missingGroups`; also `"degraded"`), the operations the deprovisioning circuit breaker
+/// holds for approval (`held`; also `"degraded"`) and, while Confluence is failing, how
+/// long the app still waits.
 async fn healthz(State(state): State<HttpState>) -> Response {
     let modules = state.inbound.rules().map(|r| r.registry().status()).unwrap_or_default();
     let serving = modules.iter().all(|m| m.module.is_some());
@@ -222,9 +225,12 @@ async fn healthz(State(state): State<HttpState>) -> Response {
             missing.sort();
             missing.dedup();
             parked_anywhere |= !missing.is_empty();
+            let held = sync.outbox().held(app).len();
+            parked_anywhere |= held > 0;
             serde_json::json!({
                 "app": app,
                 "queued": sync.outbox().len(app),
+                "held": held,
                 "parked": parked.len(),
                 "missingGroups": missing,
                 "pausedForMs": sync.paused_for().map(|d| d.as_millis() as u64),
