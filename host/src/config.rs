@@ -699,7 +699,8 @@ mod tests {
         let c = Config::from_toml(base, Path::new("/")).unwrap();
         let b = c.apps[0].breaker;
         assert_eq!((b.enabled, b.max_deprovisions, b.max_share, b.window_secs), (true, 50, 0.10, 600));
-        let text = format!("{base}[apps.breaker]\nenabled = false\nmax_deprovisions = 3\nmax_share = 0.5\nwindow_secs = 60\n");
+        let text =
+            format!("{base}[apps.breaker]\nenabled = false\nmax_deprovisions = 3\nmax_share = 0.5\nwindow_secs = 60\n");
         let b = Config::from_toml(&text, Path::new("/")).unwrap().apps[0].breaker;
         assert_eq!((b.enabled, b.max_deprovisions, b.max_share, b.window_secs), (false, 3, 0.5, 60));
         for bad in ["max_share = 1.5", "window_secs = 0", "max_deprovisions = -1", "threshold = 3"] {

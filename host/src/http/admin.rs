@@ -151,7 +151,8 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
         .into_iter()
         .map(|q| json!({"seq": q.seq, "user": q.subject, "op": q.op, "person": q.origin}))
         .collect();
-    let people = state.inbound.snapshot().collection(&app, crate::scim::schema::ResourceKind::User).map_or(0, |c| c.len());
+    let people =
+        state.inbound.snapshot().collection(&app, crate::scim::schema::ResourceKind::User).map_or(0, |c| c.len());
     let breaker = sync.and_then(|s| s.outbox().breaker_window(&app, people)).map(|(count, threshold, b)| {
         json!({"enabled": b.enabled, "tripped": !held.is_empty(), "deprovisionsInWindow": count, "threshold": threshold,
             "windowSecs": b.window.as_secs()})

@@ -317,7 +317,13 @@ impl Outbox {
             let (Some(q), Ok(op)) = (apps.get_mut(row.app.as_str()), serde_json::from_str::<Op>(&row.op)) else {
                 continue;
             };
-            q.hold_one(Queued { seq: row.seq, subject: row.subject, op, origin: row.origin, module_hash: row.module_hash });
+            q.hold_one(Queued {
+                seq: row.seq,
+                subject: row.subject,
+                op,
+                origin: row.origin,
+                module_hash: row.module_hash,
+            });
         }
     }
 
