@@ -496,6 +496,37 @@ mod tests {
         assert!(outbox.parking_apps("eng").iter().all(|a| &**a == "b"));
     }
 
+    fn disable(seq: u64, subject: &str) -> Queued {
+        Queued { op: Op::SetActive { username: subject.into(), active: false }, ..op(seq, subject) }
+    }
+
+    #[test]
+    fn the_breaker_holds_deprovisions_past_its_threshold_and_everything_after_them_per_person() {
+        let outbox = Outbox::new(["a"], 0);
+        let window = std::time::Duration::from_secs(600);
+        let settings = BreakerSettings { enabled: true, max_deprovisions: 1, max_share: 0.0, window };
+        outbox.set_breaker("a", settings);
+        let gate = outbox.hold("a", vec![disable(1, "ada"), disable(2, "bob"), op(3, "bob"), op(4, "cy")], 10);
+        let seqs = |qs: &[Queued]| qs.iter().map(|q| q.seq).collect::<Vec<_>>();
+        assert_eq!((seqs(&gate.pass), seqs(&gate.held), gate.admitted), (vec![1, 4], vec![2, 3], 1));
+        // A later change of bob, even an enable, waits behind his held disable.
+        let later = outbox.hold("a", vec![op(5, "bob")], 10);
+        assert!(later.pass.is_empty());
+        // A change that was not stored gives its hold back.
+        outbox.unhold("a", &later);
+        assert_eq!(seqs(&outbox.held("a")), [2, 3]);
+        // Approving queues them in order and opens the window again.
+        assert_eq!(seqs(&outbox.release_held("a", &[2, 3], true)), [2, 3]);
+        assert_eq!(outbox.next("a").map(|(_, q)| q.seq), Some(2));
+        assert!(outbox.held("a").is_empty());
+        assert_eq!(outbox.hold("a", vec![disable(6, "dee")], 10).pass.len(), 1);
+        // Discarding forgets them.
+        let gate = outbox.hold("a", vec![disable(7, "eve")], 10);
+        assert_eq!(gate.held.len(), 1);
+        assert_eq!(outbox.release_held("a", &[7], false).len(), 1);
+        assert!(outbox.held("a").is_empty() && outbox.len("a") == 2);
+    }
+
     #[test]
     fn a_subject_is_worked_on_by_one_party_in_order() {
         let outbox = Outbox::new(["a"], 0);
