@@ -252,6 +252,9 @@ pub struct AppConfig {
     /// 429 with `Retry-After` beyond it. Off by default.
     #[serde(default)]
     pub rate_limit: Option<RateLimitConfig>,
+    /// The deprovisioning circuit breaker (`[apps.breaker]`).
+    #[serde(default)]
+    pub breaker: BreakerConfig,
 }
 
 /// `[apps.rate_limit]`: a token bucket over an app's authenticated SCIM requests (a Bulk
@@ -272,6 +275,50 @@ impl RateLimitConfig {
     pub fn burst(&self) -> f64 {
         self.burst.map_or((self.requests_per_second * 2.0).max(1.0), |b| f64::from(b.max(1)))
     }
+}
+
+/// `[apps.breaker]`: when an app's disables and deletes in a sliding window pass the larger
+/// of `max_deprovisions` and `max_share` of its people, the rest are held for approval
+/// (`usersync outbox approve|discard --app NAME`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Default 50.
+    #[serde(default = "default_max_deprovisions")]
+    pub max_deprovisions: usize,
+    /// Default 0.10 (10 % of the app's people); between 0 and 1.
+    #[serde(default = "default_max_share")]
+    pub max_share: f64,
+    /// Default 600 (10 minutes).
+    #[serde(default = "default_window_secs")]
+    pub window_secs: u64,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            enabled: true,
+            max_deprovisions: default_max_deprovisions(),
+            max_share: default_max_share(),
+            window_secs: default_window_secs(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_max_deprovisions() -> usize {
+    50
+}
+fn default_max_share() -> f64 {
+    0.10
+}
+fn default_window_secs() -> u64 {
+    600
 }
 
 /// `deprovision` of an app.
@@ -607,6 +654,13 @@ impl Config {
                     app.name, app.rules_limits.memory_mb, self.server.rules_memory_mb
                 )));
             }
+            let b = &app.breaker;
+            if !(0.0..=1.0).contains(&b.max_share) || b.window_secs == 0 || b.window_secs > 7 * 86_400 {
+                return Err(ConfigError::Invalid(format!(
+                    "app {}: breaker.max_share must be 0-1 and breaker.window_secs 1-604800",
+                    app.name
+                )));
+            }
             app.rule_settings()?;
             let mut urns = HashSet::new();
             for ext in &app.extensions {
@@ -798,6 +852,21 @@ mod tests {
                 if bad.starts_with('[') { bad.to_owned() } else { format!("[apps.settings]\n{bad}") }
             );
             assert!(Config::from_toml(&text, Path::new("/")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn breaker_keys_have_defaults_and_bounds() {
+        let base = "[server]\n[[apps]]\nname = \"a\"\nkind = \"okta\"\n";
+        let c = Config::from_toml(base, Path::new("/")).unwrap();
+        let b = c.apps[0].breaker;
+        assert_eq!((b.enabled, b.max_deprovisions, b.max_share, b.window_secs), (true, 50, 0.10, 600));
+        let text =
+            format!("{base}[apps.breaker]\nenabled = false\nmax_deprovisions = 3\nmax_share = 0.5\nwindow_secs = 60\n");
+        let b = Config::from_toml(&text, Path::new("/")).unwrap().apps[0].breaker;
+        assert_eq!((b.enabled, b.max_deprovisions, b.max_share, b.window_secs), (false, 3, 0.5, 60));
+        for bad in ["max_share = 1.5", "window_secs = 0", "max_deprovisions = -1", "threshold = 3"] {
+            assert!(Config::from_toml(&format!("{base}[apps.breaker]\n{bad}\n"), Path::new("/")).is_err(), "{bad}");
         }
     }
 

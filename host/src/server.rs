@@ -17,7 +17,7 @@ use crate::scim::normalize::Limits;
 use crate::store::tokens::TokenVerifier;
 use crate::store::{open_connection, outbox};
 use crate::store::{Store, StoreError};
-use crate::sync::{AppSync, AppSyncSettings, CredentialSource, Deprovision, Outbox};
+use crate::sync::{AppSync, AppSyncSettings, BreakerSettings, CredentialSource, Deprovision, Outbox};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -139,6 +139,7 @@ pub fn confluence_sync(config: &Config, store: &Store) -> Result<HashMap<String,
     let max_seq = outbox::max_seq(&conn).map_err(StoreError::from)?;
     let pending = outbox::pending(&conn).map_err(StoreError::from)?;
     let blocked = outbox::blocked(&conn, None).map_err(StoreError::from)?;
+    let held = outbox::held(&conn, None).map_err(StoreError::from)?;
     drop(conn);
     let outbox = Outbox::new(config.apps.iter().map(|a| a.name.as_str()), max_seq);
     let backoff = Backoff { base: Duration::from_millis(250), cap: Duration::from_millis(c.max_backoff_ms.max(1)) };
@@ -159,11 +160,22 @@ pub fn confluence_sync(config: &Config, store: &Store) -> Result<HashMap<String,
             workers: c.max_concurrency.max(1),
             backoff,
         };
+        let b = app.breaker;
+        outbox.set_breaker(
+            &app.name,
+            BreakerSettings {
+                enabled: b.enabled,
+                max_deprovisions: b.max_deprovisions,
+                max_share: b.max_share,
+                window: Duration::from_secs(b.window_secs),
+            },
+        );
         let sync = AppSync::new(&app.name, client, outbox.clone(), store.clone(), settings, Some(reread.clone()));
         out.insert(app.name.clone(), sync);
     }
     let orphans = outbox.restore(pending);
     outbox.restore_parked(blocked);
+    outbox.restore_held(held);
     if !orphans.is_empty() {
         tracing::warn!(count = orphans.len(), "outbox operations of apps no longer configured stay in the database");
     }

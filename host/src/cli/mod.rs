@@ -81,13 +81,36 @@ enum Command {
         id: String,
     },
     /// Confluence operations waiting in the outbox (and why, when UserSync's own setup holds
-    /// them), and those Confluence refused.
+    /// them), those the deprovisioning circuit breaker holds, and those Confluence refused;
+    /// `approve` or `discard` the held ones.
     Outbox {
         #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
         config: PathBuf,
         #[arg(long)]
         app: Option<String>,
+        #[command(subcommand)]
+        command: Option<OutboxCommand>,
     },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Release the operations the deprovisioning circuit breaker holds for an app: they
+    /// are applied to Confluence, in order, and the app's window starts afresh.
+    Approve(HeldArgs),
+    /// Drop the operations the breaker holds for an app: nothing of them is applied.
+    Discard(HeldArgs),
+}
+
+#[derive(clap::Args)]
+struct HeldArgs {
+    #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+    config: PathBuf,
+    #[arg(long)]
+    app: String,
+    /// An admin token, for a running server (`usersync token create --admin`).
+    #[arg(long, env = "USERSYNC_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -207,7 +230,9 @@ pub fn run() -> Result<()> {
                 None => bail!("no decision stored for {id:?} in app {app}"),
             }
         }
-        Command::Outbox { config, app } => {
+        Command::Outbox { command: Some(OutboxCommand::Approve(args)), .. } => settle_held(args, true)?,
+        Command::Outbox { command: Some(OutboxCommand::Discard(args)), .. } => settle_held(args, false)?,
+        Command::Outbox { config, app, command: None } => {
             let config = Config::load(&config)?;
             print!("{}", outbox_report(&config, app.as_deref())?);
         }
@@ -233,6 +258,16 @@ pub fn outbox_report(config: &Config, app: Option<&str>) -> Result<String> {
     let pending: Vec<_> = pending.into_iter().filter(|r| app.is_none_or(|a| a == r.app)).collect();
     writeln!(out, "{} operation(s) waiting", pending.len())?;
     for r in pending.iter().take(50) {
+        writeln!(out, "  #{:<8} {:<12} {:<20} {}", r.seq, r.app, r.subject, r.op)?;
+    }
+    let held = crate::store::outbox::held(&conn, app)?;
+    writeln!(
+        out,
+        "{} operation(s) held by the deprovisioning circuit breaker{}",
+        held.len(),
+        if held.is_empty() { "" } else { " (usersync outbox approve|discard --app NAME)" }
+    )?;
+    for r in held.iter().take(50) {
         writeln!(out, "  #{:<8} {:<12} {:<20} {}", r.seq, r.app, r.subject, r.op)?;
     }
     let blocked = crate::store::outbox::blocked(&conn, app)?;
@@ -472,6 +507,59 @@ fn rules_status(config: &Config, token: Option<&str>) -> Result<()> {
         Some(line) => println!("{line}"),
         None => println!("server: not running at {url}; the files were loaded here instead"),
     }
+    Ok(())
+}
+
+/// `usersync outbox approve|discard`: through the running server's admin API (which
+/// holds the operations in memory too), else on the database directly.
+fn settle_held(args: HeldArgs, approved: bool) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let app = args.app.as_str();
+    if config.app(app).is_none() {
+        bail!("there is no app {app:?} in the config file");
+    }
+    let verb = if approved { "approved" } else { "discarded" };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let health = format!("http://{}/healthz", config.server.listen);
+    let count = runtime.block_on(async {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build()?;
+        if client.get(&health).send().await.is_ok() {
+            let Some(token) = args.token else {
+                bail!("the server is running at {health}: give an admin token (--token or USERSYNC_ADMIN_TOKEN; `usersync token create --admin`)");
+            };
+            let action = if approved { "approve" } else { "discard" };
+            let url = format!("http://{}/admin/v1/apps/{app}/outbox/{action}", config.server.listen);
+            let response = client.post(&url).bearer_auth(token).send().await?;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await?;
+            if !status.is_success() {
+                bail!("the server refused: {} {}", status, body["detail"].as_str().unwrap_or_default());
+            }
+            return Ok(body[verb].as_u64().unwrap_or(0));
+        }
+        let store = crate::store::Store::open(&config.database_path(), std::sync::Arc::new(|_: &str, _: &mut serde_json::Value| {}))?;
+        let conn = open_db(&config)?;
+        let held = crate::store::outbox::held(&conn, Some(app))?;
+        drop(conn);
+        let note = if approved { "released by an administrator" } else { "discarded by an administrator: not applied" };
+        let mut mutations = vec![crate::store::Mutation::Release { seqs: held.iter().map(|r| r.seq).collect(), approved }];
+        mutations.extend(held.iter().map(|r| {
+            crate::store::Mutation::Audit(crate::store::AuditEntry {
+                at: crate::clock::now_rfc3339(),
+                app: app.to_owned(),
+                subject: r.origin.clone(),
+                user_name: r.subject.clone(),
+                action: "confluence".into(),
+                outcome: verb.into(),
+                module_name: String::new(),
+                module_hash: r.module_hash.clone(),
+                detail: format!("{}: {note}", r.op),
+            })
+        }));
+        store.commit(mutations).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(held.len() as u64)
+    })?;
+    println!("{count} held operation(s) of app {app} {verb}");
     Ok(())
 }
 

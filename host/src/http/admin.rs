@@ -5,8 +5,12 @@
 //! - `GET  /admin/v1/apps/{app}/audit?subject=&limit=` — the audit log, newest first;
 //! - `GET  /admin/v1/apps/{app}/people/{id}` — what the rules decided for one person,
 //!   custom fields included;
-//! - `GET  /admin/v1/apps/{app}/outbox` — operations waiting, memberships parked until their
-//!   group exists (with the reason), and those Confluence refused;
+//! - `GET  /admin/v1/apps/{app}/outbox` — operations waiting (and why, when UserSync's own
+//!   setup holds them), those the deprovisioning circuit breaker holds for approval,
+//!   memberships parked until their group exists (with the reason), and those Confluence
+//!   refused;
+//! - `POST /admin/v1/apps/{app}/outbox/approve` and `.../outbox/discard` — release the
+//!   operations the deprovisioning circuit breaker holds, or drop them;
 //! - `POST /admin/v1/apps/{app}/sync?dryRun=true|false&waitSeconds=` — Synchronize;
 //! - `GET  /admin/v1/health` — what `/healthz` tells anyone (`status`), with the details:
 //!   each app's rules module and Confluence queue.
@@ -154,6 +158,19 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
                 "group": p.group, "reason": p.reason})
         })
         .collect();
+    let sync = state.inbound.confluence(&app);
+    let held_ops: Vec<Value> = sync
+        .map(|s| s.outbox().held(&app))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|q| json!({"seq": q.seq, "user": q.subject, "op": q.op, "person": q.origin}))
+        .collect();
+    let people =
+        state.inbound.snapshot().collection(&app, crate::scim::schema::ResourceKind::User).map_or(0, |c| c.len());
+    let breaker = sync.and_then(|s| s.outbox().breaker_window(&app, people)).map(|(count, threshold, b)| {
+        json!({"enabled": b.enabled, "tripped": !held_ops.is_empty(), "deprovisionsInWindow": count, "threshold": threshold,
+            "windowSecs": b.window.as_secs()})
+    });
     let db = state.db.clone();
     let name = app.clone();
     let failed = tokio::task::spawn_blocking(move || {
@@ -170,11 +187,36 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
                 .collect();
             json_response(
                 StatusCode::OK,
-                json!({"app": app, "queued": queued, "held": held, "parked": parked, "failed": items}).to_string(),
+                json!({"app": app, "queued": queued, "held": held, "heldForApproval": held_ops, "breaker": breaker,
+                    "parked": parked, "failed": items})
+                .to_string(),
             )
         }
         Ok(Err(e)) => error_response(&ScimError::internal(e)),
         Err(e) => error_response(&ScimError::internal(e.to_string())),
+    }
+}
+
+/// `POST .../outbox/approve`: the held operations join the outbox.
+pub(super) async fn approve(State(state): State<HttpState>, headers: HeaderMap, Path(app): Path<String>) -> Response {
+    settle(state, headers, app, true).await
+}
+
+/// `POST .../outbox/discard`: the held operations are dropped.
+pub(super) async fn discard(State(state): State<HttpState>, headers: HeaderMap, Path(app): Path<String>) -> Response {
+    settle(state, headers, app, false).await
+}
+
+async fn settle(state: HttpState, headers: HeaderMap, app: String, approved: bool) -> Response {
+    if let Some(r) = refuse(&state, &headers, &app) {
+        return r;
+    }
+    match state.inbound.settle_held(&app, approved).await {
+        Ok(n) => {
+            let key = if approved { "approved" } else { "discarded" };
+            json_response(StatusCode::OK, json!({"app": app, key: n}).to_string())
+        }
+        Err(e) => error_response(&e),
     }
 }
 

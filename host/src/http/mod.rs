@@ -145,6 +145,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/admin/v1/apps/{app}/audit", get(admin::audit))
         .route("/admin/v1/apps/{app}/people/{id}", get(admin::person))
         .route("/admin/v1/apps/{app}/outbox", get(admin::outbox))
+        .route("/admin/v1/apps/{app}/outbox/approve", post(admin::approve))
+        .route("/admin/v1/apps/{app}/outbox/discard", post(admin::discard))
         .route("/admin/v1/apps/{app}/sync", post(admin::sync))
         .merge(scim)
         .fallback(not_found)
@@ -212,9 +214,11 @@ async fn healthz(State(state): State<HttpState>) -> Response {
 /// previous version still serves), `503` with `"unavailable"` while an app has none, since
 /// its SCIM writes are refused until it loads. `rules` names each app's module; `confluence`
 /// lists each app's queued operations, the memberships parked because their group does not
-/// exist in Confluence (`missingGroups`; also `"degraded"`), while Confluence is failing how
-/// long the app still waits, and `held`: why its operations wait although Confluence answers
-/// (UserSync's credentials rejected, say; also `"degraded"`).
+/// exist in Confluence (`missingGroups`; also `"degraded"`), the operations the
+/// deprovisioning circuit breaker holds for approval (`heldForApproval`; also
+/// `"degraded"`), while Confluence is failing how long the app still waits, and `held`: why
+/// its operations wait although Confluence answers (UserSync's credentials rejected, say;
+/// also `"degraded"`).
 pub(crate) fn health(state: &HttpState) -> (StatusCode, Value) {
     let modules = state.inbound.rules().map(|r| r.registry().status()).unwrap_or_default();
     let serving = modules.iter().all(|m| m.module.is_some());
@@ -255,9 +259,12 @@ pub(crate) fn health(state: &HttpState) -> (StatusCode, Value) {
             missing.sort();
             missing.dedup();
             parked_anywhere |= !missing.is_empty();
+            let held_for_approval = sync.outbox().held(app).len();
+            parked_anywhere |= held_for_approval > 0;
             serde_json::json!({
                 "app": app,
                 "queued": sync.outbox().len(app),
+                "heldForApproval": held_for_approval,
                 "parked": parked.len(),
                 "missingGroups": missing,
                 "pausedForMs": sync.paused_for().map(|d| d.as_millis() as u64),

@@ -10,6 +10,7 @@
 //! [`ScimError`].
 
 mod decide;
+mod held;
 mod list;
 pub mod person;
 mod screen;
@@ -221,17 +222,24 @@ impl Inbound {
         if ops.is_empty() {
             return Ok(self.store.commit(mutations).await);
         }
-        if delivery == Delivery::Queued {
+        // The deprovisioning circuit breaker: what it holds is stored with the change and
+        // waits for an administrator; the rest goes on.
+        let (gate, held) = self.gate(app, sync, ops);
+        mutations.extend(held);
+        let ops = gate.pass.clone();
+        if delivery == Delivery::Queued || ops.is_empty() {
             mutations.push(Mutation::Enqueue(ops.iter().map(|q| q.row(&app.name)).collect()));
             let result = self.store.commit(mutations).await;
-            if result.is_ok() {
-                sync.outbox().push(&app.name, ops);
+            match &result {
+                Ok(()) => sync.outbox().push(&app.name, ops),
+                Err(_) => sync.outbox().unhold(&app.name, &gate),
             }
             return Ok(result);
         }
         let at_once = match sync.apply_at_once(ops).await {
             Ok(a) => a,
             Err((op, refusal)) => {
+                sync.outbox().unhold(&app.name, &gate);
                 tracing::warn!(app = %app.name, %refusal, "SCIM change refused: Confluence refuses it");
                 let entry = sync.audit(&op, Some(&refusal), None);
                 if let Err(e) = self.store.commit(vec![Mutation::Audit(entry)]).await {
@@ -254,6 +262,9 @@ impl Inbound {
             mutations.push(sync.parked_audit(parked));
         }
         let result = self.store.commit(mutations).await;
+        if result.is_err() {
+            sync.outbox().unhold(&app.name, &gate);
+        }
         sync.finish_at_once(at_once, result.is_ok()).await;
         Ok(result)
     }

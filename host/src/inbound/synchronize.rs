@@ -240,9 +240,15 @@ impl Inbound {
             queued.extend(sync.queue(ops, origin, &hash));
         }
         for chunk in queued.chunks(4096) {
-            let rows = chunk.iter().map(|q| q.row(&app.name)).collect();
-            self.store.commit(vec![Mutation::Enqueue(rows)]).await.map_err(|e| ScimError::internal(e.to_string()))?;
-            sync.outbox().push(&app.name, chunk.to_vec());
+            // Repairs pass the deprovisioning circuit breaker too: a Synchronize after an
+            // IdP misconfiguration must not disable everyone either.
+            let (gate, mut mutations) = self.gate(&app, &sync, chunk.to_vec());
+            mutations.push(Mutation::Enqueue(gate.pass.iter().map(|q| q.row(&app.name)).collect()));
+            if let Err(e) = self.store.commit(mutations).await {
+                sync.outbox().unhold(&app.name, &gate);
+                return Err(ScimError::internal(e.to_string()));
+            }
+            sync.outbox().push(&app.name, gate.pass);
         }
         let entry = AuditEntry {
             at: crate::clock::now_rfc3339(),

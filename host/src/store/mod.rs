@@ -110,6 +110,15 @@ pub enum Mutation {
         app: Arc<str>,
         hold: Option<HoldRow>,
     },
+    /// Holds Confluence operations for an administrator's approval (the deprovisioning
+    /// circuit breaker tripped).
+    HoldForApproval(Vec<OutboxRow>),
+    /// Ends the hold of these operations: `approved` moves them into the outbox, with
+    /// their `seq`, so they keep their order; otherwise they are dropped.
+    Release {
+        seqs: Vec<u64>,
+        approved: bool,
+    },
 }
 
 /// Why a commit was refused.
@@ -201,6 +210,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_outbox.sql")),
     (4, include_str!("../../migrations/0004_grants.sql")),
     (5, include_str!("../../migrations/0005_confluence_hold.sql")),
+    (6, include_str!("../../migrations/0006_held.sql")),
 ];
 
 /// Applies the migrations in `host/migrations/` that the file has not seen yet.
@@ -472,6 +482,16 @@ fn apply_request(
             Mutation::Block(row) => outbox::block(tx, row)?,
             Mutation::Unblock { seq } => outbox::unblock(tx, *seq)?,
             Mutation::Hold { app, hold } => outbox::set_hold(tx, app, hold.as_ref())?,
+            Mutation::HoldForApproval(rows) => {
+                for r in rows {
+                    outbox::hold(tx, r)?;
+                }
+            }
+            Mutation::Release { seqs, approved } => {
+                for seq in seqs {
+                    outbox::release(tx, *seq, *approved)?;
+                }
+            }
             Mutation::Observed { users, only_if_never_read } => {
                 if !(*only_if_never_read && working.observed_users().next().is_some()) {
                     observed::replace_all(tx, users)?;

@@ -1,5 +1,6 @@
-//! The outbox's rows: Confluence operations waiting to be applied, and those Confluence
-//! refused for good. The store keeps them as opaque JSON; `crate::sync` gives them meaning.
+//! The outbox's rows: Confluence operations waiting to be applied, those held by the
+//! deprovisioning circuit breaker, and those Confluence refused for good. The store keeps
+//! them as opaque JSON; `crate::sync` gives them meaning.
 
 use rusqlite::{params, Connection};
 
@@ -100,6 +101,42 @@ pub(super) fn block(tx: &rusqlite::Savepoint<'_>, b: &BlockedRow) -> rusqlite::R
     Ok(())
 }
 
+/// Holds an operation for an administrator's approval.
+pub(super) fn hold(tx: &rusqlite::Savepoint<'_>, r: &OutboxRow) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO outbox_held (seq, app, subject, op, origin, module_hash, queued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![seq_param(r.seq), r.app, r.subject, r.op, r.origin, r.module_hash, r.queued_at])?;
+    Ok(())
+}
+
+/// Ends the hold of an operation: into the outbox when `approved`, else dropped.
+pub(super) fn release(tx: &rusqlite::Savepoint<'_>, seq: u64, approved: bool) -> rusqlite::Result<()> {
+    if approved {
+        tx.prepare_cached(
+            "INSERT INTO outbox (seq, app, subject, op, origin, module_hash, queued_at)
+             SELECT seq, app, subject, op, origin, module_hash, queued_at FROM outbox_held WHERE seq = ?1",
+        )?
+        .execute(params![seq_param(seq)])?;
+    }
+    tx.prepare_cached("DELETE FROM outbox_held WHERE seq = ?1")?.execute(params![seq_param(seq)])?;
+    Ok(())
+}
+
+/// The operations held for approval, oldest first, optionally of one app.
+///
+/// # Errors
+/// The database fails.
+pub fn held(conn: &Connection, app: Option<&str>) -> rusqlite::Result<Vec<OutboxRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, app, subject, op, origin, module_hash, queued_at FROM outbox_held
+         WHERE (?1 IS NULL OR app = ?1) ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![app], row)?;
+    rows.collect()
+}
+
 /// Forgets a parked operation (released back into the outbox, or no longer wanted).
 pub(super) fn unblock(tx: &rusqlite::Savepoint<'_>, seq: u64) -> rusqlite::Result<()> {
     tx.prepare_cached("DELETE FROM outbox_blocked WHERE seq = ?1")?.execute(params![seq_param(seq)])?;
@@ -197,7 +234,7 @@ pub fn failed(conn: &Connection, app: Option<&str>, limit: usize) -> rusqlite::R
 pub fn max_seq(conn: &Connection) -> rusqlite::Result<u64> {
     let max: i64 = conn.query_row(
         "SELECT max(coalesce((SELECT max(seq) FROM outbox), 0), coalesce((SELECT max(seq) FROM outbox_failed), 0),
-             coalesce((SELECT max(seq) FROM outbox_blocked), 0))",
+             coalesce((SELECT max(seq) FROM outbox_blocked), 0), coalesce((SELECT max(seq) FROM outbox_held), 0))",
         [],
         |r| r.get(0),
     )?;

@@ -8,6 +8,7 @@
 
 mod apply;
 mod at_once;
+pub mod breaker;
 mod hold;
 pub mod outbox;
 pub mod plan;
@@ -16,7 +17,8 @@ mod worker;
 
 pub use apply::{apply, Applied, KnownGroups, Progress};
 pub use at_once::AtOnce;
+pub use breaker::BreakerSettings;
 pub use hold::{CredentialSource, Hold};
-pub use outbox::{Outbox, Queued};
+pub use outbox::{Gate, Outbox, Queued};
 pub use plan::{plan, Deprovision, Op};
 pub use worker::{AppSync, AppSyncSettings, NeededGroups};

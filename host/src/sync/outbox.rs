@@ -10,6 +10,11 @@
 //! request applying its own operations at once ([`Outbox::claim`]). A request may only
 //! claim a subject whose queue is empty, so what it applies can never overtake an older
 //! queued operation.
+//!
+//! Beside the queues, each app keeps its deprovisioning circuit breaker ([`super::breaker`])
+//! and the operations it holds for an administrator's approval ([`Outbox::hold`]): once a
+//! person has a held operation, every later one of theirs is held behind it, so approving
+//! keeps their order.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 
+use super::breaker::{is_deprovision, BreakerSettings, Window};
 use super::plan::Op;
 use crate::store::{BlockedRow, OutboxRow};
 
@@ -73,9 +79,35 @@ struct AppQueue {
     /// Subjects with queued operations that nobody is working on, oldest first.
     ready: VecDeque<String>,
     busy: HashSet<String>,
+    /// Operations held by the breaker until approved or discarded, oldest first.
+    held: Vec<Queued>,
+    /// How many held operations each subject has.
+    held_subjects: HashMap<String, usize>,
+    window: Window,
 }
 
 impl AppQueue {
+    fn hold_one(&mut self, q: Queued) {
+        *self.held_subjects.entry(q.subject.clone()).or_default() += 1;
+        self.held.push(q);
+    }
+
+    /// Takes the held operations whose `seq` is in `seqs` out of the hold, in order.
+    fn take_held(&mut self, seqs: &HashSet<u64>) -> Vec<Queued> {
+        let (out, keep): (Vec<Queued>, Vec<Queued>) =
+            std::mem::take(&mut self.held).into_iter().partition(|q| seqs.contains(&q.seq));
+        self.held = keep;
+        for q in &out {
+            if let Some(n) = self.held_subjects.get_mut(&q.subject) {
+                *n -= 1;
+                if *n == 0 {
+                    self.held_subjects.remove(&q.subject);
+                }
+            }
+        }
+        out
+    }
+
     fn push(&mut self, q: Queued) {
         let subject = q.subject.clone();
         let queue = self.queues.entry(subject.clone()).or_default();
@@ -85,6 +117,18 @@ impl AppQueue {
             self.ready.push_back(subject);
         }
     }
+}
+
+/// A batch of operations split by the breaker ([`Outbox::hold`]).
+#[derive(Debug, Default)]
+pub struct Gate {
+    /// To apply or queue as usual.
+    pub pass: Vec<Queued>,
+    /// Held (already in the outbox's hold; store them with [`crate::store::Mutation::Hold`],
+    /// or give them back with [`Outbox::unhold`] if the change is not stored).
+    pub held: Vec<Queued>,
+    /// Deprovisions counted in the window for `pass`.
+    pub admitted: usize,
 }
 
 /// Every app's queues. Share it as an `Arc`.
@@ -233,6 +277,100 @@ impl Outbox {
         self.restored_up_to
     }
 
+    /// Sets the app's breaker (the default until then).
+    pub fn set_breaker(&self, app: &str, settings: BreakerSettings) {
+        if let Some(q) = self.lock().get_mut(app) {
+            q.window = Window::new(settings);
+        }
+    }
+
+    /// Splits operations the store is about to commit for `app` (of `people` people): a
+    /// deprovision passes while the breaker's window has room; one past it is held, and so
+    /// is every operation of a person who has one held, then or later. The held ones are in
+    /// the hold at once, so a concurrent change of the same person is held behind them.
+    pub fn hold(&self, app: &str, ops: Vec<Queued>, people: usize) -> Gate {
+        let mut gate = Gate::default();
+        let mut apps = self.lock();
+        let Some(q) = apps.get_mut(app) else {
+            gate.pass = ops;
+            return gate;
+        };
+        let now = std::time::Instant::now();
+        for op in ops {
+            let held = q.held_subjects.contains_key(&op.subject)
+                || (is_deprovision(&op.op) && {
+                    let admitted = q.window.admit(now, people);
+                    gate.admitted += usize::from(admitted);
+                    !admitted
+                });
+            if held {
+                q.hold_one(op.clone());
+                gate.held.push(op);
+            } else {
+                gate.pass.push(op);
+            }
+        }
+        gate
+    }
+
+    /// Undoes [`Outbox::hold`] for a change that was not stored.
+    pub fn unhold(&self, app: &str, gate: &Gate) {
+        let mut apps = self.lock();
+        let Some(q) = apps.get_mut(app) else { return };
+        q.take_held(&gate.held.iter().map(|h| h.seq).collect());
+        q.window.refund(gate.admitted);
+    }
+
+    /// Restores the held operations from their rows (in `seq` order).
+    pub fn restore_held(&self, rows: Vec<OutboxRow>) {
+        let mut apps = self.lock();
+        for row in rows {
+            let (Some(q), Ok(op)) = (apps.get_mut(row.app.as_str()), serde_json::from_str::<Op>(&row.op)) else {
+                continue;
+            };
+            q.hold_one(Queued {
+                seq: row.seq,
+                subject: row.subject,
+                op,
+                origin: row.origin,
+                module_hash: row.module_hash,
+            });
+        }
+    }
+
+    /// The app's held operations, oldest first.
+    pub fn held(&self, app: &str) -> Vec<Queued> {
+        self.lock().get(app).map(|q| q.held.clone()).unwrap_or_default()
+    }
+
+    /// Deprovisions in the app's breaker window now, and its threshold for `people`.
+    pub fn breaker_window(&self, app: &str, people: usize) -> Option<(usize, usize, BreakerSettings)> {
+        let mut apps = self.lock();
+        let q = apps.get_mut(app)?;
+        let settings = *q.window.settings();
+        Some((q.window.count(std::time::Instant::now()), settings.threshold(people), settings))
+    }
+
+    /// Ends the hold of the operations `seqs` (whose outcome the store has recorded): approved
+    /// ones join their subjects' queues in order and the breaker's window starts afresh;
+    /// discarded ones are forgotten. Returns those released.
+    pub fn release_held(&self, app: &str, seqs: &[u64], approved: bool) -> Vec<Queued> {
+        let mut apps = self.lock();
+        let Some(q) = apps.get_mut(app) else { return Vec::new() };
+        let out = q.take_held(&seqs.iter().copied().collect());
+        if approved {
+            q.window.reset();
+            for op in out.iter().cloned() {
+                q.push(op);
+            }
+        }
+        drop(apps);
+        if approved {
+            self.notify(app);
+        }
+        out
+    }
+
     /// A new sequence number: later than every queued operation.
     pub fn next_seq(&self) -> u64 {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
@@ -367,6 +505,37 @@ mod tests {
         assert_eq!(released, [1, 2]);
         assert_eq!(outbox.parked("a"), [add(3, "ada", "ops")]);
         assert!(outbox.parking_apps("eng").iter().all(|a| &**a == "b"));
+    }
+
+    fn disable(seq: u64, subject: &str) -> Queued {
+        Queued { op: Op::SetActive { username: subject.into(), active: false }, ..op(seq, subject) }
+    }
+
+    #[test]
+    fn the_breaker_holds_deprovisions_past_its_threshold_and_everything_after_them_per_person() {
+        let outbox = Outbox::new(["a"], 0);
+        let window = std::time::Duration::from_secs(600);
+        let settings = BreakerSettings { enabled: true, max_deprovisions: 1, max_share: 0.0, window };
+        outbox.set_breaker("a", settings);
+        let gate = outbox.hold("a", vec![disable(1, "ada"), disable(2, "bob"), op(3, "bob"), op(4, "cy")], 10);
+        let seqs = |qs: &[Queued]| qs.iter().map(|q| q.seq).collect::<Vec<_>>();
+        assert_eq!((seqs(&gate.pass), seqs(&gate.held), gate.admitted), (vec![1, 4], vec![2, 3], 1));
+        // A later change of bob, even an enable, waits behind his held disable.
+        let later = outbox.hold("a", vec![op(5, "bob")], 10);
+        assert!(later.pass.is_empty());
+        // A change that was not stored gives its hold back.
+        outbox.unhold("a", &later);
+        assert_eq!(seqs(&outbox.held("a")), [2, 3]);
+        // Approving queues them in order and opens the window again.
+        assert_eq!(seqs(&outbox.release_held("a", &[2, 3], true)), [2, 3]);
+        assert_eq!(outbox.next("a").map(|(_, q)| q.seq), Some(2));
+        assert!(outbox.held("a").is_empty());
+        assert_eq!(outbox.hold("a", vec![disable(6, "dee")], 10).pass.len(), 1);
+        // Discarding forgets them.
+        let gate = outbox.hold("a", vec![disable(7, "eve")], 10);
+        assert_eq!(gate.held.len(), 1);
+        assert_eq!(outbox.release_held("a", &[7], false).len(), 1);
+        assert!(outbox.held("a").is_empty() && outbox.len("a") == 2);
     }
 
     #[test]

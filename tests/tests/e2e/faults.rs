@@ -220,19 +220,15 @@ async fn token_stack(name: &str, token: &str, apps: &[AppSpec]) -> Stack {
     Stack::host(Arc::new(emulator), dir, "token_file = \"confluence-token\"", apps).await
 }
 
-async fn health(s: &Stack) -> Value {
-    s.http.get(format!("{}/healthz", s.url)).send().await.unwrap().json().await.unwrap()
-}
-
-/// Polls `/healthz` until `check` holds (or fails after 20 s).
+/// Polls the health details (`/admin/v1/health`) until `check` holds (or fails after 20 s).
 async fn health_until(s: &Stack, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let h = health(s).await;
+        let h = s.health().await;
         if check(&h) {
             return h;
         }
-        assert!(Instant::now() < deadline, "/healthz never showed {what}: {h}");
+        assert!(Instant::now() < deadline, "the health details never showed {what}: {h}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod breaker;
 mod bulk;
 mod client;
 mod faults;
