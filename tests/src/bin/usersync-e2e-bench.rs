@@ -1115,12 +1115,12 @@ async fn sync(args: SyncArgs) -> anyhow::Result<bool> {
 async fn bulk(args: BulkArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
     let n = args.operations;
-    let operations: Vec<Value> = (0..n)
+    let operations = (0..n)
         .map(|i| {
-            let body: Value = serde_json::from_slice(&user_body(i)).expect("a user body is JSON");
-            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": body})
+            let body: Value = serde_json::from_slice(&user_body(i))?;
+            Ok(json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": body}))
         })
-        .collect();
+        .collect::<anyhow::Result<Vec<Value>>>()?;
     let request =
         json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations}).to_string();
     let mut out = String::new();
