@@ -202,7 +202,6 @@ impl RulesHook {
                     active: m.active,
                     custom_fields: decisions.custom_fields.into_iter().map(|f| (f.name, f.value)).collect(),
                     groups: grants.granted,
-                    groups_add: decisions.groups.add,
                     groups_remove: grants.remove,
                     groups_create: grants.create,
                     revoked: grants.revoked,

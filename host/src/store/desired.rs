@@ -36,8 +36,6 @@ pub struct DesiredAccount {
     /// in one of them is the app's to take back: it is removed as soon as no decision of
     /// the app (or of another app granting the same) wants it any more.
     pub groups: Vec<String>,
-    /// What the module asked to add (the same set as `groups`, as the module listed it).
-    pub groups_add: Vec<String>,
     /// Groups the app did not grant that the person should leave (`keep_existing_groups =
     /// false` in the standard rules): hand-made memberships, never another app's grants.
     pub groups_remove: Vec<String>,
@@ -120,7 +118,9 @@ pub(super) fn upsert(tx: &rusqlite::Savepoint<'_>, app: &str, d: &DesiredUser) -
         account.map(|a| a.active),
         fields.unwrap_or_else(|| "[]".into()),
         list_json(account.map_or(&[], |a| &a.groups)),
-        list_json(account.map_or(&[], |a| &a.groups_add)),
+        // `groups_add` (what the module listed, from before grants) is the same set as
+        // `groups`: kept in its column for older readers, not held in memory a second time.
+        list_json(account.map_or(&[], |a| &a.groups)),
         list_json(account.map_or(&[], |a| &a.groups_remove)),
         list_json(account.map_or(&[], |a| &a.groups_create)),
         reason,
@@ -174,7 +174,6 @@ pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<(String, DesiredUser)>
             active: row.get::<_, Option<bool>>(6)?.unwrap_or(true),
             custom_fields: fields.into_iter().filter_map(|p| Some((p.first()?.clone(), p.get(1)?.clone()))).collect(),
             groups: list_from(&text(8)?),
-            groups_add: list_from(&text(9)?),
             groups_remove: list_from(&text(10)?),
             groups_create: list_from(&text(11)?),
             revoked: list_from(&text(16)?),
@@ -259,7 +258,6 @@ mod tests {
                 active: true,
                 custom_fields: vec![("department".into(), "Engines".into())],
                 groups: vec!["confluence-users".into(), "engineers".into()],
-                groups_add: vec!["engineers".into()],
                 groups_remove: vec![],
                 groups_create: vec!["engineers".into()],
                 revoked: vec!["contractors".into()],
