@@ -77,18 +77,19 @@ impl SetupProblem {
         }
     }
 
+    /// Every kind of setup problem.
+    pub const ALL: [SetupProblem; 6] = [
+        SetupProblem::Credentials,
+        SetupProblem::Permission,
+        SetupProblem::Xsrf,
+        SetupProblem::BaseUrl,
+        SetupProblem::Settings,
+        SetupProblem::Protocol,
+    ];
+
     /// The inverse of [`SetupProblem::as_str`].
     pub fn parse(name: &str) -> Option<SetupProblem> {
-        [
-            SetupProblem::Credentials,
-            SetupProblem::Permission,
-            SetupProblem::Xsrf,
-            SetupProblem::BaseUrl,
-            SetupProblem::Settings,
-            SetupProblem::Protocol,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == name)
+        SetupProblem::ALL.into_iter().find(|p| p.as_str() == name)
     }
 
     /// Whether asking Confluence about the account ([`check_credentials`]) tells when it is
@@ -566,14 +567,7 @@ mod tests {
         for e in data {
             assert_eq!(e.setup_problem(), None, "{e:?}");
         }
-        for p in [
-            SetupProblem::Credentials,
-            SetupProblem::Permission,
-            SetupProblem::Xsrf,
-            SetupProblem::BaseUrl,
-            SetupProblem::Settings,
-            SetupProblem::Protocol,
-        ] {
+        for p in SetupProblem::ALL {
             assert_eq!(SetupProblem::parse(p.as_str()), Some(p));
         }
         assert_eq!(SetupProblem::Credentials.summary(), "Confluence rejects UserSync's credentials");

@@ -145,11 +145,10 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
     if let Some(r) = refuse(&state, &headers, &app) {
         return r;
     }
-    let queued = state.inbound.confluence(&app).map(|s| s.outbox().len(&app));
-    let held = super::held_json(state.inbound.confluence(&app).and_then(|s| s.held()));
-    let parked: Vec<Value> = state
-        .inbound
-        .confluence(&app)
+    let sync = state.inbound.confluence(&app);
+    let queued = sync.map(|s| s.outbox().len(&app));
+    let held = super::held_json(sync.and_then(|s| s.held()));
+    let parked: Vec<Value> = sync
         .map(|s| s.outbox().parked(&app))
         .unwrap_or_default()
         .into_iter()
@@ -158,16 +157,13 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
                 "group": p.group, "reason": p.reason})
         })
         .collect();
-    let sync = state.inbound.confluence(&app);
     let held_ops: Vec<Value> = sync
         .map(|s| s.outbox().held(&app))
         .unwrap_or_default()
         .into_iter()
         .map(|q| json!({"seq": q.seq, "user": q.subject, "op": q.op, "person": q.origin}))
         .collect();
-    let people =
-        state.inbound.snapshot().collection(&app, crate::scim::schema::ResourceKind::User).map_or(0, |c| c.len());
-    let breaker = sync.and_then(|s| s.outbox().breaker_window(&app, people)).map(|(count, threshold, b)| {
+    let breaker = sync.and_then(|s| s.outbox().breaker_window(&app, state.inbound.people(&app))).map(|(count, threshold, b)| {
         json!({"enabled": b.enabled, "tripped": !held_ops.is_empty(), "deprovisionsInWindow": count, "threshold": threshold,
             "windowSecs": b.window.as_secs()})
     });

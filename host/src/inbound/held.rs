@@ -6,7 +6,6 @@
 //! their durable rows and audit entries to the change's transaction.
 
 use crate::scim::error::{ScimError, ScimResult};
-use crate::scim::schema::ResourceKind;
 use crate::store::Mutation;
 use crate::sync::{AppSync, Gate, Queued};
 
@@ -24,8 +23,7 @@ impl Inbound {
     /// store the held ones (with an audit entry each). If the change is then not stored,
     /// give the gate back with [`crate::sync::Outbox::unhold`].
     pub(super) fn gate(&self, app: &App, sync: &AppSync, ops: Vec<Queued>) -> (Gate, Vec<Mutation>) {
-        let people = self.store.snapshot().collection(&app.name, ResourceKind::User).map_or(0, |c| c.len());
-        let gate = sync.outbox().hold(&app.name, ops, people);
+        let gate = sync.outbox().hold(&app.name, ops, self.people(&app.name));
         let mut mutations = Vec::new();
         if !gate.held.is_empty() {
             tracing::warn!(app = %app.name, held = gate.held.len(),

@@ -317,6 +317,11 @@ impl Inbound {
         self.store.snapshot()
     }
 
+    /// How many people (SCIM users) the app has: the deprovisioning breaker's scale.
+    pub fn people(&self, app: &str) -> usize {
+        self.store.snapshot().collection(app, ResourceKind::User).map_or(0, |c| c.len())
+    }
+
     /// `GET /<kind>s/{id}`.
     ///
     /// # Errors
