@@ -270,17 +270,9 @@ async fn an_expired_token_loses_no_offboarding() {
     // ... and waiting, with the reason named everywhere an operator looks.
     let h = health_until(&s, "the credentials hold", held_for_credentials).await;
     assert_eq!(h["confluence"][0]["queued"], 2, "{h}");
-    let conn = usersync::store::open_connection(&s.dir.join("usersync.db")).unwrap();
-    let (_, admin) = usersync::store::tokens::create(&conn, usersync::http::admin::ADMIN, "e2e").unwrap();
-    // A token created while the server runs is accepted once the verifier reads it.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let outbox = loop {
-        let reply = s.http.get(format!("{}/admin/v1/apps/app/outbox", s.url)).bearer_auth(&admin).send().await.unwrap();
-        if reply.status() != 401 || Instant::now() > deadline {
-            break reply.json::<Value>().await.unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let admin = &s.tokens[usersync::http::admin::ADMIN];
+    let reply = s.http.get(format!("{}/admin/v1/apps/app/outbox", s.url)).bearer_auth(admin).send().await.unwrap();
+    let outbox = reply.json::<Value>().await.unwrap();
     assert_eq!(outbox["held"]["reason"], CREDENTIALS, "{outbox}");
     assert_eq!(outbox["queued"], 2, "{outbox}");
     let config = usersync::config::Config::load(&s.dir.join("usersync.toml")).unwrap();
@@ -304,6 +296,7 @@ async fn an_expired_token_loses_no_offboarding() {
     assert_eq!(writes.get("DELETE /rest/api/admin/user/bob"), Some(&1), "{writes:?}");
     s.assert_no_write_twice();
     // Nothing was recorded as refused.
+    let conn = usersync::store::open_connection(&s.dir.join("usersync.db")).unwrap();
     let failed = usersync::store::outbox::failed(&conn, Some("app"), 10).unwrap();
     assert!(failed.is_empty(), "{failed:?}");
 }
