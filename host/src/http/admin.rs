@@ -20,13 +20,13 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{error_response, json_response, HttpState};
 use crate::inbound::SyncReport;
 use crate::scim::error::ScimError;
-use crate::store::{open_connection, DesiredOutcome, DesiredUser};
+use crate::store::{AuditFilter, DesiredOutcome, DesiredUser};
 
 /// The token namespace of admin tokens (not a valid app name, so never an app's).
 pub const ADMIN: &str = "@admin";
@@ -73,6 +73,25 @@ pub(super) struct AuditQuery {
     limit: Option<usize>,
 }
 
+/// An audit entry as the admin API sends it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditItem {
+    at: String,
+    subject: String,
+    user_name: String,
+    action: String,
+    outcome: String,
+    module: String,
+    module_hash: String,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct AuditResponse {
+    entries: Vec<AuditItem>,
+}
+
 pub(super) async fn audit(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -82,25 +101,35 @@ pub(super) async fn audit(
     if let Some(r) = refuse(&state, &headers, &app) {
         return r;
     }
-    let db = state.db.clone();
     let limit = q.limit.unwrap_or(100).min(10_000);
-    let rows = tokio::task::spawn_blocking(move || {
-        let conn = open_connection(&db).map_err(|e| e.to_string())?;
-        crate::store::desired::audit(&conn, Some(&app), q.subject.as_deref(), limit).map_err(|e| e.to_string())
-    })
-    .await;
-    match rows {
-        Ok(Ok(entries)) => {
-            let items: Vec<Value> = entries
+    // The subject exactly, as before the console's broader person filter.
+    let filter = AuditFilter { app: Some(app), person: q.subject.clone(), limit, ..AuditFilter::default() };
+    match state.admin.audit(filter).await {
+        Ok(entries) => {
+            let entries = entries
                 .into_iter()
-                .map(|e| {
-                    json!({"at": e.at, "subject": e.subject, "userName": e.user_name, "action": e.action,
-                        "outcome": e.outcome, "module": e.module_name, "moduleHash": e.module_hash, "detail": e.detail})
+                .filter(|e| q.subject.as_ref().is_none_or(|s| *s == e.subject))
+                .map(|e| AuditItem {
+                    at: e.at,
+                    subject: e.subject,
+                    user_name: e.user_name,
+                    action: e.action,
+                    outcome: e.outcome,
+                    module: e.module_name,
+                    module_hash: e.module_hash,
+                    detail: e.detail,
                 })
                 .collect();
-            json_response(StatusCode::OK, json!({"entries": items}).to_string())
+            typed(StatusCode::OK, &AuditResponse { entries })
         }
-        Ok(Err(e)) => error_response(&ScimError::internal(e)),
+        Err(e) => error_response(&ScimError::internal(e.to_string())),
+    }
+}
+
+/// A typed body as JSON.
+fn typed<T: Serialize>(code: StatusCode, body: &T) -> Response {
+    match serde_json::to_string(body) {
+        Ok(s) => json_response(code, s),
         Err(e) => error_response(&ScimError::internal(e.to_string())),
     }
 }
@@ -167,15 +196,8 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
         json!({"enabled": b.enabled, "tripped": !held_ops.is_empty(), "deprovisionsInWindow": count, "threshold": threshold,
             "windowSecs": b.window.as_secs()})
     });
-    let db = state.db.clone();
-    let name = app.clone();
-    let failed = tokio::task::spawn_blocking(move || {
-        let conn = open_connection(&db).map_err(|e| e.to_string())?;
-        crate::store::outbox::failed(&conn, Some(&name), 1000).map_err(|e| e.to_string())
-    })
-    .await;
-    match failed {
-        Ok(Ok(rows)) => {
+    match state.admin.database().failed(Some(app.clone()), 1000).await {
+        Ok(rows) => {
             let items: Vec<Value> = rows
                 .into_iter()
                 .map(|f| json!({"seq": f.row.seq, "user": f.row.subject, "op": serde_json::from_str::<Value>(&f.row.op).unwrap_or(Value::Null),
@@ -188,7 +210,6 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
                 .to_string(),
             )
         }
-        Ok(Err(e)) => error_response(&ScimError::internal(e)),
         Err(e) => error_response(&ScimError::internal(e.to_string())),
     }
 }

@@ -67,8 +67,8 @@ pub struct HttpState {
     pub inbound: Arc<Inbound>,
     pub tokens: Arc<TokenVerifier>,
     pub limits: HttpLimits,
-    /// The database file (the admin API reads the audit log and failed operations).
-    pub db: std::path::PathBuf,
+    /// The admin side's services (audit log, outbox, Synchronize) behind `/admin/v1/`.
+    pub admin: std::sync::Arc<crate::admin::Admin>,
     /// Failed-authentication throttles and each app's request rate limit.
     pub throttle: Arc<Throttle>,
 }
@@ -330,6 +330,7 @@ async fn scim_edge(State(state): State<HttpState>, mut req: Request, next: Next)
                 Ok(()) => match authenticate(&state, name, req.headers()) {
                     Ok(app) => {
                         state.throttle.succeeded(client, name);
+                        app.seen();
                         app_kind = Some(app.kind);
                         app_name = Some(app.name.clone());
                         match state.throttle.request(client, name) {

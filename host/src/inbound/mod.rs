@@ -50,6 +50,30 @@ pub struct App {
     /// The app's place in the configuration. When several apps provision one Confluence
     /// user, the first of them sets the full name and e-mail (Crowd's directory order).
     pub precedence: usize,
+    /// When the identity provider last made an authenticated request: Unix milliseconds, 0
+    /// for never ([`App::seen`], [`App::last_request`]).
+    pub last_request_ms: std::sync::atomic::AtomicI64,
+}
+
+impl App {
+    /// Notes an authenticated request from the identity provider (a relaxed store: this is
+    /// on every request's path).
+    pub fn seen(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.last_request_ms.store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When the identity provider last made an authenticated request (RFC 3339).
+    pub fn last_request(&self) -> Option<String> {
+        let ms = self.last_request_ms.load(std::sync::atomic::Ordering::Relaxed);
+        (ms > 0).then(|| {
+            crate::clock::system_time_rfc3339(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+            )
+        })
+    }
 }
 
 /// How often a write is retried after losing an optimistic race.
@@ -111,6 +135,7 @@ pub fn apps_from_config(config: &Config) -> Result<HashMap<String, Arc<App>>, cr
             schemas: AppSchemas::new(&exts),
             base_url: format!("{public}/scim/v2/{}", a.name),
             precedence,
+            last_request_ms: std::sync::atomic::AtomicI64::new(0),
         };
         apps.insert(a.name.clone(), Arc::new(app));
     }

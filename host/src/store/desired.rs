@@ -233,6 +233,40 @@ pub fn audit(
     rows.collect()
 }
 
+/// The audit log as the console filters it, newest first.
+///
+/// # Errors
+/// The database fails.
+pub fn audit_filtered(conn: &rusqlite::Connection, f: &super::AuditFilter) -> rusqlite::Result<Vec<AuditEntry>> {
+    let person_prefix =
+        f.person.as_ref().map(|p| format!("{}%", p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, app, subject, user_name, action, outcome, module_name, module_hash, detail FROM audit_log
+         WHERE (?1 IS NULL OR app = ?1)
+           AND (?2 IS NULL OR subject = ?2 OR user_name LIKE ?3 ESCAPE '\\')
+           AND (?4 IS NULL OR action = ?4)
+           AND (?5 IS NULL OR at >= ?5) AND (?6 IS NULL OR at < ?6)
+         ORDER BY seq DESC LIMIT ?7",
+    )?;
+    let rows = stmt.query_map(
+        params![f.app, f.person, person_prefix, f.action, f.since, f.until, i64::try_from(f.limit).unwrap_or(i64::MAX)],
+        |r| {
+            Ok(AuditEntry {
+                at: r.get(0)?,
+                app: r.get(1)?,
+                subject: r.get(2)?,
+                user_name: r.get(3)?,
+                action: r.get(4)?,
+                outcome: r.get(5)?,
+                module_name: r.get(6)?,
+                module_hash: r.get(7)?,
+                detail: r.get(8)?,
+            })
+        },
+    )?;
+    rows.collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@
 //!
 //! **Architecture invariant:** only the writer thread writes the `resources` table.
 
+pub mod accounts;
+pub mod database;
 pub mod desired;
 pub mod observed;
 pub mod outbox;
@@ -28,6 +30,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use crate::scim::schema::ResourceKind;
+pub use database::{AuditFilter, Database};
 pub use desired::{AuditEntry, DesiredAccount, DesiredOutcome, DesiredUser};
 pub use observed::ObservedUser;
 pub use outbox::{BlockedRow, FailedRow, HoldRow, OutboxRow};
@@ -211,6 +214,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/0004_grants.sql")),
     (5, include_str!("../../migrations/0005_confluence_hold.sql")),
     (6, include_str!("../../migrations/0006_held.sql")),
+    (7, include_str!("../../migrations/0007_console.sql")),
 ];
 
 /// Applies the migrations in `host/migrations/` that the file has not seen yet.

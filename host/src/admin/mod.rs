@@ -1,0 +1,527 @@
+//! The application services of the admin side: what the console, the admin API and the CLI
+//! ask of UserSync, answered as typed structs. None of them reads SQLite itself; they go
+//! through [`Database`] and the in-memory snapshot.
+
+pub mod accounts;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::inbound::{Inbound, SyncReport};
+use crate::scim::error::ScimError;
+use crate::scim::schema::ResourceKind;
+use crate::store::tokens::TokenInfo;
+use crate::store::{
+    AuditEntry, AuditFilter, Database, DesiredOutcome, DesiredUser, FailedRow, Mutation, ObservedUser, Store,
+    StoreError,
+};
+pub use accounts::{LoginThrottle, Role};
+
+/// Errors of the admin services.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no app {0}")]
+    NoApp(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<ScimError> for AdminError {
+    fn from(e: ScimError) -> Self {
+        AdminError::Refused(e.detail)
+    }
+}
+
+/// The admin side's services.
+pub struct Admin {
+    inbound: Arc<Inbound>,
+    store: Store,
+    db: Database,
+    /// Failed console logins, per account and per address.
+    pub logins: LoginThrottle,
+}
+
+/// One app as the console's list shows it.
+#[derive(Debug, Clone)]
+pub struct AppOverview {
+    pub name: String,
+    pub kind: &'static str,
+    pub base_url: String,
+    pub people: usize,
+    pub groups: usize,
+    pub module: Option<ModuleView>,
+    pub confluence: Option<ConfluenceView>,
+    /// When the identity provider last made an authenticated request (RFC 3339).
+    pub last_request: Option<String>,
+}
+
+/// An app's rules module, as the registry has it.
+#[derive(Debug, Clone)]
+pub struct ModuleView {
+    pub path: String,
+    pub name: Option<String>,
+    pub hash: Option<String>,
+    pub world: Option<String>,
+    pub loaded_at: Option<String>,
+    pub last_error: Option<String>,
+    pub reloads: u64,
+    /// The settings the module declares: (key, kind, default, help).
+    pub settings: Vec<(String, String, Option<String>, String)>,
+}
+
+/// An app's Confluence side.
+#[derive(Debug, Clone)]
+pub struct ConfluenceView {
+    pub queued: usize,
+    pub held_for_approval: usize,
+    pub parked: usize,
+    /// Why operations wait although Confluence answers.
+    pub held: Option<String>,
+    /// While Confluence fails: how long the app still waits.
+    pub paused_for_ms: Option<u64>,
+}
+
+/// An operation waiting, held or parked.
+#[derive(Debug, Clone)]
+pub struct OpView {
+    pub seq: u64,
+    pub user: String,
+    pub person: String,
+    pub operation: String,
+    /// For a parked membership: the missing group and why.
+    pub reason: Option<String>,
+}
+
+/// An app's outbox.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxView {
+    pub configured: bool,
+    pub queued: usize,
+    pub held: Option<String>,
+    pub held_for_approval: Vec<OpView>,
+    pub parked: Vec<OpView>,
+    pub failed: Vec<FailedRow>,
+}
+
+/// A person found by the console's search.
+#[derive(Debug, Clone)]
+pub struct PersonHit {
+    pub app: String,
+    pub id: String,
+    pub user_name: String,
+    pub outcome: Option<&'static str>,
+    pub confluence_username: Option<String>,
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Everything the console shows of one person.
+#[derive(Debug, Clone)]
+pub struct PersonView {
+    pub app: String,
+    pub id: String,
+    pub user_name: String,
+    /// The stored SCIM resource, pretty-printed.
+    pub scim: String,
+    pub decision: Option<Arc<DesiredUser>>,
+    /// What the last reading of Confluence found for the decided username.
+    pub observed: Option<Arc<ObservedUser>>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// A token as the console lists it.
+#[derive(Debug, Clone)]
+pub struct TokenView {
+    pub info: TokenInfo,
+}
+
+/// Most hits one people search returns.
+pub const MAX_HITS: usize = 50;
+
+impl Admin {
+    pub fn new(inbound: Arc<Inbound>, store: Store, db: Database) -> Self {
+        Self { inbound, store, db, logins: LoginThrottle::default() }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn inbound(&self) -> &Arc<Inbound> {
+        &self.inbound
+    }
+
+    fn known(&self, app: &str) -> Result<(), AdminError> {
+        self.inbound.app(app).map(|_| ()).ok_or_else(|| AdminError::NoApp(app.to_owned()))
+    }
+
+    /// Every app, by name.
+    pub fn apps(&self) -> Vec<AppOverview> {
+        let snap = self.inbound.snapshot();
+        let modules = self.inbound.rules().map(|r| r.registry().status()).unwrap_or_default();
+        let mut out: Vec<AppOverview> = self
+            .inbound
+            .apps()
+            .map(|app| {
+                let data = snap.app(&app.name);
+                let module = modules.iter().find(|m| m.app == *app.name).map(|m| ModuleView {
+                    path: m.path.display().to_string(),
+                    name: m.module.as_ref().map(|id| id.name.clone()),
+                    hash: m.module.as_ref().map(|id| id.hash.clone()),
+                    world: m.world.clone(),
+                    loaded_at: m.loaded_at.map(crate::clock::system_time_rfc3339),
+                    last_error: m.last_error.clone(),
+                    reloads: m.reloads,
+                    settings: m
+                        .declaration
+                        .iter()
+                        .flatten()
+                        .map(|s| {
+                            (
+                                s.key.clone(),
+                                s.kind.to_string(),
+                                s.default.as_ref().map(crate::rules::declaration::render_value),
+                                s.help.clone(),
+                            )
+                        })
+                        .collect(),
+                });
+                let confluence = self.inbound.confluence(&app.name).map(|sync| ConfluenceView {
+                    queued: sync.outbox().len(&app.name),
+                    held_for_approval: sync.outbox().held(&app.name).len(),
+                    parked: sync.outbox().parked(&app.name).len(),
+                    held: sync.held().map(|h| format!("{}: {}", h.reason(), h.detail)),
+                    paused_for_ms: sync.paused_for().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                });
+                AppOverview {
+                    name: app.name.to_string(),
+                    kind: app.kind.as_str(),
+                    base_url: app.base_url.clone(),
+                    people: data.map_or(0, |d| d.users.len()),
+                    groups: data.map_or(0, |d| d.groups.len()),
+                    module,
+                    confluence,
+                    last_request: app.last_request(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// One app.
+    ///
+    /// # Errors
+    /// [`AdminError::NoApp`].
+    pub fn app(&self, name: &str) -> Result<AppOverview, AdminError> {
+        self.apps().into_iter().find(|a| a.name == name).ok_or_else(|| AdminError::NoApp(name.to_owned()))
+    }
+
+    /// An app's outbox: what waits, what is held, parked or refused.
+    ///
+    /// # Errors
+    /// [`AdminError::NoApp`], or the database fails.
+    pub async fn outbox(&self, app: &str) -> Result<OutboxView, AdminError> {
+        self.known(app)?;
+        let Some(sync) = self.inbound.confluence(app) else { return Ok(OutboxView::default()) };
+        let view = |seq, user: &str, person: &str, op: &crate::sync::Op, reason| OpView {
+            seq,
+            user: user.to_owned(),
+            person: person.to_owned(),
+            operation: op.describe(),
+            reason,
+        };
+        Ok(OutboxView {
+            configured: true,
+            queued: sync.outbox().len(app),
+            held: sync.held().map(|h| format!("{}: {}", h.reason(), h.detail)),
+            held_for_approval: sync
+                .outbox()
+                .held(app)
+                .iter()
+                .map(|q| view(q.seq, &q.subject, &q.origin, &q.op, None))
+                .collect(),
+            parked: sync
+                .outbox()
+                .parked(app)
+                .iter()
+                .map(|p| {
+                    view(
+                        p.queued.seq,
+                        &p.queued.subject,
+                        &p.queued.origin,
+                        &p.queued.op,
+                        Some(format!("{}: {}", p.group, p.reason)),
+                    )
+                })
+                .collect(),
+            failed: self.db.failed(Some(app.to_owned()), 1000).await?,
+        })
+    }
+
+    /// Releases (`approved`) or drops what the deprovisioning circuit breaker holds.
+    ///
+    /// # Errors
+    /// No such app, no Confluence, or the store fails.
+    pub async fn settle_held(&self, actor: &str, app: &str, approved: bool) -> Result<usize, AdminError> {
+        self.known(app)?;
+        let n = self.inbound.settle_held(app, approved).await?;
+        let what = if approved { "approved" } else { "discarded" };
+        self.record(actor, app, "outbox", &format!("{what} {n} held operations")).await;
+        Ok(n)
+    }
+
+    /// Synchronize (or its dry run).
+    ///
+    /// # Errors
+    /// No such app, no Confluence, or Synchronize failed.
+    pub async fn synchronize(
+        &self,
+        actor: &str,
+        app: &str,
+        dry_run: bool,
+        wait: Duration,
+    ) -> Result<SyncReport, AdminError> {
+        self.known(app)?;
+        let progress = |line: &str| tracing::info!(%app, "synchronize: {line}");
+        let report = self.inbound.synchronize(app, dry_run, wait, &progress).await?;
+        if !dry_run {
+            let s = &report.summary;
+            self.record(
+                actor,
+                app,
+                "synchronize",
+                &format!(
+                    "ran Synchronize: {} people, {} in step, {} operations planned",
+                    s.people,
+                    s.in_step,
+                    report.plan.len()
+                ),
+            )
+            .await;
+        }
+        Ok(report)
+    }
+
+    /// The audit log, newest first.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditEntry>, AdminError> {
+        Ok(self.db.audit(filter).await?)
+    }
+
+    /// An app's tokens, oldest first.
+    ///
+    /// # Errors
+    /// No such app, or the database fails.
+    pub async fn tokens(&self, app: &str) -> Result<Vec<TokenInfo>, AdminError> {
+        self.known(app)?;
+        Ok(self.db.tokens(Some(app.to_owned())).await?)
+    }
+
+    /// Creates a token for `app`: (its id, the secret, to show once).
+    ///
+    /// # Errors
+    /// No such app, a label too long, or the database fails.
+    pub async fn create_token(&self, actor: &str, app: &str, label: &str) -> Result<(String, String), AdminError> {
+        self.known(app)?;
+        let label = label.trim();
+        if label.chars().count() > 100 || label.chars().any(char::is_control) {
+            return Err(AdminError::Invalid("a label is at most 100 characters, without control characters".into()));
+        }
+        let (id, secret) = self.db.create_token(app.to_owned(), label.to_owned()).await?;
+        self.record(actor, app, "token", &format!("created token {id} ({label:?})")).await;
+        Ok((id, secret))
+    }
+
+    /// Revokes a token of `app`.
+    ///
+    /// # Errors
+    /// No such app or token, or the database fails.
+    pub async fn revoke_token(&self, actor: &str, app: &str, id: &str) -> Result<(), AdminError> {
+        self.known(app)?;
+        if !self.db.revoke_token(app.to_owned(), id.to_owned()).await? {
+            return Err(AdminError::Invalid(format!("app {app} has no active token {id}")));
+        }
+        self.record(actor, app, "token", &format!("revoked token {id}")).await;
+        Ok(())
+    }
+
+    /// People whose SCIM id, `userName`, or decided Confluence username, full name or
+    /// e-mail contains `query` (case-insensitive), across apps (or in one); at most
+    /// [`MAX_HITS`]. Answered from memory.
+    pub fn search_people(&self, query: &str, app: Option<&str>) -> Vec<PersonHit> {
+        let needle = query.trim().to_lowercase();
+        let snap = self.inbound.snapshot();
+        let mut hits = Vec::new();
+        let mut names: Vec<&Arc<crate::inbound::App>> =
+            self.inbound.apps().filter(|a| app.is_none_or(|n| *a.name == *n)).collect();
+        names.sort_by(|a, b| a.name.cmp(&b.name));
+        for a in names {
+            let Some(data) = snap.app(&a.name) else { continue };
+            for user in data.users.iter() {
+                let decision = data.desired.get(&user.id);
+                let account = decision.and_then(|d| d.account());
+                let matches = needle.is_empty()
+                    || user.name_key.contains(&needle)
+                    || user.id.to_lowercase().contains(&needle)
+                    || account.is_some_and(|acc| {
+                        acc.username.to_lowercase().contains(&needle)
+                            || acc.email.to_lowercase().contains(&needle)
+                            || acc.full_name.to_lowercase().contains(&needle)
+                    });
+                if !matches {
+                    continue;
+                }
+                hits.push(PersonHit {
+                    app: a.name.to_string(),
+                    id: user.id.to_string(),
+                    user_name: user.name_key.to_string(),
+                    outcome: decision.map(|d| match d.outcome {
+                        DesiredOutcome::Provision(_) => "provision",
+                        DesiredOutcome::Skip { .. } => "skip",
+                    }),
+                    confluence_username: account.map(|a| a.username.clone()),
+                    full_name: account.map(|a| a.full_name.clone()),
+                    email: account.map(|a| a.email.clone()),
+                });
+                if hits.len() >= MAX_HITS {
+                    return hits;
+                }
+            }
+        }
+        hits
+    }
+
+    /// One person: SCIM data, decision, Confluence state, audit trail.
+    ///
+    /// # Errors
+    /// No such app or person, or the database fails.
+    pub async fn person(&self, app: &str, id: &str) -> Result<PersonView, AdminError> {
+        self.known(app)?;
+        let snap = self.inbound.snapshot();
+        let user = snap
+            .get(app, ResourceKind::User, id)
+            .cloned()
+            .ok_or_else(|| AdminError::Invalid(format!("app {app} has no person {id}")))?;
+        let scim = user
+            .value()
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| String::from_utf8_lossy(&user.json).into_owned());
+        let decision = snap.app(app).and_then(|d| d.desired.get(id)).cloned();
+        let observed = decision
+            .as_deref()
+            .and_then(DesiredUser::provisioned_username)
+            .and_then(|u| snap.observed(&u.to_lowercase()))
+            .cloned();
+        let audit = self
+            .db
+            .audit(AuditFilter {
+                app: Some(app.to_owned()),
+                person: Some(id.to_owned()),
+                limit: 200,
+                ..AuditFilter::default()
+            })
+            .await?
+            .into_iter()
+            .filter(|e| e.subject == id)
+            .collect();
+        Ok(PersonView {
+            app: app.to_owned(),
+            id: id.to_owned(),
+            user_name: user.name_key.to_string(),
+            scim,
+            decision,
+            observed,
+            audit,
+        })
+    }
+
+    /// Records an administrator's change in the audit log (never with a secret).
+    async fn record(&self, actor: &str, app: &str, subject: &str, detail: &str) {
+        let entry = AuditEntry {
+            at: crate::clock::now_rfc3339(),
+            app: app.to_owned(),
+            subject: subject.to_owned(),
+            user_name: actor.to_owned(),
+            action: "admin".to_owned(),
+            outcome: "done".to_owned(),
+            module_name: String::new(),
+            module_hash: String::new(),
+            detail: detail.to_owned(),
+        };
+        if let Err(e) = self.store.commit(vec![Mutation::Audit(entry)]).await {
+            tracing::error!(error = %e, "cannot audit an administrator's change");
+        }
+    }
+
+    /// Checks an account's password; `Some(role)` when it matches.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn check_password(&self, username: &str, password: &str) -> Result<Option<Role>, AdminError> {
+        let stored = self.db.credentials(username.to_owned()).await?;
+        let (phc, role) = match &stored {
+            Some((phc, role)) => (phc.clone(), Role::parse(role)),
+            None => (accounts::decoy_hash().to_owned(), None),
+        };
+        let password = password.to_owned();
+        // argon2 takes tens of milliseconds of CPU: off the async threads.
+        let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &phc)).await.unwrap_or(false);
+        Ok(if ok && stored.is_some() { role } else { None })
+    }
+
+    /// Creates an administrator account (or, with `replace`, resets its password and role).
+    ///
+    /// # Errors
+    /// A name or password that is not acceptable, an existing account without `replace`, or
+    /// the database fails.
+    pub async fn create_account(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+        replace: bool,
+    ) -> Result<(), AdminError> {
+        create_account(&self.db, username, password, role, replace).await
+    }
+}
+
+/// Creates an administrator account in `db` (the CLI's path, with no server running).
+///
+/// # Errors
+/// As [`Admin::create_account`].
+pub async fn create_account(
+    db: &Database,
+    username: &str,
+    password: &str,
+    role: Role,
+    replace: bool,
+) -> Result<(), AdminError> {
+    if !accounts::valid_username(username) {
+        return Err(AdminError::Invalid(
+            "an account name is 1 to 64 lower-case letters, digits, '.', '_', '-' or '@'".into(),
+        ));
+    }
+    if password.chars().count() < accounts::MIN_PASSWORD_CHARS {
+        return Err(AdminError::Invalid(format!(
+            "a password has at least {} characters",
+            accounts::MIN_PASSWORD_CHARS
+        )));
+    }
+    let password = password.to_owned();
+    let phc = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
+        .await
+        .map_err(|e| AdminError::Invalid(e.to_string()))?
+        .map_err(AdminError::Invalid)?;
+    if !db.put_account(username.to_owned(), phc, role.as_str().to_owned(), replace).await? {
+        return Err(AdminError::Invalid(format!("account {username} exists (use --reset to set a new password)")));
+    }
+    Ok(())
+}

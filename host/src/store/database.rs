@@ -1,0 +1,172 @@
+//! [`Database`]: what the admin side reads and writes outside the writer thread (the
+//! audit log, refused operations, tokens, administrator accounts and sessions), each call on
+//! a short-lived connection of its own in a blocking task. The SQL stays in this module's
+//! siblings; callers get typed rows.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use super::accounts::{self, AccountRow, SessionRow};
+use super::tokens::{self, TokenInfo};
+use super::{open_connection, AuditEntry, FailedRow, StoreError};
+
+/// Which audit entries to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub app: Option<String>,
+    /// A person: their SCIM id, or (a prefix of) their `userName`.
+    pub person: Option<String>,
+    /// What triggered the entry (`create`, `sync`, `apply`, `admin`…), exactly.
+    pub action: Option<String>,
+    /// Entries at or after this RFC 3339 time (a prefix such as `2026-12-02` works).
+    pub since: Option<String>,
+    /// Entries before this time.
+    pub until: Option<String>,
+    pub limit: usize,
+}
+
+/// The database file, for the admin side.
+#[derive(Debug, Clone)]
+pub struct Database {
+    path: PathBuf,
+}
+
+impl Database {
+    pub fn new(path: &Path) -> Self {
+        Self { path: path.to_owned() }
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || f(&open_connection(&path)?))
+            .await
+            .map_err(|e| StoreError::Corrupt { id: "-".into(), detail: format!("database task lost: {e}") })?
+    }
+
+    /// The audit log, newest first.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        self.run(move |conn| Ok(super::desired::audit_filtered(conn, &filter)?)).await
+    }
+
+    /// Operations Confluence refused for good, newest first.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn failed(&self, app: Option<String>, limit: usize) -> Result<Vec<FailedRow>, StoreError> {
+        self.run(move |conn| Ok(super::outbox::failed(conn, app.as_deref(), limit)?)).await
+    }
+
+    /// Creates a token for `app`: (its id, the secret, shown once).
+    ///
+    /// # Errors
+    /// The database or the random source fails.
+    pub async fn create_token(&self, app: String, label: String) -> Result<(String, String), StoreError> {
+        self.run(move |conn| tokens::create(conn, &app, &label)).await
+    }
+
+    /// The tokens of an app (or all), oldest first.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn tokens(&self, app: Option<String>) -> Result<Vec<TokenInfo>, StoreError> {
+        self.run(move |conn| tokens::list(conn, app.as_deref())).await
+    }
+
+    /// Revokes a token of `app`; false if it has none by that id (or it was revoked).
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn revoke_token(&self, app: String, id: String) -> Result<bool, StoreError> {
+        self.run(move |conn| {
+            let listed = tokens::list(conn, Some(&app))?;
+            if !listed.iter().any(|t| t.id == id && t.revoked.is_none()) {
+                return Ok(false);
+            }
+            tokens::revoke(conn, &id)
+        })
+        .await
+    }
+
+    /// Creates (or with `replace`, resets) an administrator account.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn put_account(
+        &self,
+        username: String,
+        password_phc: String,
+        role: String,
+        replace: bool,
+    ) -> Result<bool, StoreError> {
+        self.run(move |conn| accounts::put_account(conn, &username, &password_phc, &role, replace)).await
+    }
+
+    /// The password hash and role of an enabled account.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn credentials(&self, username: String) -> Result<Option<(String, String)>, StoreError> {
+        self.run(move |conn| accounts::credentials(conn, &username)).await
+    }
+
+    /// Every administrator account.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
+        self.run(|conn| accounts::accounts(conn)).await
+    }
+
+    /// Disables an account and ends its sessions.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn disable_account(&self, username: String) -> Result<bool, StoreError> {
+        self.run(move |conn| accounts::disable(conn, &username)).await
+    }
+
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn open_session(
+        &self,
+        id_sha256: [u8; 32],
+        username: String,
+        csrf: String,
+        now: i64,
+        expires: i64,
+        address: String,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn| accounts::open_session(conn, &id_sha256, &username, &csrf, now, expires, &address)).await
+    }
+
+    /// The live session with this id (see [`accounts::session`]).
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn session(
+        &self,
+        id_sha256: [u8; 32],
+        now: i64,
+        idle_since: i64,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        self.run(move |conn| accounts::session(conn, &id_sha256, now, idle_since)).await
+    }
+
+    /// Ends a session.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn close_session(&self, id_sha256: [u8; 32]) -> Result<(), StoreError> {
+        self.run(move |conn| accounts::close_session(conn, &id_sha256)).await
+    }
+}
