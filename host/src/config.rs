@@ -39,9 +39,52 @@ pub struct Config {
     /// decisions are stored but nothing is sent anywhere.
     #[serde(default)]
     pub confluence: Option<ConfluenceConfig>,
+    /// `[console]`: the web console at `/console/`.
+    #[serde(default)]
+    pub console: ConsoleConfig,
     /// The directory relative paths in this file are resolved against (set by [`Config::load`]).
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// `[console]`: the admin console's sessions and where logins may come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the console at `/console/`. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// A session ends after this many minutes without a request. Default 30.
+    #[serde(default = "default_idle_minutes")]
+    pub session_idle_minutes: u64,
+    /// And in any case this many hours after the login. Default 12.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u64,
+    /// A reverse proxy in front of UserSync terminates TLS: logins are then accepted from
+    /// any address. Without it (and without TLS in the process), the console accepts
+    /// logins only from loopback, since a password would otherwise cross the network in
+    /// the clear. Default false.
+    #[serde(default)]
+    pub behind_tls_proxy: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_idle_minutes: default_idle_minutes(),
+            session_hours: default_session_hours(),
+            behind_tls_proxy: false,
+        }
+    }
+}
+
+fn default_idle_minutes() -> u64 {
+    30
+}
+
+fn default_session_hours() -> u64 {
+    12
 }
 
 /// `[server]`.

@@ -2,10 +2,12 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map of this crate.
 
+pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod confluence;
+pub mod console;
 pub mod http;
 pub mod inbound;
 pub mod model;

@@ -7,8 +7,10 @@ use axum::Router;
 
 use std::time::Duration;
 
+use crate::admin::Admin;
 use crate::config::{Config, ConfigError, ConfluenceCredentials, DeprovisionPolicy};
 use crate::confluence::{Auth, Backoff, ConfluenceClient, ConfluenceSettings};
+use crate::console::ConsoleState;
 use crate::http::throttle::Throttle;
 use crate::http::{router, HttpLimits, HttpState, ListenSettings};
 use crate::inbound::{apps_from_config, relocate, Inbound, RulesHook};
@@ -16,7 +18,7 @@ use crate::rules::{AppModule, ModuleRegistry, RulesEngine, RulesError};
 use crate::scim::normalize::Limits;
 use crate::store::tokens::TokenVerifier;
 use crate::store::{open_connection, outbox};
-use crate::store::{Store, StoreError};
+use crate::store::{Database, Store, StoreError};
 use crate::sync::{AppSync, AppSyncSettings, BreakerSettings, CredentialSource, Deprovision, Outbox};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +74,7 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
     let mut inbound = Inbound::new(store.clone(), apps, Limits::default(), config.server.max_results)
         .with_member_cap(config.server.max_members_per_request);
     let confluence = confluence_sync(config, &store)?;
-    if let Some(rules) = rules_hook(config, store)? {
+    if let Some(rules) = rules_hook(config, store.clone())? {
         inbound = inbound.with_rules(rules);
     }
     let confluence_apps = confluence.clone();
@@ -107,7 +109,21 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
     });
-    let router = router(HttpState { inbound: inbound.clone(), tokens, limits, db: db.clone(), throttle });
+    let admin = Arc::new(Admin::new(inbound.clone(), store, Database::new(&db)));
+    let api = router(HttpState { inbound: inbound.clone(), tokens, limits, admin: admin.clone(), throttle });
+    let router = if config.console.enabled {
+        let console = ConsoleState {
+            admin,
+            config: config.console.clone(),
+            origin: crate::console::origin_of(&config.public_url()),
+        };
+        Router::new()
+            .merge(crate::console::router(console))
+            .route("/", axum::routing::get(|| async { axum::response::Redirect::to("/console/") }))
+            .fallback_service(api)
+    } else {
+        api
+    };
     Ok(Service { router, inbound, confluence: confluence_apps })
 }
 

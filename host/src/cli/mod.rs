@@ -34,6 +34,11 @@ enum Command {
         #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
         config: PathBuf,
     },
+    /// The console's administrator accounts: create (or reset), list, disable.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Create, list and revoke the bearer tokens identity providers use.
     Token {
         #[command(subcommand)]
@@ -90,6 +95,40 @@ enum Command {
         app: Option<String>,
         #[command(subcommand)]
         command: Option<OutboxCommand>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator account for the console. The password is read from the
+    /// environment variable named by `--password-env`, or else from the first line of
+    /// standard input.
+    Create {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        /// The account name (lower-case).
+        #[arg(long)]
+        username: String,
+        /// `admin` (changes everything) or `viewer` (reads everything but secrets).
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// The environment variable that holds the password.
+        #[arg(long)]
+        password_env: Option<String>,
+        /// Set a new password and role on an existing account (ends its sessions).
+        #[arg(long)]
+        reset: bool,
+    },
+    /// List the accounts (never their passwords).
+    List {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+    },
+    /// Disable an account and end its sessions.
+    Disable {
+        #[arg(long, env = "USERSYNC_CONFIG", default_value = "usersync.toml")]
+        config: PathBuf,
+        username: String,
     },
 }
 
@@ -203,6 +242,7 @@ pub fn run() -> Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(crate::server::serve(&config))?;
         }
+        Command::Admin { command } => admin(command)?,
         Command::Token { command } => token(command)?,
         Command::Rules { command } => rules(command)?,
         Command::Sync { config, app, dry_run, token } => sync(&Config::load(&config)?, &app, dry_run, token)?,
@@ -292,6 +332,60 @@ fn open_db(config: &Config) -> Result<rusqlite::Connection> {
     let mut conn = open_connection(&path).with_context(|| format!("cannot open {}", path.display()))?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+fn admin(command: AdminCommand) -> Result<()> {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    match command {
+        AdminCommand::Create { config, username, role, password_env, reset } => {
+            let config = Config::load(&config)?;
+            open_db(&config)?; // migrated
+            let role =
+                crate::admin::Role::parse(&role).with_context(|| format!("no role {role:?}: admin or viewer"))?;
+            let password = match password_env {
+                Some(var) => {
+                    std::env::var(&var).with_context(|| format!("the environment variable {var} is not set"))?
+                }
+                None => {
+                    eprintln!(
+                        "Password (one line on standard input, at least {} characters):",
+                        crate::admin::accounts::MIN_PASSWORD_CHARS
+                    );
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).context("cannot read the password")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let db = crate::store::Database::new(&config.database_path());
+            runtime.block_on(crate::admin::create_account(&db, &username, &password, role, reset))?;
+            eprintln!(
+                "{} account {username} ({}). Log in at {}/console/",
+                if reset { "Reset" } else { "Created" },
+                role.as_str(),
+                config.public_url()
+            );
+        }
+        AdminCommand::List { config } => {
+            let config = Config::load(&config)?;
+            open_db(&config)?;
+            let db = crate::store::Database::new(&config.database_path());
+            println!("{:<32} {:<8} {:<26} DISABLED", "ACCOUNT", "ROLE", "CREATED");
+            for a in runtime.block_on(db.accounts())? {
+                println!("{:<32} {:<8} {:<26} {}", a.username, a.role, a.created, a.disabled.as_deref().unwrap_or("-"));
+            }
+        }
+        AdminCommand::Disable { config, username } => {
+            let config = Config::load(&config)?;
+            open_db(&config)?;
+            let db = crate::store::Database::new(&config.database_path());
+            if !runtime.block_on(db.disable_account(username.clone()))? {
+                bail!("no enabled account {username}");
+            }
+            eprintln!("Disabled account {username}; its sessions have ended.");
+        }
+    }
+    Ok(())
 }
 
 fn token(command: TokenCommand) -> Result<()> {

@@ -1,7 +1,8 @@
 //! `usersync-demo`: UserSync's main job on one machine, with nothing to install. It starts
 //! the Confluence emulator (as Confluence), builds the standard rules module, writes a
-//! config with one OneLogin app, creates its SCIM bearer token, prints what an
-//! administrator would paste into OneLogin, and serves until Ctrl-C.
+//! config with one OneLogin app, creates its SCIM bearer token and a console login, prints
+//! the console's URL and what an administrator would paste into OneLogin, and serves until
+//! Ctrl-C.
 //!
 //! ```text
 //! cargo run --release -p usersync-tests --bin usersync-demo
@@ -82,9 +83,21 @@ async fn run(cli: &Cli, dir: &Path) -> Result<()> {
     let (_, secret) = tokens::create(&conn, "onelogin", "demo")?;
     let (_, admin) = tokens::create(&conn, usersync::http::admin::ADMIN, "demo")?;
     drop(conn);
+    // A bootstrap console account with a fresh password (reset on every demo start).
+    let console_password = tokens::generate_token()
+        .map_err(|e| anyhow::anyhow!("no randomness: {e}"))?
+        .trim_start_matches("ust_")
+        .chars()
+        .take(20)
+        .collect::<String>();
+    let db = usersync::store::Database::new(&config.database_path());
+    usersync::admin::create_account(&db, "admin", &console_password, usersync::admin::Role::Admin, true).await?;
 
     println!();
     println!("  UserSync demo (config: {})", path.display());
+    println!();
+    println!("  Console:             {}/console/", config.public_url());
+    println!("  Console login:       admin / {console_password}");
     println!();
     println!("  SCIM Base URL:       {}/scim/v2/onelogin", config.public_url());
     println!("  SCIM Bearer Token:   {secret}");
