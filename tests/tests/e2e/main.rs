@@ -8,8 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod breaker;
+mod browser;
 mod bulk;
 mod client;
+mod console;
 mod faults;
 mod flows;
 mod grants;

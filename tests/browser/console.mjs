@@ -1,0 +1,146 @@
+// Browser tests of the UserSync console in headless Chromium, driven by playwright-core.
+// Run by tests/tests/e2e/browser.rs, which starts UserSync (with the Confluence emulator),
+// creates the accounts and passes:
+//   USERSYNC_URL, ADMIN_PASSWORD, VIEWER_PASSWORD, CHROMIUM, SCREENSHOTS (a folder, or empty)
+// Exits non-zero with the failing step on stderr.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+
+const url = process.env.USERSYNC_URL;
+const shots = process.env.SCREENSHOTS || "";
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+});
+
+async function shot(page, name) {
+  if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+async function login(context, username, password) {
+  const page = await context.newPage();
+  await page.goto(`${url}/console/`);
+  assert.match(page.url(), /\/console\/login/, "an anonymous visit lands on the login page");
+  await page.getByLabel("Account").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(`${url}/console/`);
+  return page;
+}
+
+let step = "start";
+try {
+  // --- an administrator ---
+  step = "log in";
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: url });
+  const page = await login(context, "root", process.env.ADMIN_PASSWORD);
+  await page.getByRole("heading", { name: "Configured apps" }).waitFor();
+  await shot(page, "apps");
+
+  step = "open the OneLogin app, create a token, copy the URL and the token";
+  await page.getByRole("link", { name: "onelogin", exact: true }).click();
+  await page.getByText("SCIM Bearer Token").first().waitFor();
+  await page.getByLabel("Label").fill("OneLogin production");
+  await page.getByLabel("Your password (again, to show a secret)").fill(process.env.ADMIN_PASSWORD);
+  await page.getByRole("button", { name: "Create token" }).click();
+  await page.locator("#new-token").waitFor();
+  await shot(page, "app-scim");
+  await page.locator("[data-copy=scim-url]").click();
+  const baseUrl = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(baseUrl, `${url}/scim/v2/onelogin`);
+  await page.locator("[data-copy=new-token]").click();
+  const token = await page.evaluate(() => navigator.clipboard.readText());
+  assert.match(token, /^ust_[A-Za-z0-9_-]{43}$/);
+
+  step = "POST a user with the copied URL and token";
+  const created = await fetch(`${baseUrl}/Users`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/scim+json" },
+    body: JSON.stringify({
+      schemas: [
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+      ],
+      userName: "grace@example.com",
+      name: { givenName: "Grace", familyName: "Hopper" },
+      emails: [{ value: "grace@example.com", primary: true }],
+      "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": { department: "Compilers" },
+      active: true,
+    }),
+  });
+  assert.equal(created.status, 201, await created.text());
+
+  step = "find the person and see the custom fields";
+  await page.getByRole("link", { name: "People", exact: true }).first().click();
+  await page.getByLabel("Name, e-mail, username or SCIM id").fill("hopper");
+  // htmx replaces the results as the query is typed.
+  await page.getByRole("link", { name: "grace@example.com" }).waitFor();
+  await shot(page, "people");
+  await page.getByRole("link", { name: "grace@example.com" }).click();
+  await page.getByRole("heading", { name: "Custom profile fields" }).waitFor();
+  assert.ok(await page.getByRole("cell", { name: "Compilers" }).isVisible());
+  await shot(page, "person");
+
+  step = "the rules tab, the outbox and the audit log";
+  await page.goto(`${url}/console/apps/onelogin/rules`);
+  await page.getByRole("heading", { name: "Declared settings" }).waitFor();
+  await shot(page, "app-rules");
+  await page.goto(`${url}/console/apps/onelogin/outbox`);
+  await page.getByRole("heading", { name: "Held for approval" }).waitFor();
+  await shot(page, "app-outbox");
+  await page.goto(`${url}/console/audit`);
+  assert.ok(await page.getByText("created token").first().isVisible());
+  await shot(page, "audit");
+
+  step = "Synchronize: the dry run, then the run";
+  await page.goto(`${url}/console/apps/onelogin/sync`);
+  await page.getByRole("button", { name: "Dry run: show the plan" }).click();
+  await page.getByRole("heading", { name: /Plan \(dry run/ }).waitFor();
+  await shot(page, "app-sync-plan");
+  await page.getByRole("button", { name: "Synchronize now" }).click();
+  await page.getByRole("heading", { name: "Result" }).waitFor();
+  await shot(page, "app-sync-result");
+
+  step = "a forged form post without the CSRF token is refused";
+  const forged = await page.evaluate(async () => {
+    const r = await fetch("/console/apps/onelogin/sync", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "mode=run",
+    });
+    return r.status;
+  });
+  assert.equal(forged, 403);
+
+  // --- a viewer ---
+  step = "a viewer cannot change anything";
+  const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const viewer = await login(viewerContext, "watcher", process.env.VIEWER_PASSWORD);
+  await viewer.goto(`${url}/console/apps/onelogin`);
+  assert.equal(await viewer.getByRole("button", { name: "Create token" }).count(), 0);
+  assert.equal(await viewer.getByRole("button", { name: "Revoke" }).count(), 0);
+  await viewer.goto(`${url}/console/apps/onelogin/sync`);
+  assert.equal(await viewer.getByRole("button", { name: "Synchronize now" }).count(), 0);
+  const csrf = await viewer.locator("input[name=csrf]").first().inputValue();
+  const refused = await viewer.evaluate(async (csrf) => {
+    const r = await fetch("/console/apps/onelogin/sync", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `csrf=${encodeURIComponent(csrf)}&mode=run`,
+    });
+    return r.status;
+  }, csrf);
+  assert.equal(refused, 403);
+
+  step = "the login page";
+  const anonymous = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  await anonymous.goto(`${url}/console/login`);
+  await shot(anonymous, "login");
+  console.log("console browser tests passed");
+} catch (e) {
+  console.error(`FAILED at step "${step}": ${e.stack || e}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

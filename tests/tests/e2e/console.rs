@@ -1,0 +1,305 @@
+//! The admin console over a real socket: logins and sessions, CSRF and origin checks,
+//! roles, the throttle on failed logins, tokens made in the console opening the SCIM API,
+//! people search, the audit log and its CSV, and HTML escaping of what identity providers
+//! send.
+
+use reqwest::redirect::Policy;
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+
+use super::harness::{AppSpec, Stack};
+use usersync::admin::{create_account, Role};
+use usersync::store::Database;
+
+const PASSWORD: &str = "a long enough password";
+
+struct Console {
+    url: String,
+    http: Client,
+    cookie: Option<String>,
+}
+
+impl Console {
+    fn new(s: &Stack) -> Console {
+        let http = Client::builder().redirect(Policy::none()).build().unwrap();
+        Console { url: s.url.clone(), http, cookie: None }
+    }
+
+    async fn login(&mut self, username: &str, password: &str) -> reqwest::Response {
+        let r = self
+            .http
+            .post(format!("{}/console/login", self.url))
+            .header("origin", &self.url)
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        if let Some(c) = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
+            self.cookie = Some(c.split(';').next().unwrap().to_owned());
+        }
+        r
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let mut req = self.http.get(format!("{}{path}", self.url));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> (StatusCode, String) {
+        let mut req = self.http.post(format!("{}{path}", self.url)).form(form);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let r = req.send().await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// The CSRF token in a page's forms.
+    async fn csrf(&self) -> String {
+        let (_, page) = self.get("/console/").await;
+        let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+        page[at..].split('"').next().unwrap().to_owned()
+    }
+}
+
+async fn stack_with_accounts(name: &str) -> Stack {
+    let app = AppSpec {
+        settings: "username_regex = \"@.*$\"\ndefault_groups_new = [\"confluence-users\"]\n\
+                   [apps.settings.custom_fields]\ndepartment = \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\"",
+        ..AppSpec::new("onelogin", "onelogin")
+    };
+    let s = Stack::start(name, &[app]).await;
+    let db = Database::new(&s.dir.join("usersync.db"));
+    create_account(&db, "root", PASSWORD, Role::Admin, false).await.unwrap();
+    create_account(&db, "watcher", PASSWORD, Role::Viewer, false).await.unwrap();
+    assert!(create_account(&db, "short", "too short", Role::Admin, false).await.is_err());
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_logs_in_makes_a_token_that_opens_scim_and_finds_the_person() {
+    let s = stack_with_accounts("console-admin").await;
+    let mut c = Console::new(&s);
+
+    // No session: the console sends the browser to the login page.
+    let (status, _) = c.get("/console/").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(c.login("root", "wrong password!!").await.status(), StatusCode::UNAUTHORIZED);
+    assert!(c.cookie.is_none());
+    let r = c.login("root", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["__Host-usersync=", "HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+
+    let (status, page) = c.get("/console/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Configured apps") && page.contains("/console/apps/onelogin"), "{page}");
+    let (_, app_page) = c.get("/console/apps/onelogin").await;
+    assert!(app_page.contains(&format!("{}/scim/v2/onelogin", s.url)), "the SCIM base URL is shown");
+    assert!(app_page.contains("SCIM Bearer Token"), "with OneLogin's own steps");
+
+    // Creating a token: the CSRF token and the admin's password are both required.
+    let csrf = c.csrf().await;
+    let tokens_before = s.inbound.snapshot(); // unchanged by refusals below
+    drop(tokens_before);
+    let (status, _) = c.post("/console/apps/onelogin/tokens", &[("label", "forged")], Some(&c.url)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token");
+    let (status, page) = c
+        .post(
+            "/console/apps/onelogin/tokens",
+            &[("csrf", &csrf), ("label", "x"), ("password", "not mine at all")],
+            Some(&c.url),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("no token was made"));
+    let (status, page) = c
+        .post(
+            "/console/apps/onelogin/tokens",
+            &[("csrf", &csrf), ("label", "OneLogin production"), ("password", PASSWORD)],
+            Some(&c.url),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let at = page.find("ust_").expect("the new token is shown once");
+    let token: String =
+        page[at..].chars().take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_' || *ch == '-').collect();
+    let listed = Database::new(&s.dir.join("usersync.db")).tokens(Some("onelogin".into())).await.unwrap();
+    assert_eq!(listed.iter().filter(|t| t.label == "OneLogin production").count(), 1);
+    assert_eq!(
+        listed.iter().filter(|t| t.label == "forged" || t.label == "x").count(),
+        0,
+        "refused forms made nothing"
+    );
+
+    // The token opens the app's SCIM API (the verifier re-reads tokens it does not know).
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "userName": "grace@example.com",
+        "name": {"givenName": "Grace", "familyName": "Hopper"},
+        "emails": [{"value": "grace@example.com", "primary": true}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Compilers"},
+        "active": true
+    });
+    let r = s
+        .http
+        .post(format!("{}/scim/v2/onelogin/Users", s.url))
+        .bearer_auth(&token)
+        .header("content-type", "application/scim+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    // People: found by e-mail, and the person's page shows the decision's custom fields.
+    let (_, found) = c.get("/console/people?q=GRACE%40example").await;
+    assert!(found.contains(&format!("/console/apps/onelogin/people/{id}")), "{found}");
+    let (_, partial) = c
+        .http
+        .get(format!("{}/console/people?q=hopper", c.url))
+        .header("cookie", c.cookie.clone().unwrap())
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| (0, t))
+        .unwrap();
+    assert!(partial.starts_with("<div id=\"results\">"), "htmx gets the results alone: {partial}");
+    let (_, person) = c.get(&format!("/console/apps/onelogin/people/{id}")).await;
+    assert!(
+        person.contains("Custom profile fields") && person.contains("department") && person.contains("Compilers"),
+        "{person}"
+    );
+    assert!(person.contains("Grace Hopper"));
+
+    // The token's creation is audited, without the secret; the CSV export has it.
+    let (_, audit) = c.get("/console/audit?action=admin").await;
+    assert!(audit.contains("created token") && audit.contains("root"), "{audit}");
+    assert!(!audit.contains(&token), "never the secret");
+    let (status, csv) = c.get("/console/audit.csv?app=onelogin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.starts_with("at,app,subject,user_name,action,outcome,module,module_hash,detail\r\n"));
+    assert!(csv.contains("created token") && csv.contains("grace@example.com"));
+
+    // Logging out ends the session on the server.
+    let csrf = c.csrf().await;
+    let (status, _) = c.post("/console/logout", &[("csrf", &csrf)], Some(&c.url)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(c.get("/console/").await.0, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_changes_nothing_and_forged_or_foreign_posts_are_refused() {
+    let s = stack_with_accounts("console-viewer").await;
+    let db = Database::new(&s.dir.join("usersync.db"));
+    let mut admin = Console::new(&s);
+    admin.login("root", PASSWORD).await;
+    let csrf = admin.csrf().await;
+
+    // A post from another site, even with the session's cookie and token, is refused.
+    let (status, _) = admin
+        .post(
+            "/console/apps/onelogin/tokens",
+            &[("csrf", &csrf), ("label", "evil"), ("password", PASSWORD)],
+            Some("https://evil.example"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // So is a token from another session.
+    let mut other = Console::new(&s);
+    other.login("root", PASSWORD).await;
+    let (status, _) = other
+        .post("/console/apps/onelogin/tokens", &[("csrf", &csrf), ("label", "stale"), ("password", PASSWORD)], None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(db.tokens(Some("onelogin".into())).await.unwrap().iter().all(|t| t.label == "e2e"));
+
+    let mut viewer = Console::new(&s);
+    viewer.login("watcher", PASSWORD).await;
+    let (status, page) = viewer.get("/console/apps/onelogin").await;
+    assert_eq!(status, StatusCode::OK, "a viewer reads");
+    assert!(!page.contains("Create a token") && !page.contains(">Revoke<"), "and is offered no changes");
+    let vcsrf = viewer.csrf().await;
+    let token_id = db.tokens(Some("onelogin".into())).await.unwrap()[0].id.clone();
+    let (status, page) = viewer
+        .post(&format!("/console/apps/onelogin/tokens/{token_id}/revoke"), &[("csrf", &vcsrf)], Some(&viewer.url))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let (status, _) =
+        viewer.post("/console/apps/onelogin/sync", &[("csrf", &vcsrf), ("mode", "run")], Some(&viewer.url)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(db.tokens(Some("onelogin".into())).await.unwrap().iter().all(|t| t.revoked.is_none()));
+
+    // The admin may: revoking works and is audited.
+    let (status, _) = admin
+        .post(&format!("/console/apps/onelogin/tokens/{token_id}/revoke"), &[("csrf", &csrf)], Some(&admin.url))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(db.tokens(Some("onelogin".into())).await.unwrap()[0].revoked.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_throttled_per_account() {
+    let s = stack_with_accounts("console-throttle").await;
+    let mut c = Console::new(&s);
+    for _ in 0..5 {
+        assert_eq!(c.login("root", "wrong password!!").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = c.login("root", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(c.cookie.is_none());
+    // Another account from the same (loopback) address is throttled too: the address failed.
+    assert_eq!(c.login("watcher", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// What identity providers send is shown back escaped on every page that shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_identity_providers_send_is_escaped() {
+    let s = stack_with_accounts("console-xss").await;
+    let corpus = [
+        "<script>alert(1)</script>",
+        "\"><img src=x onerror=alert(1)>",
+        "'><svg onload=alert(1)>",
+        "javascript:alert(1)//</pre><script>x</script>",
+    ];
+    let mut ids = Vec::new();
+    for (n, evil) in corpus.iter().enumerate() {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+            "userName": format!("evil{n}@example.com"),
+            "name": {"givenName": evil, "familyName": "X"},
+            "emails": [{"value": format!("evil{n}@example.com")}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": evil},
+            "active": true
+        });
+        let (status, created) = s.scim("onelogin", "POST", "/Users", Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let mut c = Console::new(&s);
+    c.login("root", PASSWORD).await;
+    let mut pages = vec![c.get("/console/people?q=evil").await.1, c.get("/console/audit").await.1];
+    for id in &ids {
+        pages.push(c.get(&format!("/console/apps/onelogin/people/{id}")).await.1);
+    }
+    for page in &pages {
+        for raw in ["<script>alert", "<img src=x", "<svg onload", "</pre><script>"] {
+            assert!(!page.contains(raw), "{raw} came through unescaped:\n{page}");
+        }
+    }
+    assert!(pages[2].contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "shown, escaped");
+}
