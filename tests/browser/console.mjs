@@ -86,6 +86,27 @@ try {
   await page.goto(`${url}/console/apps/onelogin/rules`);
   await page.getByRole("heading", { name: "Declared settings" }).waitFor();
   await shot(page, "app-rules");
+
+  step = "upload a broken module: the error is shown and the old module keeps serving";
+  const servingBefore = await page.locator("dl.facts dd code").nth(1).textContent();
+  await page.getByLabel(/Module file/).setInputFiles({
+    name: "broken.wasm",
+    mimeType: "application/wasm",
+    buffer: Buffer.from("\0asm\x01\0\0\0 this is not a component", "binary"),
+  });
+  await page.getByRole("button", { name: "Validate and install" }).click();
+  await page.getByText("The serving module is unchanged").waitFor();
+  assert.match(await page.getByRole("alert").textContent(), /was not installed/);
+  assert.equal(await page.locator("dl.facts dd code").nth(1).textContent(), servingBefore);
+  await shot(page, "app-rules-upload-refused");
+
+  step = "try the rules on a pasted person";
+  await page.getByLabel("… or a SCIM user as JSON").fill(
+    JSON.stringify({ userName: "lin@example.com", name: { givenName: "Lin", familyName: "Wu" }, emails: [{ value: "lin@example.com" }] }),
+  );
+  await page.getByRole("button", { name: "Decide" }).click();
+  await page.getByText("Lin Wu").waitFor();
+  await shot(page, "app-rules-try");
   await page.goto(`${url}/console/apps/onelogin/outbox`);
   await page.getByRole("heading", { name: "Held for approval" }).waitFor();
   await shot(page, "app-outbox");

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::inbound::{Inbound, SyncReport};
+use crate::rules::types::{Decisions, IdpGroup};
 use crate::scim::error::ScimError;
 use crate::scim::schema::ResourceKind;
 use crate::store::tokens::TokenInfo;
 use crate::store::{
     AuditEntry, AuditFilter, Database, DesiredOutcome, DesiredUser, FailedRow, Mutation, ObservedUser, Store,
-    StoreError,
+    StoreError, StoredResource,
 };
 pub use accounts::{LoginThrottle, Role};
 
@@ -131,6 +132,28 @@ pub struct PersonView {
     /// What the last reading of Confluence found for the decided username.
     pub observed: Option<Arc<ObservedUser>>,
     pub audit: Vec<AuditEntry>,
+}
+
+/// The largest module the console accepts.
+pub const MAX_MODULE_BYTES: usize = 32 * 1024 * 1024;
+
+/// A module kept in an app's history (`<database folder>/modules/<app>/<hash>.wasm`).
+#[derive(Debug, Clone)]
+pub struct ModuleVersion {
+    pub hash: String,
+    pub bytes: u64,
+    /// When it was first kept (RFC 3339).
+    pub kept_at: String,
+    pub serving: bool,
+}
+
+/// Whom "Try it" decides about.
+#[derive(Debug, Clone)]
+pub enum Trial {
+    /// A stored person, by SCIM id.
+    Stored(String),
+    /// A person as SCIM JSON.
+    Json(String),
 }
 
 /// A token as the console lists it.
@@ -441,6 +464,197 @@ impl Admin {
             observed,
             audit,
         })
+    }
+
+    /// The app module's three decisions for a stored person, or for a person pasted as SCIM
+    /// JSON (its `groups` attribute, `[{"value", "display"}]`, gives the IdP groups).
+    /// Nothing is stored or sent.
+    ///
+    /// # Errors
+    /// No such app or person, JSON that is not a SCIM user, or the decision failed.
+    pub async fn try_rules(&self, app: &str, person: Trial) -> Result<Decisions, AdminError> {
+        self.known(app)?;
+        let application = self.inbound.app(app).cloned().ok_or_else(|| AdminError::NoApp(app.to_owned()))?;
+        let rules =
+            self.inbound.rules().ok_or_else(|| AdminError::Invalid(format!("app {app} has no rules module")))?;
+        let snap = self.inbound.snapshot();
+        let (user, groups) = match person {
+            Trial::Stored(id) => {
+                let user = snap
+                    .get(app, ResourceKind::User, id.trim())
+                    .cloned()
+                    .ok_or_else(|| AdminError::Invalid(format!("app {app} has no person {}", id.trim())))?;
+                (user, None)
+            }
+            Trial::Json(text) => {
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| AdminError::Invalid(format!("not JSON: {e}")))?;
+                let name = value
+                    .get("userName")
+                    .and_then(serde_json::Value::as_str)
+                    .ok_or_else(|| AdminError::Invalid("a SCIM user needs a userName".into()))?;
+                let groups = value
+                    .get("groups")
+                    .and_then(serde_json::Value::as_array)
+                    .map(|gs| {
+                        gs.iter()
+                            .filter_map(|g| {
+                                let display = g.get("display").and_then(serde_json::Value::as_str)?;
+                                let id = g.get("value").and_then(serde_json::Value::as_str).unwrap_or(display);
+                                Some(IdpGroup { id: id.to_owned(), display_name: display.to_owned() })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let id = value.get("id").and_then(serde_json::Value::as_str).unwrap_or("try-it");
+                let user = StoredResource {
+                    kind: ResourceKind::User,
+                    id: Arc::from(id),
+                    version: 0,
+                    name_key: Arc::from(name.to_lowercase()),
+                    external_id: None,
+                    json: bytes::Bytes::from(value.to_string()),
+                    members: Arc::from(Vec::new()),
+                };
+                (Arc::new(user), Some(groups))
+            }
+        };
+        rules.trial(&application, &snap, &user, groups).await.map_err(AdminError::Refused)
+    }
+
+    /// Where an app's module history is kept.
+    fn history_dir(&self, app: &str) -> std::path::PathBuf {
+        self.db.folder().join("modules").join(app)
+    }
+
+    /// Installs `bytes` as `app`'s module: loaded first (compiled, type-checked against the
+    /// rules world, the app's settings checked against its declaration, self-tested), and
+    /// only then written over the module file (a rename, so the file is never half
+    /// written) and swapped in; a module that fails any of it changes nothing. Both it and
+    /// the module it replaces are kept in the app's history. Returns the new module's hash.
+    ///
+    /// # Errors
+    /// Not a wasm module, too large, fails to load or its self-test, or the file system fails.
+    pub async fn install_module(
+        &self,
+        actor: &str,
+        app: &str,
+        bytes: Vec<u8>,
+        why: &str,
+    ) -> Result<String, AdminError> {
+        self.known(app)?;
+        let registry = self
+            .inbound
+            .rules()
+            .map(|r| r.registry().clone())
+            .ok_or_else(|| AdminError::Invalid(format!("app {app} has no rules module configured")))?;
+        let spec = registry
+            .spec(app)
+            .ok_or_else(|| AdminError::Invalid(format!("app {app} has no rules module configured")))?;
+        if bytes.len() > MAX_MODULE_BYTES {
+            return Err(AdminError::Invalid(format!("the module is larger than {} MiB", MAX_MODULE_BYTES >> 20)));
+        }
+        if !bytes.starts_with(b"\0asm") {
+            return Err(AdminError::Invalid("this is not a WebAssembly module (no \\0asm header)".into()));
+        }
+        let name = spec.path.file_stem().map_or_else(|| app.to_owned(), |s| s.to_string_lossy().into_owned());
+        let engine = registry.engine().clone();
+        let history = self.history_dir(app);
+        let previous = registry.current(app).map(|m| m.id().hash.clone());
+        let hash = tokio::task::spawn_blocking(move || -> Result<String, AdminError> {
+            let loaded = engine
+                .load(&name, &bytes, spec.limits, &spec.settings)
+                .map_err(|e| AdminError::Refused(format!("the module was not installed: {e}")))?;
+            let hash = loaded.id().hash.clone();
+            let io = |what: &str, e: std::io::Error| AdminError::Refused(format!("{what}: {e}"));
+            std::fs::create_dir_all(&history).map_err(|e| io("cannot keep the module's history", e))?;
+            // The module being replaced joins the history too, so it can be rolled back to.
+            if let Ok(serving) = std::fs::read(&spec.path) {
+                let serving_hash = crate::rules::content_hash(&serving);
+                let kept = history.join(format!("{serving_hash}.wasm"));
+                if !kept.exists() {
+                    std::fs::write(&kept, &serving).map_err(|e| io("cannot keep the serving module", e))?;
+                }
+            }
+            let kept = history.join(format!("{hash}.wasm"));
+            if !kept.exists() {
+                std::fs::write(&kept, &bytes).map_err(|e| io("cannot keep the module", e))?;
+            }
+            let folder = spec.path.parent().unwrap_or(std::path::Path::new("."));
+            let temporary = folder.join(format!(".{name}.upload-{}", std::process::id()));
+            std::fs::write(&temporary, &bytes).map_err(|e| io("cannot write the module", e))?;
+            std::fs::rename(&temporary, &spec.path).map_err(|e| io("cannot put the module in place", e))?;
+            Ok(hash)
+        })
+        .await
+        .map_err(|e| AdminError::Refused(e.to_string()))??;
+        // Swap now rather than when the watcher hears of it (it then finds nothing new).
+        let swapped = tokio::task::spawn_blocking({
+            let app = app.to_owned();
+            move || registry.reload(&app)
+        })
+        .await
+        .map_err(|e| AdminError::Refused(e.to_string()))?;
+        if let Err(e) = swapped {
+            return Err(AdminError::Refused(format!("written, but not swapped in: {e}")));
+        }
+        let short = |h: &str| h.get(..12).unwrap_or(h).to_owned();
+        self.record(
+            actor,
+            app,
+            "rules",
+            &format!(
+                "{why} module {} (replacing {})",
+                short(&hash),
+                previous.as_deref().map_or_else(|| "none".to_owned(), short)
+            ),
+        )
+        .await;
+        Ok(hash)
+    }
+
+    /// An app's module history, newest first.
+    ///
+    /// # Errors
+    /// No such app.
+    pub fn module_history(&self, app: &str) -> Result<Vec<ModuleVersion>, AdminError> {
+        self.known(app)?;
+        let serving = self.inbound.rules().and_then(|r| r.registry().current(app)).map(|m| m.id().hash.clone());
+        let Ok(entries) = std::fs::read_dir(self.history_dir(app)) else { return Ok(Vec::new()) };
+        let mut out: Vec<(std::time::SystemTime, ModuleVersion)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let hash = name.strip_suffix(".wasm")?.to_owned();
+                let meta = e.metadata().ok()?;
+                let at = meta.modified().ok()?;
+                Some((
+                    at,
+                    ModuleVersion {
+                        serving: serving.as_deref() == Some(hash.as_str()),
+                        hash,
+                        bytes: meta.len(),
+                        kept_at: crate::clock::system_time_rfc3339(at),
+                    },
+                ))
+            })
+            .collect();
+        out.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(out.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// Serves an earlier module of the app's history again (loaded and self-tested first).
+    ///
+    /// # Errors
+    /// No such version, or as [`Admin::install_module`].
+    pub async fn roll_back(&self, actor: &str, app: &str, hash: &str) -> Result<String, AdminError> {
+        self.known(app)?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AdminError::Invalid("no such module version".into()));
+        }
+        let bytes = std::fs::read(self.history_dir(app).join(format!("{hash}.wasm")))
+            .map_err(|_| AdminError::Invalid(format!("app {app} has no module {hash} in its history")))?;
+        self.install_module(actor, app, bytes, "rolled back to").await
     }
 
     /// Records an administrator's change in the audit log (never with a secret).

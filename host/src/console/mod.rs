@@ -68,6 +68,12 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/apps/{app}/tokens", post(create_token))
         .route("/console/apps/{app}/tokens/{id}/revoke", post(revoke_token))
         .route("/console/apps/{app}/rules", get(rules_page))
+        .route("/console/apps/{app}/rules/try", post(try_rules))
+        .route(
+            "/console/apps/{app}/rules/upload",
+            post(upload_module).layer(DefaultBodyLimit::max(crate::admin::MAX_MODULE_BYTES + 64 * 1024)),
+        )
+        .route("/console/apps/{app}/rules/rollback", post(roll_back))
         .route("/console/apps/{app}/outbox", get(outbox_page))
         .route("/console/apps/{app}/outbox/{verdict}", post(settle))
         .route("/console/apps/{app}/sync", get(sync_page).post(sync_run))
@@ -174,26 +180,42 @@ async fn require_session(State(state): State<ConsoleState>, mut req: Request, ne
         if !same_origin(&state, req.headers()) {
             return pages::error(StatusCode::FORBIDDEN, "this form was sent from another site; nothing was changed");
         }
-        // The token is in a header (htmx) or in the form, which must then be read here.
+        // The token is in a header (htmx), in the query (a file upload's form, whose body
+        // is multipart and read by its handler), or in the form, which must then be read here.
         let header_token = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let query_token = req
+            .uri()
+            .query()
+            .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned()));
+        let multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("multipart/form-data"));
         let (parts, body) = req.into_parts();
-        let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
-            Ok(b) => b,
-            Err(_) => return pages::error(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large"),
+        let (body, form_token) = if multipart {
+            (body, None)
+        } else {
+            let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+                Ok(b) => b,
+                Err(_) => return pages::error(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large"),
+            };
+            let token = form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+            (axum::body::Body::from(bytes), token)
         };
-        let form_token = form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
-        let presented = header_token.or(form_token).unwrap_or_default();
+        let presented = header_token.or(query_token).or(form_token).unwrap_or_default();
         if !bool::from(presented.as_bytes().ct_eq(session.csrf.as_bytes())) || presented.is_empty() {
             return pages::error(
                 StatusCode::FORBIDDEN,
                 "the form's security token is missing or stale: reload the page and try again; nothing was changed",
             );
         }
-        let logout = parts.uri.path().ends_with("/logout");
-        if !session.can_change() && !logout {
+        // Logging out, and "Try it" (which runs the module and stores nothing), are open to viewers.
+        let harmless = parts.uri.path().ends_with("/logout") || parts.uri.path().ends_with("/rules/try");
+        if !session.can_change() && !harmless {
             return pages::error(StatusCode::FORBIDDEN, "a viewer account cannot change anything");
         }
-        req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        req = Request::from_parts(parts, body);
     }
     req.extensions_mut().insert(session);
     next.run(req).await
@@ -416,9 +438,105 @@ async fn revoke_token(
 
 async fn rules_page(State(state): State<ConsoleState>, axum::Extension(s): Sess, Path(app): Path<String>) -> Response {
     match state.admin.app(&app) {
-        Ok(a) => pages::rules(&s, &a),
+        Ok(a) => pages::rules_page(&s, &a, &state.admin.module_history(&app).unwrap_or_default(), None, None),
         Err(e) => admin_error(&e),
     }
+}
+
+#[derive(Deserialize)]
+struct TryForm {
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    json: String,
+}
+
+/// "Try it": the three decisions for a stored person or pasted JSON; nothing is stored.
+/// A POST (it runs the module), open to viewers too: it changes nothing.
+async fn try_rules(
+    State(state): State<ConsoleState>,
+    axum::Extension(s): Sess,
+    Path(app): Path<String>,
+    Form(form): Form<TryForm>,
+) -> Response {
+    let overview = match state.admin.app(&app) {
+        Ok(a) => a,
+        Err(e) => return admin_error(&e),
+    };
+    let history = state.admin.module_history(&app).unwrap_or_default();
+    let trial = if form.json.trim().is_empty() {
+        crate::admin::Trial::Stored(form.person.clone())
+    } else {
+        crate::admin::Trial::Json(form.json.clone())
+    };
+    match state.admin.try_rules(&app, trial).await {
+        Ok(d) => pages::rules_page(&s, &overview, &history, Some((&form.person, &form.json, Ok(&d))), None),
+        Err(e) => {
+            pages::rules_page(&s, &overview, &history, Some((&form.person, &form.json, Err(&e.to_string()))), None)
+                .with_status(StatusCode::BAD_REQUEST)
+        }
+    }
+}
+
+/// The rules page after an upload or a roll-back: the outcome, then the page.
+async fn rules_after(state: &ConsoleState, s: &Session, app: &str, outcome: Result<String, AdminError>) -> Response {
+    let overview = match state.admin.app(app) {
+        Ok(a) => a,
+        Err(e) => return admin_error(&e),
+    };
+    let history = state.admin.module_history(app).unwrap_or_default();
+    match outcome {
+        Ok(hash) => pages::rules_page(s, &overview, &history, None, Some(Ok(&hash))),
+        Err(e) => pages::rules_page(s, &overview, &history, None, Some(Err(&e.to_string())))
+            .with_status(StatusCode::BAD_REQUEST),
+    }
+}
+
+/// A new module for the app, from a file upload: validated and self-tested before it is
+/// swapped in; one that fails changes nothing.
+async fn upload_module(
+    State(state): State<ConsoleState>,
+    axum::Extension(s): Sess,
+    Path(app): Path<String>,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    let mut bytes = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) if field.name() == Some("module") => match field.bytes().await {
+                Ok(b) => bytes = Some(b.to_vec()),
+                Err(e) => {
+                    return rules_after(&state, &s, &app, Err(AdminError::Invalid(format!("the upload failed: {e}"))))
+                        .await
+                }
+            },
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                return rules_after(&state, &s, &app, Err(AdminError::Invalid(format!("the upload failed: {e}")))).await
+            }
+        }
+    }
+    let outcome = match bytes.filter(|b| !b.is_empty()) {
+        Some(b) => state.admin.install_module(&s.username, &app, b, "uploaded").await,
+        None => Err(AdminError::Invalid("choose a .wasm file to upload".into())),
+    };
+    rules_after(&state, &s, &app, outcome).await
+}
+
+#[derive(Deserialize)]
+struct RollbackForm {
+    hash: String,
+}
+
+async fn roll_back(
+    State(state): State<ConsoleState>,
+    axum::Extension(s): Sess,
+    Path(app): Path<String>,
+    Form(form): Form<RollbackForm>,
+) -> Response {
+    let outcome = state.admin.roll_back(&s.username, &app, &form.hash).await;
+    rules_after(&state, &s, &app, outcome).await
 }
 
 async fn outbox_page(State(state): State<ConsoleState>, axum::Extension(s): Sess, Path(app): Path<String>) -> Response {

@@ -5,8 +5,9 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 use super::Session;
-use crate::admin::{AppOverview, OutboxView, PersonHit, PersonView};
+use crate::admin::{AppOverview, ModuleVersion, OutboxView, PersonHit, PersonView};
 use crate::inbound::SyncReport;
+use crate::rules::types::{AttributeDecision, Decisions};
 use crate::store::tokens::TokenInfo;
 use crate::store::{AuditEntry, AuditFilter, DesiredOutcome};
 
@@ -294,7 +295,18 @@ pub fn app(
     respond(StatusCode::OK, page(s, &a.name, "apps", body))
 }
 
-pub fn rules(s: &Session, a: &AppOverview) -> Response {
+/// What "Try it" was asked and what came of it: (person id, pasted JSON, decisions or error).
+pub type TryResult<'a> = (&'a str, &'a str, Result<&'a Decisions, &'a str>);
+
+pub fn rules_page(
+    s: &Session,
+    a: &AppOverview,
+    history: &[ModuleVersion],
+    tried: Option<TryResult<'_>>,
+    installed: Option<Result<&str, &str>>,
+) -> Response {
+    let base = format!("/console/apps/{}", path_segment(&a.name));
+    let (person, json) = tried.as_ref().map_or(("", ""), |(p, j, _)| (*p, *j));
     let body = html! {
         (tabs(a, "rules"))
         @match &a.module {
@@ -312,6 +324,42 @@ pub fn rules(s: &Session, a: &AppOverview) -> Response {
                         dt { "Last error" } dd { @if let Some(e) = &m.last_error { span.problem { (e) } } @else { "none" } }
                     }
                     p.muted { "The module reloads by itself when its file changes; a module that fails to load leaves the previous one serving." }
+                    @match installed {
+                        Some(Ok(hash)) => { p.notice role="status" { "Module " code { (hash.get(..12).unwrap_or(hash)) } " validated, self-tested and now serving." } }
+                        Some(Err(e)) => { p.problem role="alert" { (e) " The serving module is unchanged." } }
+                        None => {}
+                    }
+                    @if s.can_change() {
+                        h3 { "Upload a new module" }
+                        form.stack method="post" enctype="multipart/form-data" action={(base) "/rules/upload?csrf=" (query_value(&s.csrf))} {
+                            label for="module" { "Module file (.wasm, built with " code { "usersync rules build" } ")" }
+                            input #module name="module" type="file" accept=".wasm,application/wasm" required;
+                            button.primary type="submit" { "Validate and install" }
+                        }
+                    }
+                    h3 { "History" }
+                    table {
+                        thead { tr { th { "Module" } th { "Size" } th { "Kept" } th { span.visually-hidden { "Actions" } } } }
+                        tbody {
+                            @for v in history {
+                                tr {
+                                    td { code { (v.hash.get(..12).unwrap_or(&v.hash)) } @if v.serving { " " span.badge.ok { "serving" } } }
+                                    td { (v.bytes / 1024) " KiB" }
+                                    td { (v.kept_at) }
+                                    td {
+                                        @if !v.serving && s.can_change() {
+                                            form method="post" action={(base) "/rules/rollback"} {
+                                                (csrf(s))
+                                                input type="hidden" name="hash" value=(v.hash);
+                                                button.secondary type="submit" { "Roll back to this" }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            @if history.is_empty() { tr { td colspan="4" { "Modules installed from the console are kept here." } } }
+                        }
+                    }
                 }
                 section {
                     h2 { "Declared settings" }
@@ -326,10 +374,52 @@ pub fn rules(s: &Session, a: &AppOverview) -> Response {
                     }
                     p.muted { "The app's values are in " code { "[apps.settings]" } " of the configuration file." }
                 }
+                section #try {
+                    h2 { "Try it" }
+                    p.muted { "The module's three decisions for a stored person, or for a person pasted as SCIM JSON. Nothing is stored or sent to Confluence." }
+                    form.stack method="post" action={(base) "/rules/try#try"} {
+                        (csrf(s))
+                        label for="try-person" { "A stored person's SCIM id" }
+                        input #try-person name="person" type="text" value=(person);
+                        label for="try-json" { "… or a SCIM user as JSON" }
+                        textarea #try-json name="json" rows="8" cols="60" spellcheck="false" { (json) }
+                        button.primary type="submit" { "Decide" }
+                    }
+                    @if let Some((_, _, outcome)) = &tried {
+                        @match outcome {
+                            Err(e) => { p.problem role="alert" { (e) } }
+                            Ok(d) => { (decisions(d)) }
+                        }
+                    }
+                }
             }
         }
     };
     respond(StatusCode::OK, page(s, &a.name, "apps", body))
+}
+
+fn decisions(d: &Decisions) -> Markup {
+    html! {
+        dl.facts {
+            dt { "Decided by" } dd { (d.module.name) " " code { (d.module.hash.get(..12).unwrap_or(&d.module.hash)) } }
+            @match &d.attributes {
+                AttributeDecision::Provision(m) => {
+                    dt { "Attributes" } dd { "provision" }
+                    dt { "Confluence username" } dd { (m.username) }
+                    dt { "Full name" } dd { (m.full_name) }
+                    dt { "E-mail" } dd { (m.email) }
+                    dt { "Active" } dd { (if m.active { "yes" } else { "no" }) }
+                }
+                AttributeDecision::Skip(reason) => { dt { "Attributes" } dd { "skip: " (reason) } }
+                AttributeDecision::Reject(reason) => { dt { "Attributes" } dd.problem { "reject: " (reason) } }
+            }
+            dt { "Custom fields" }
+            dd { @for f in &d.custom_fields { (f.name) " = " (f.value) br; } @if d.custom_fields.is_empty() { "none" } }
+            dt { "Groups: add" } dd { (d.groups.add.join(", ")) }
+            dt { "Groups: remove" } dd { (d.groups.remove.join(", ")) }
+            dt { "Groups: create if missing" } dd { (d.groups.create.join(", ")) }
+        }
+    }
 }
 
 pub fn outbox(s: &Session, a: &AppOverview, o: &OutboxView, note: Option<&str>) -> Response {

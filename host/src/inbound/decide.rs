@@ -134,24 +134,7 @@ impl RulesHook {
         };
         // The desired state this decision starts from; the commit checks it is still current.
         let previous = snap.app(&app.name).and_then(|d| d.desired.get(&user.id)).cloned();
-        let known = KnownUsers::new(Arc::new(snap.clone()), app.name.clone());
-        // What Confluence holds for the user the app provisioned last time; a module that
-        // decides another username asks `find-user`.
-        let confluence = previous
-            .as_deref()
-            .and_then(DesiredUser::provisioned_username)
-            .and_then(|username| known.user(username))
-            .unwrap_or_default();
-        let input = RuleInput {
-            person: person_from_stored(user, &app.schemas.user, groups)
-                .map_err(|e| ScimError::internal(e.to_string()))?,
-            app: AppInfo {
-                name: app.name.to_string(),
-                idp_kind: app.kind.as_str().to_owned(),
-                settings: settings.to_vec(),
-            },
-            confluence,
-        };
+        let (input, known) = Self::input(app, settings, snap, user, groups, previous.as_deref())?;
         let result = self.engine.decide_async(module, input, Arc::new(known)).await;
         let user_name = user.name_key.to_string();
         // The decision's time, in its audit entry and its desired state alike.
@@ -232,6 +215,59 @@ impl RulesHook {
             },
             Mutation::Audit(audit(outcome_name, detail, &id.name, &id.hash)),
         ])
+    }
+
+    /// The rules input for `user` and the directory its `find-user` calls read.
+    fn input(
+        app: &App,
+        settings: &[Setting],
+        snap: &Snapshot,
+        user: &StoredResource,
+        groups: Vec<IdpGroup>,
+        previous: Option<&DesiredUser>,
+    ) -> ScimResult<(RuleInput, KnownUsers)> {
+        let known = KnownUsers::new(Arc::new(snap.clone()), app.name.clone());
+        // What Confluence holds for the user the app provisioned last time; a module that
+        // decides another username asks `find-user`.
+        let confluence = previous
+            .and_then(DesiredUser::provisioned_username)
+            .and_then(|username| known.user(username))
+            .unwrap_or_default();
+        let input = RuleInput {
+            person: person_from_stored(user, &app.schemas.user, groups)
+                .map_err(|e| ScimError::internal(e.to_string()))?,
+            app: AppInfo {
+                name: app.name.to_string(),
+                idp_kind: app.kind.as_str().to_owned(),
+                settings: settings.to_vec(),
+            },
+            confluence,
+        };
+        Ok((input, known))
+    }
+
+    /// The app module's three decisions for `user`, stored nothing ("Try it" in the
+    /// console). `groups`: the IdP groups to decide with; `None` for those the app stores.
+    ///
+    /// # Errors
+    /// The app has no module loaded, or the decision failed (the message names the module).
+    pub async fn trial(
+        &self,
+        app: &App,
+        snap: &Snapshot,
+        user: &StoredResource,
+        groups: Option<Vec<IdpGroup>>,
+    ) -> Result<crate::rules::types::Decisions, String> {
+        let settings = self.settings.get(&*app.name).ok_or_else(|| format!("app {} has no rules module", app.name))?;
+        let module = self
+            .registry
+            .current(&app.name)
+            .ok_or_else(|| format!("the rules module of app {} is not loaded", app.name))?;
+        let groups = groups.unwrap_or_else(|| groups_of(app, snap, &user.id, None));
+        let previous = snap.app(&app.name).and_then(|d| d.desired.get(&user.id)).cloned();
+        let (input, known) =
+            Self::input(app, settings, snap, user, groups, previous.as_deref()).map_err(|e| e.detail)?;
+        self.engine.decide_async(module, input, Arc::new(known)).await.map_err(|e| e.to_string())
     }
 
     /// A deleted user: no desired state any more.

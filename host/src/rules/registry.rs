@@ -164,6 +164,17 @@ impl ModuleRegistry {
         Ok(Arc::new(ModuleRegistry { shared, _watcher: watcher }))
     }
 
+    /// Where `app`'s module file is, its limits and the app's settings; `None` for an app
+    /// without rules.
+    pub fn spec(&self, app: &str) -> Option<AppModule> {
+        self.shared.apps.get(app).map(|slot| slot.spec.clone())
+    }
+
+    /// The engine modules load and run in.
+    pub fn engine(&self) -> &Arc<RulesEngine> {
+        &self.shared.engine
+    }
+
     /// The module a decision starting now uses for `app`; `None` for an app without rules
     /// or whose module has never loaded.
     pub fn current(&self, app: &str) -> Option<Arc<LoadedModule>> {

@@ -37,6 +37,11 @@ impl Database {
         Self { path: path.to_owned() }
     }
 
+    /// The folder the database file is in (where the admin side keeps its files).
+    pub fn folder(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -122,7 +127,7 @@ impl Database {
     /// # Errors
     /// The database fails.
     pub async fn accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
-        self.run(|conn| accounts::accounts(conn)).await
+        self.run(accounts::accounts).await
     }
 
     /// Disables an account and ends its sessions.

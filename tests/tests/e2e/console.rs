@@ -303,3 +303,115 @@ async fn what_identity_providers_send_is_escaped() {
     }
     assert!(pages[2].contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "shown, escaped");
 }
+
+/// A multipart body with one file field `module`.
+fn multipart(bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "usersync-test-boundary-7d1f";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"module\"; filename=\"rules.wasm\"\r\nContent-Type: application/wasm\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The standard module with a custom section appended: the same rules, another hash.
+fn variant_of_standard() -> Vec<u8> {
+    let mut bytes = super::harness::standard_module().to_vec();
+    let name = b"usersync-test";
+    let payload = b"variant";
+    bytes.push(0); // custom section
+    bytes.push(u8::try_from(1 + name.len() + payload.len()).unwrap());
+    bytes.push(u8::try_from(name.len()).unwrap());
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_are_uploaded_after_their_self_test_kept_and_rolled_back_and_tried() {
+    let s = stack_with_accounts("console-modules").await;
+    let registry = s.inbound.rules().unwrap().registry().clone();
+    let serving = || registry.current("onelogin").unwrap().id().hash.clone();
+    let original = serving();
+    let mut c = Console::new(&s);
+    c.login("root", PASSWORD).await;
+    let csrf = c.csrf().await;
+    let upload = |bytes: Vec<u8>, token: String| {
+        let (content_type, body) = multipart(&bytes);
+        let request = c
+            .http
+            .post(format!("{}/console/apps/onelogin/rules/upload?csrf={token}", c.url))
+            .header("cookie", c.cookie.clone().unwrap())
+            .header("origin", &c.url)
+            .header("content-type", content_type)
+            .body(body);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+
+    // Not wasm, and wasm that does not load: refused, and the module keeps serving.
+    let (status, page) = upload(b"#!/bin/sh\necho not a module\n".to_vec(), csrf.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("not a WebAssembly module") && page.contains("The serving module is unchanged"), "{page}");
+    let (status, page) = upload(b"\0asm\x01\0\0\0garbage".to_vec(), csrf.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("was not installed"), "{page}");
+    assert_eq!(serving(), original);
+    // Without the CSRF token nothing is even read.
+    let (status, _) = upload(variant_of_standard(), "wrong".into()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(serving(), original);
+
+    // A module that loads and passes its self-test is swapped in; both are kept.
+    let (status, page) = upload(variant_of_standard(), csrf.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let variant = serving();
+    assert_ne!(variant, original);
+    assert!(page.contains("now serving") && page.contains(&variant[..12]) && page.contains(&original[..12]), "{page}");
+    assert_eq!(std::fs::read(s.dir.join("standard.wasm")).unwrap(), variant_of_standard(), "the module file itself");
+
+    // Roll back to the original.
+    let (status, page) =
+        c.post("/console/apps/onelogin/rules/rollback", &[("csrf", &csrf), ("hash", &original)], Some(&c.url)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(serving(), original);
+    let (_, audit) = c.get("/console/audit?action=admin").await;
+    assert!(audit.contains("uploaded module") && audit.contains("rolled back to module"), "{audit}");
+
+    // Try it: a stored person, and pasted JSON; a viewer may too. Nothing is stored.
+    let id = s.create_user("onelogin", "ada@example.com", "Ada", "Lovelace").await;
+    let audit_before = s.audit("onelogin").len();
+    let (status, page) = c
+        .post("/console/apps/onelogin/rules/try", &[("csrf", &csrf), ("person", &id), ("json", "")], Some(&c.url))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Confluence username") && page.contains(">ada<"), "{page}");
+    let mut viewer = Console::new(&s);
+    viewer.login("watcher", PASSWORD).await;
+    let vcsrf = viewer.csrf().await;
+    let pasted = r#"{"userName": "lin@example.com", "name": {"givenName": "Lin", "familyName": "Wu"}, "emails": [{"value": "lin@example.com"}], "groups": [{"value": "g1", "display": "Engineering"}]}"#;
+    let (status, page) = viewer
+        .post(
+            "/console/apps/onelogin/rules/try",
+            &[("csrf", &vcsrf), ("person", ""), ("json", pasted)],
+            Some(&viewer.url),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(">lin<") && page.contains("Lin Wu"), "{page}");
+    let (status, page) = viewer
+        .post(
+            "/console/apps/onelogin/rules/try",
+            &[("csrf", &vcsrf), ("person", ""), ("json", "{not json")],
+            Some(&viewer.url),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("not JSON"), "{page}");
+    assert_eq!(s.audit("onelogin").len(), audit_before, "trying stores nothing");
+    assert!(s.inbound.snapshot().app("onelogin").unwrap().desired.len() == 1);
+}
