@@ -639,7 +639,7 @@ impl Admin {
                 ))
             })
             .collect();
-        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.sort_by_key(|v| std::cmp::Reverse(v.0));
         Ok(out.into_iter().map(|(_, v)| v).collect())
     }
 
