@@ -109,7 +109,18 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
     });
-    let admin = Arc::new(Admin::new(inbound.clone(), store, Database::new(&db)));
+    let mut admin = Admin::new(inbound.clone(), store, Database::new(&db));
+    if let Some(c) = &config.confluence {
+        let sign_in = match (&c.username, &c.password_env, &c.password_file, &c.token_env, &c.token_file) {
+            (Some(user), Some(var), _, _, _) => format!("user {user}, password from ${var}"),
+            (Some(user), _, Some(file), _, _) => format!("user {user}, password from {}", file.display()),
+            (_, _, _, Some(var), _) => format!("personal access token from ${var}"),
+            (_, _, _, _, Some(file)) => format!("personal access token from {}", file.display()),
+            _ => "not set".to_owned(),
+        };
+        admin = admin.with_confluence(c.url.trim_end_matches('/').to_owned(), sign_in);
+    }
+    let admin = Arc::new(admin);
     let api = router(HttpState { inbound: inbound.clone(), tokens, limits, admin: admin.clone(), throttle });
     let router = if config.console.enabled {
         let console = ConsoleState {

@@ -114,6 +114,12 @@ try {
   assert.ok(await page.getByText("created token").first().isVisible());
   await shot(page, "audit");
 
+  step = "the Confluence page: Test connection";
+  await page.getByRole("link", { name: "Confluence", exact: true }).click();
+  await page.getByRole("button", { name: "Test connection" }).click();
+  await page.getByText("Connected to Confluence").waitFor();
+  await shot(page, "confluence");
+
   step = "Synchronize: the dry run, then the run";
   await page.goto(`${url}/console/apps/onelogin/sync`);
   await page.getByRole("button", { name: "Dry run: show the plan" }).click();

@@ -42,8 +42,23 @@ pub struct Admin {
     inbound: Arc<Inbound>,
     store: Store,
     db: Database,
+    /// `[confluence]` as the console shows it: the URL and how UserSync signs in (never the
+    /// secret).
+    confluence: Option<(String, String)>,
     /// Failed console logins, per account and per address.
     pub logins: LoginThrottle,
+}
+
+/// The Confluence page.
+#[derive(Debug, Clone)]
+pub struct ConfluencePage {
+    pub url: String,
+    pub sign_in: String,
+    /// The version (and how it is known) with what it cannot do; or why it is not known.
+    pub version: Result<(String, Vec<String>), String>,
+    /// Per app: why it waits although Confluence answers, how long it still backs off,
+    /// and how much is queued.
+    pub apps: Vec<(String, Option<String>, Option<u64>, usize)>,
 }
 
 /// One app as the console's list shows it.
@@ -167,7 +182,70 @@ pub const MAX_HITS: usize = 50;
 
 impl Admin {
     pub fn new(inbound: Arc<Inbound>, store: Store, db: Database) -> Self {
-        Self { inbound, store, db, logins: LoginThrottle::default() }
+        Self { inbound, store, db, confluence: None, logins: LoginThrottle::default() }
+    }
+
+    /// Sets what the Confluence page shows of `[confluence]`: the URL, and how UserSync
+    /// signs in ("user admin, password from a file", never the secret).
+    #[must_use]
+    pub fn with_confluence(mut self, url: String, sign_in: String) -> Self {
+        self.confluence = Some((url, sign_in));
+        self
+    }
+
+    /// The Confluence UserSync writes to: URL, sign-in, the version detected and what it
+    /// allows, and each app's back-off state. `None` without `[confluence]`.
+    pub async fn confluence(&self) -> Option<ConfluencePage> {
+        let (url, sign_in) = self.confluence.clone()?;
+        let mut apps: Vec<(String, Option<String>, Option<u64>, usize)> = self
+            .inbound
+            .confluence_apps()
+            .map(|(name, sync)| {
+                (
+                    name.clone(),
+                    sync.held().map(|h| format!("{}: {}", h.reason(), h.detail)),
+                    sync.paused_for().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    sync.outbox().len(name),
+                )
+            })
+            .collect();
+        apps.sort();
+        let client = self.inbound.confluence_apps().next().map(|(_, sync)| sync.client().clone());
+        let version = match client {
+            Some(c) => match c.server_info().await {
+                Ok(info) => Ok((
+                    format!(
+                        "{} ({})",
+                        info.version,
+                        match info.source {
+                            crate::confluence::VersionSource::Probed => "detected",
+                            crate::confluence::VersionSource::Configured => "configured",
+                        }
+                    ),
+                    info.limitations(),
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+            None => Err("no app uses Confluence".to_owned()),
+        };
+        Some(ConfluencePage { url, sign_in, version, apps })
+    }
+
+    /// "Test connection": reaches Confluence, reads its version, and checks UserSync's
+    /// credentials with an authenticated call (and that the account is an administrator).
+    ///
+    /// # Errors
+    /// Each failure, named (unreachable, not Confluence, credentials refused, no admin rights).
+    pub async fn test_confluence(&self) -> Result<String, AdminError> {
+        let client = self
+            .inbound
+            .confluence_apps()
+            .next()
+            .map(|(_, sync)| sync.client().clone())
+            .ok_or_else(|| AdminError::Invalid("Confluence is not configured".into()))?;
+        let info = client.probe().await.map_err(|e| AdminError::Refused(e.to_string()))?;
+        let account = client.check_credentials().await.map_err(|e| AdminError::Refused(e.to_string()))?;
+        Ok(format!("Connected to Confluence {} as {account}, who has administrator rights.", info.version))
     }
 
     pub fn database(&self) -> &Database {

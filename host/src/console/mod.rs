@@ -79,6 +79,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/apps/{app}/sync", get(sync_page).post(sync_run))
         .route("/console/apps/{app}/people/{id}", get(person_page))
         .route("/console/people", get(people_page))
+        .route("/console/confluence", get(confluence_page))
+        .route("/console/confluence/test", post(confluence_test))
         .route("/console/audit", get(audit_page))
         .route("/console/audit.csv", get(audit_csv))
         .route("/console/logout", post(logout))
@@ -211,7 +213,8 @@ async fn require_session(State(state): State<ConsoleState>, mut req: Request, ne
             );
         }
         // Logging out, and "Try it" (which runs the module and stores nothing), are open to viewers.
-        let harmless = parts.uri.path().ends_with("/logout") || parts.uri.path().ends_with("/rules/try");
+        let path = parts.uri.path();
+        let harmless = path.ends_with("/logout") || path.ends_with("/rules/try") || path == "/console/confluence/test";
         if !session.can_change() && !harmless {
             return pages::error(StatusCode::FORBIDDEN, "a viewer account cannot change anything");
         }
@@ -537,6 +540,18 @@ async fn roll_back(
 ) -> Response {
     let outcome = state.admin.roll_back(&s.username, &app, &form.hash).await;
     rules_after(&state, &s, &app, outcome).await
+}
+
+async fn confluence_page(State(state): State<ConsoleState>, axum::Extension(s): Sess) -> Response {
+    pages::confluence(&s, state.admin.confluence().await.as_ref(), None)
+}
+
+/// "Test connection": an authenticated call; open to viewers (it changes nothing).
+async fn confluence_test(State(state): State<ConsoleState>, axum::Extension(s): Sess) -> Response {
+    let outcome = state.admin.test_confluence().await.map_err(|e| e.to_string());
+    let page = state.admin.confluence().await;
+    let status = if outcome.is_ok() { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
+    pages::confluence(&s, page.as_ref(), Some(outcome.as_deref().map_err(String::as_str))).with_status(status)
 }
 
 async fn outbox_page(State(state): State<ConsoleState>, axum::Extension(s): Sess, Path(app): Path<String>) -> Response {

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 use super::Session;
-use crate::admin::{AppOverview, ModuleVersion, OutboxView, PersonHit, PersonView};
+use crate::admin::{AppOverview, ConfluencePage, ModuleVersion, OutboxView, PersonHit, PersonView};
 use crate::inbound::SyncReport;
 use crate::rules::types::{AttributeDecision, Decisions};
 use crate::store::tokens::TokenInfo;
@@ -52,6 +52,7 @@ fn page(s: &Session, title: &str, section: &str, body: Markup) -> Markup {
                         a href="/console/" aria-current=[(section == "apps").then_some("page")] { "Configured apps" }
                         a href="/console/people" aria-current=[(section == "people").then_some("page")] { "People" }
                         a href="/console/audit" aria-current=[(section == "audit").then_some("page")] { "Audit log" }
+                        a href="/console/confluence" aria-current=[(section == "confluence").then_some("page")] { "Confluence" }
                     }
                     div.who {
                         span { (s.username) " · " (s.role.as_str()) }
@@ -630,6 +631,54 @@ pub fn person(s: &Session, p: &PersonView) -> Response {
         }
     };
     respond(StatusCode::OK, page(s, &p.user_name, "people", body))
+}
+
+pub fn confluence(s: &Session, c: Option<&ConfluencePage>, tested: Option<Result<&str, &str>>) -> Response {
+    let body = html! {
+        h1 { "Confluence" }
+        @match c {
+            None => { p { "Confluence is not configured: decisions are stored and nothing is sent. Add " code { "[confluence]" } " to the configuration file." } }
+            Some(c) => {
+                dl.facts {
+                    dt { "Base URL" } dd { code { (c.url) } }
+                    dt { "UserSync signs in with" } dd { (c.sign_in) }
+                    @match &c.version {
+                        Ok((version, _)) => { dt { "Version" } dd { (version) } }
+                        Err(e) => { dt { "Version" } dd.problem { "not known yet: " (e) } }
+                    }
+                }
+                p.muted { "The URL and credentials are set in " code { "[confluence]" } " of the configuration file; the secret is never shown." }
+                form method="post" action="/console/confluence/test" {
+                    (csrf(s))
+                    button.secondary type="submit" { "Test connection" }
+                }
+                @match tested {
+                    Some(Ok(m)) => { p.notice role="status" { (m) } }
+                    Some(Err(e)) => { p.problem role="alert" { (e) } }
+                    None => {}
+                }
+                @if let Ok((_, limits)) = &c.version {
+                    h2 { "What this version allows" }
+                    ul { @for l in limits { li { (l) } } }
+                }
+                h2 { "Per app" }
+                table {
+                    thead { tr { th { "App" } th { "Queued" } th { "Backing off" } th { "Held because" } } }
+                    tbody {
+                        @for (app, held, paused, queued) in &c.apps {
+                            tr {
+                                td { a href={"/console/apps/" (path_segment(app)) "/outbox"} { (app) } }
+                                td { (queued) }
+                                td { @if let Some(ms) = paused { (ms / 1000) " s more" } @else { "no" } }
+                                td { @if let Some(h) = held { span.problem { (h) } } @else { "nothing: operations go through" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    respond(StatusCode::OK, page(s, "Confluence", "confluence", body))
 }
 
 fn audit_table(entries: &[AuditEntry]) -> Markup {

@@ -415,3 +415,18 @@ async fn modules_are_uploaded_after_their_self_test_kept_and_rolled_back_and_tri
     assert_eq!(s.audit("onelogin").len(), audit_before, "trying stores nothing");
     assert!(s.inbound.snapshot().app("onelogin").unwrap().desired.len() == 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_confluence_page_shows_the_connection_and_tests_it() {
+    let s = stack_with_accounts("console-confluence").await;
+    let mut c = Console::new(&s);
+    c.login("watcher", PASSWORD).await;
+    let (status, page) = c.get("/console/confluence").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&s.emulator.base_url()) && page.contains("user admin, password from"), "{page}");
+    assert!(page.contains("What this version allows"), "the detected version and its limits: {page}");
+    let csrf = c.csrf().await;
+    let (status, page) = c.post("/console/confluence/test", &[("csrf", &csrf)], Some(&c.url)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Connected to Confluence") && page.contains("as admin"), "{page}");
+}
