@@ -207,6 +207,11 @@ async fn require_session(State(state): State<ConsoleState>, mut req: Request, ne
         };
         let presented = header_token.or(query_token).or(form_token).unwrap_or_default();
         if !bool::from(presented.as_bytes().ct_eq(session.csrf.as_bytes())) || presented.is_empty() {
+            // An upload's body is read (within its limit) and dropped first, so the client
+            // gets the refusal rather than a connection closed under its request.
+            if multipart {
+                let _ = axum::body::to_bytes(body, crate::admin::MAX_MODULE_BYTES + 64 * 1024).await;
+            }
             return pages::error(
                 StatusCode::FORBIDDEN,
                 "the form's security token is missing or stale: reload the page and try again; nothing was changed",
@@ -662,6 +667,7 @@ impl AuditQuery {
         let keep = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
         AuditFilter {
             app: keep(&self.app),
+            subject: None,
             person: keep(&self.person),
             action: keep(&self.action),
             since: keep(&self.since),
@@ -680,7 +686,7 @@ async fn audit_page(
     axum::Extension(s): Sess,
     Query(q): Query<AuditQuery>,
 ) -> Response {
-    let filter = q.filter(AUDIT_PAGE);
+    let filter = state.admin.sharpen(q.filter(AUDIT_PAGE));
     let apps: Vec<String> = state.admin.apps().into_iter().map(|a| a.name).collect();
     match state.admin.audit(filter.clone()).await {
         Ok(entries) => pages::audit(&s, &filter, &apps, &entries),
@@ -689,7 +695,7 @@ async fn audit_page(
 }
 
 async fn audit_csv(State(state): State<ConsoleState>, Query(q): Query<AuditQuery>) -> Response {
-    match state.admin.audit(q.filter(AUDIT_CSV)).await {
+    match state.admin.audit(state.admin.sharpen(q.filter(AUDIT_CSV))).await {
         Ok(entries) => {
             let mut out = String::from("at,app,subject,user_name,action,outcome,module,module_hash,detail\r\n");
             for e in &entries {

@@ -102,13 +102,11 @@ pub(super) async fn audit(
         return r;
     }
     let limit = q.limit.unwrap_or(100).min(10_000);
-    // The subject exactly, as before the console's broader person filter.
-    let filter = AuditFilter { app: Some(app), person: q.subject.clone(), limit, ..AuditFilter::default() };
+    let filter = AuditFilter { app: Some(app), subject: q.subject.clone(), limit, ..AuditFilter::default() };
     match state.admin.audit(filter).await {
         Ok(entries) => {
             let entries = entries
                 .into_iter()
-                .filter(|e| q.subject.as_ref().is_none_or(|s| *s == e.subject))
                 .map(|e| AuditItem {
                     at: e.at,
                     subject: e.subject,

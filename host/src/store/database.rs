@@ -15,6 +15,8 @@ use super::{open_connection, AuditEntry, FailedRow, StoreError};
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub app: Option<String>,
+    /// One person's entries, by SCIM id exactly (uses the index).
+    pub subject: Option<String>,
     /// A person: their SCIM id, or (a prefix of) their `userName`.
     pub person: Option<String>,
     /// What triggered the entry (`create`, `sync`, `apply`, `admin`…), exactly.

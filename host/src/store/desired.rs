@@ -233,37 +233,58 @@ pub fn audit(
     rows.collect()
 }
 
-/// The audit log as the console filters it, newest first.
+/// The audit log as the console filters it, newest first. The statement names only the
+/// conditions given, so SQLite can use the `(app, subject)` index for one person's entries.
 ///
 /// # Errors
 /// The database fails.
 pub fn audit_filtered(conn: &rusqlite::Connection, f: &super::AuditFilter) -> rusqlite::Result<Vec<AuditEntry>> {
-    let person_prefix =
-        f.person.as_ref().map(|p| format!("{}%", p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-    let mut stmt = conn.prepare_cached(
+    let mut conditions: Vec<&str> = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    // With one person's SCIM id, `(app, subject)` is the index to use; otherwise the newest
+    // entries are found by walking the table backwards and stopping at the limit, and a
+    // `+` keeps SQLite from choosing the index for `app` alone (which would read and sort
+    // every entry of the app).
+    let app_condition = if f.subject.is_some() { "app = ?" } else { "+app = ?" };
+    let exact = [
+        (app_condition, &f.app),
+        ("subject = ?", &f.subject),
+        ("action = ?", &f.action),
+        ("at >= ?", &f.since),
+        ("at < ?", &f.until),
+    ];
+    for (condition, value) in exact {
+        if let Some(v) = value {
+            conditions.push(condition);
+            values.push(v.clone());
+        }
+    }
+    if let Some(person) = &f.person {
+        let escaped = person.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        conditions.push("(subject = ? OR user_name LIKE ? ESCAPE '\\')");
+        values.push(person.clone());
+        values.push(format!("{escaped}%"));
+    }
+    let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let sql = format!(
         "SELECT at, app, subject, user_name, action, outcome, module_name, module_hash, detail FROM audit_log
-         WHERE (?1 IS NULL OR app = ?1)
-           AND (?2 IS NULL OR subject = ?2 OR user_name LIKE ?3 ESCAPE '\\')
-           AND (?4 IS NULL OR action = ?4)
-           AND (?5 IS NULL OR at >= ?5) AND (?6 IS NULL OR at < ?6)
-         ORDER BY seq DESC LIMIT ?7",
-    )?;
-    let rows = stmt.query_map(
-        params![f.app, f.person, person_prefix, f.action, f.since, f.until, i64::try_from(f.limit).unwrap_or(i64::MAX)],
-        |r| {
-            Ok(AuditEntry {
-                at: r.get(0)?,
-                app: r.get(1)?,
-                subject: r.get(2)?,
-                user_name: r.get(3)?,
-                action: r.get(4)?,
-                outcome: r.get(5)?,
-                module_name: r.get(6)?,
-                module_hash: r.get(7)?,
-                detail: r.get(8)?,
-            })
-        },
-    )?;
+         {filter} ORDER BY seq DESC LIMIT {}",
+        f.limit
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), |r| {
+        Ok(AuditEntry {
+            at: r.get(0)?,
+            app: r.get(1)?,
+            subject: r.get(2)?,
+            user_name: r.get(3)?,
+            action: r.get(4)?,
+            outcome: r.get(5)?,
+            module_name: r.get(6)?,
+            module_hash: r.get(7)?,
+            detail: r.get(8)?,
+        })
+    })?;
     rows.collect()
 }
 

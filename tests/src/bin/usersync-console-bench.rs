@@ -119,7 +119,7 @@ async fn main() -> Result<()> {
         ("app: outbox", "/console/apps/onelogin/outbox".into()),
         ("people: search, 1 hit (scans all)", "/console/people?q=person099999".into()),
         ("people: search, no hit (scans all)", "/console/people?q=nobody-by-that-name".into()),
-        ("people: search, many hits (first 50)", "/console/people?q=dept".into()),
+        ("people: search, many hits (first 50)", "/console/people?q=given1".into()),
         ("people: search by e-mail", "/console/people?q=person050000%40example".into()),
         ("person page", format!("/console/apps/onelogin/people/{someone}")),
         ("audit log", "/console/audit".into()),
