@@ -7,13 +7,14 @@ pub mod accounts;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::inbound::{Inbound, SyncReport};
+use crate::inbound::{App, Inbound, SyncReport};
 use crate::rules::types::{Decisions, IdpGroup};
+use crate::rules::ModuleStatus;
 use crate::scim::error::ScimError;
 use crate::scim::schema::ResourceKind;
 use crate::store::tokens::TokenInfo;
 use crate::store::{
-    AuditEntry, AuditFilter, Database, DesiredOutcome, DesiredUser, FailedRow, Mutation, ObservedUser, Store,
+    AuditEntry, AuditFilter, Database, DesiredOutcome, DesiredUser, FailedRow, Mutation, ObservedUser, Snapshot, Store,
     StoreError, StoredResource,
 };
 pub use accounts::{LoginThrottle, Role};
@@ -171,12 +172,6 @@ pub enum Trial {
     Json(String),
 }
 
-/// A token as the console lists it.
-#[derive(Debug, Clone)]
-pub struct TokenView {
-    pub info: TokenInfo,
-}
-
 /// Most hits one people search returns.
 pub const MAX_HITS: usize = 50;
 
@@ -203,8 +198,8 @@ impl Admin {
             .map(|(name, sync)| {
                 (
                     name.clone(),
-                    sync.held().map(|h| format!("{}: {}", h.reason(), h.detail)),
-                    sync.paused_for().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    sync.held().as_ref().map(held_text),
+                    sync.paused_for().map(millis),
                     sync.outbox().len(name),
                 )
             })
@@ -252,10 +247,6 @@ impl Admin {
         &self.db
     }
 
-    pub fn inbound(&self) -> &Arc<Inbound> {
-        &self.inbound
-    }
-
     fn known(&self, app: &str) -> Result<(), AdminError> {
         self.inbound.app(app).map(|_| ()).ok_or_else(|| AdminError::NoApp(app.to_owned()))
     }
@@ -263,55 +254,17 @@ impl Admin {
     /// Every app, by name.
     pub fn apps(&self) -> Vec<AppOverview> {
         let snap = self.inbound.snapshot();
-        let modules = self.inbound.rules().map(|r| r.registry().status()).unwrap_or_default();
-        let mut out: Vec<AppOverview> = self
-            .inbound
-            .apps()
-            .map(|app| {
-                let data = snap.app(&app.name);
-                let module = modules.iter().find(|m| m.app == *app.name).map(|m| ModuleView {
-                    path: m.path.display().to_string(),
-                    name: m.module.as_ref().map(|id| id.name.clone()),
-                    hash: m.module.as_ref().map(|id| id.hash.clone()),
-                    world: m.world.clone(),
-                    loaded_at: m.loaded_at.map(crate::clock::system_time_rfc3339),
-                    last_error: m.last_error.clone(),
-                    reloads: m.reloads,
-                    settings: m
-                        .declaration
-                        .iter()
-                        .flatten()
-                        .map(|s| {
-                            (
-                                s.key.clone(),
-                                s.kind.to_string(),
-                                s.default.as_ref().map(crate::rules::declaration::render_value),
-                                s.help.clone(),
-                            )
-                        })
-                        .collect(),
-                });
-                let confluence = self.inbound.confluence(&app.name).map(|sync| ConfluenceView {
-                    queued: sync.outbox().len(&app.name),
-                    held_for_approval: sync.outbox().held(&app.name).len(),
-                    parked: sync.outbox().parked(&app.name).len(),
-                    held: sync.held().map(|h| format!("{}: {}", h.reason(), h.detail)),
-                    paused_for_ms: sync.paused_for().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-                });
-                AppOverview {
-                    name: app.name.to_string(),
-                    kind: app.kind.as_str(),
-                    base_url: app.base_url.clone(),
-                    people: data.map_or(0, |d| d.users.len()),
-                    groups: data.map_or(0, |d| d.groups.len()),
-                    module,
-                    confluence,
-                    last_request: app.last_request(),
-                }
-            })
-            .collect();
+        let modules = self.modules();
+        let mut out: Vec<AppOverview> = self.inbound.apps().map(|app| self.overview(app, &snap, &modules)).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+
+    /// The apps' names, sorted.
+    pub fn app_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inbound.apps().map(|a| a.name.to_string()).collect();
+        names.sort();
+        names
     }
 
     /// One app.
@@ -319,7 +272,55 @@ impl Admin {
     /// # Errors
     /// [`AdminError::NoApp`].
     pub fn app(&self, name: &str) -> Result<AppOverview, AdminError> {
-        self.apps().into_iter().find(|a| a.name == name).ok_or_else(|| AdminError::NoApp(name.to_owned()))
+        let app = self.inbound.app(name).ok_or_else(|| AdminError::NoApp(name.to_owned()))?;
+        Ok(self.overview(app, &self.inbound.snapshot(), &self.modules()))
+    }
+
+    fn modules(&self) -> Vec<ModuleStatus> {
+        self.inbound.rules().map(|r| r.registry().status()).unwrap_or_default()
+    }
+
+    fn overview(&self, app: &App, snap: &Snapshot, modules: &[ModuleStatus]) -> AppOverview {
+        let data = snap.app(&app.name);
+        let module = modules.iter().find(|m| m.app == *app.name).map(|m| ModuleView {
+            path: m.path.display().to_string(),
+            name: m.module.as_ref().map(|id| id.name.clone()),
+            hash: m.module.as_ref().map(|id| id.hash.clone()),
+            world: m.world.clone(),
+            loaded_at: m.loaded_at.map(crate::clock::system_time_rfc3339),
+            last_error: m.last_error.clone(),
+            reloads: m.reloads,
+            settings: m
+                .declaration
+                .iter()
+                .flatten()
+                .map(|s| {
+                    (
+                        s.key.clone(),
+                        s.kind.to_string(),
+                        s.default.as_ref().map(crate::rules::declaration::render_value),
+                        s.help.clone(),
+                    )
+                })
+                .collect(),
+        });
+        let confluence = self.inbound.confluence(&app.name).map(|sync| ConfluenceView {
+            queued: sync.outbox().len(&app.name),
+            held_for_approval: sync.outbox().held(&app.name).len(),
+            parked: sync.outbox().parked(&app.name).len(),
+            held: sync.held().as_ref().map(held_text),
+            paused_for_ms: sync.paused_for().map(millis),
+        });
+        AppOverview {
+            name: app.name.to_string(),
+            kind: app.kind.as_str(),
+            base_url: app.base_url.clone(),
+            people: data.map_or(0, |d| d.users.len()),
+            groups: data.map_or(0, |d| d.groups.len()),
+            module,
+            confluence,
+            last_request: app.last_request(),
+        }
     }
 
     /// An app's outbox: what waits, what is held, parked or refused.
@@ -339,7 +340,7 @@ impl Admin {
         Ok(OutboxView {
             configured: true,
             queued: sync.outbox().len(app),
-            held: sync.held().map(|h| format!("{}: {}", h.reason(), h.detail)),
+            held: sync.held().as_ref().map(held_text),
             held_for_approval: sync
                 .outbox()
                 .held(app)
@@ -807,6 +808,15 @@ impl Admin {
     ) -> Result<(), AdminError> {
         create_account(&self.db, username, password, role, replace).await
     }
+}
+
+/// Why an app's operations wait, in one line.
+fn held_text(hold: &crate::sync::Hold) -> String {
+    format!("{}: {}", hold.reason(), hold.detail)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Whether `haystack` contains `needle` (lower-case), ignoring case, without allocating

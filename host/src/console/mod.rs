@@ -11,7 +11,6 @@
 
 mod pages;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -126,10 +125,6 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
         .filter_map(|c| c.trim().split_once('='))
         .find(|(k, _)| *k == COOKIE)
         .map(|(_, v)| v.to_owned())
-}
-
-fn client(req_ext: Option<&ClientAddr>) -> Option<IpAddr> {
-    req_ext.map(|c| c.0)
 }
 
 /// Whether a state-changing request comes from this server's own pages: `Origin` (sent by
@@ -306,7 +301,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let address = client(addr.as_ref().map(|a| &a.0));
+    let address = addr.map(|a| a.0 .0);
     let username = form.username.trim().to_lowercase();
     let next = form.next.as_deref();
     if !same_origin(&state, &headers) {
@@ -647,7 +642,7 @@ async fn people_page(
 ) -> Response {
     let app = q.app.as_deref().filter(|a| !a.is_empty());
     let hits = if q.q.trim().is_empty() { Vec::new() } else { state.admin.search_people(&q.q, app) };
-    let apps: Vec<String> = state.admin.apps().into_iter().map(|a| a.name).collect();
+    let apps = state.admin.app_names();
     // htmx asks for the results alone as the query is typed.
     let partial = headers.contains_key("hx-request");
     pages::people(&s, &q.q, app, &apps, &hits, partial)
@@ -687,7 +682,7 @@ async fn audit_page(
     Query(q): Query<AuditQuery>,
 ) -> Response {
     let filter = state.admin.sharpen(q.filter(AUDIT_PAGE));
-    let apps: Vec<String> = state.admin.apps().into_iter().map(|a| a.name).collect();
+    let apps = state.admin.app_names();
     match state.admin.audit(filter.clone()).await {
         Ok(entries) => pages::audit(&s, &filter, &apps, &entries),
         Err(e) => admin_error(&e),

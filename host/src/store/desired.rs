@@ -213,24 +213,13 @@ pub fn audit(
     subject: Option<&str>,
     limit: usize,
 ) -> rusqlite::Result<Vec<AuditEntry>> {
-    let mut stmt = conn.prepare(
-        "SELECT at, app, subject, user_name, action, outcome, module_name, module_hash, detail FROM audit_log
-         WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR subject = ?2) ORDER BY seq DESC LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![app, subject, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-        Ok(AuditEntry {
-            at: r.get(0)?,
-            app: r.get(1)?,
-            subject: r.get(2)?,
-            user_name: r.get(3)?,
-            action: r.get(4)?,
-            outcome: r.get(5)?,
-            module_name: r.get(6)?,
-            module_hash: r.get(7)?,
-            detail: r.get(8)?,
-        })
-    })?;
-    rows.collect()
+    let filter = super::AuditFilter {
+        app: app.map(str::to_owned),
+        subject: subject.map(str::to_owned),
+        limit,
+        ..super::AuditFilter::default()
+    };
+    audit_filtered(conn, &filter)
 }
 
 /// The audit log as the console filters it, newest first. The statement names only the
