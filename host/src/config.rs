@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rules::types::{Setting, SettingValue};
 use crate::rules::{RuleLimits, RulesBudget};
@@ -209,7 +209,7 @@ impl ServerConfig {
 
 /// The identity provider behind an app; it selects protocol defaults (response media type,
 /// what a duplicate `POST /Users` does).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IdpKind {
     Onelogin,
@@ -230,7 +230,7 @@ impl IdpKind {
 }
 
 /// What `POST /Users` does when the `userName` exists already (case-insensitively).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DuplicatePolicy {
     /// 409 `uniqueness` (RFC 7644; Okta's test requires it).
@@ -241,7 +241,7 @@ pub enum DuplicatePolicy {
 }
 
 /// What a group write does with a member id that is neither a user nor a group of the app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnknownMemberPolicy {
     /// 400 `invalidValue` naming the ids (RFC 7644 §3.5.2 allows it); nothing is stored.
@@ -251,7 +251,7 @@ pub enum UnknownMemberPolicy {
 }
 
 /// One `[[apps]]` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
     /// URL-safe name: the SCIM base URL is `<public_url>/scim/v2/<name>`.
@@ -302,7 +302,7 @@ pub struct AppConfig {
 
 /// `[apps.rate_limit]`: a token bucket over an app's authenticated SCIM requests (a Bulk
 /// counts once).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// The sustained rate.
@@ -323,7 +323,7 @@ impl RateLimitConfig {
 /// `[apps.breaker]`: when an app's disables and deletes in a sliding window pass the larger
 /// of `max_deprovisions` and `max_share` of its people, the rest are held for approval
 /// (`usersync outbox approve|discard --app NAME`).
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Default `true`.
@@ -365,7 +365,7 @@ fn default_window_secs() -> u64 {
 }
 
 /// `deprovision` of an app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeprovisionPolicy {
     #[default]
@@ -479,7 +479,7 @@ impl ConfluenceConfig {
 }
 
 /// `[apps.rules_limits]`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesLimitsConfig {
     /// Time one decision may take, in milliseconds: wall-clock time measured by the epoch
@@ -541,7 +541,7 @@ impl AppConfig {
 }
 
 /// `[[apps.extensions]]`: a custom schema extension.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtensionConfig {
     /// e.g. `urn:ietf:params:scim:schemas:extension:acme:2.0:User`.
@@ -558,7 +558,7 @@ fn default_resource() -> String {
     "User".to_owned()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtensionAttribute {
     pub name: String,
@@ -658,62 +658,9 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let mut names = HashSet::new();
         for app in &self.apps {
-            let ok = !app.name.is_empty()
-                && app.name.len() <= 64
-                && app.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !ok {
-                return Err(ConfigError::Invalid(format!(
-                    "app name {:?} must be 1-64 characters of A-Z, a-z, 0-9, '-' or '_'",
-                    app.name
-                )));
-            }
+            app.validate(&self.server)?;
             if !names.insert(app.name.to_ascii_lowercase()) {
                 return Err(ConfigError::Invalid(format!("app {:?} is declared twice", app.name)));
-            }
-            if app.rules_limits.deadline_ms == 0 || app.rules_limits.deadline_ms > 10_000 {
-                return Err(ConfigError::Invalid(format!(
-                    "app {}: rules_limits.deadline_ms must be 1-10000",
-                    app.name
-                )));
-            }
-            if app.rules_limits.memory_mb == 0 || app.rules_limits.memory_mb > RuleLimits::MAX_MEMORY_BYTES >> 20 {
-                return Err(ConfigError::Invalid(format!(
-                    "app {}: rules_limits.memory_mb must be 1-{}",
-                    app.name,
-                    RuleLimits::MAX_MEMORY_BYTES >> 20
-                )));
-            }
-            if let Some(limit) = &app.rate_limit {
-                if !(limit.requests_per_second.is_finite() && limit.requests_per_second > 0.0) {
-                    return Err(ConfigError::Invalid(format!(
-                        "app {}: rate_limit.requests_per_second must be a positive number",
-                        app.name
-                    )));
-                }
-            }
-            if app.rules.is_some() && app.rules_limits.memory_mb > self.server.rules_memory_mb {
-                return Err(ConfigError::Invalid(format!(
-                    "app {}: rules_limits.memory_mb ({}) is more than [server] rules_memory_mb ({}), so none of its decisions could start",
-                    app.name, app.rules_limits.memory_mb, self.server.rules_memory_mb
-                )));
-            }
-            let b = &app.breaker;
-            if !(0.0..=1.0).contains(&b.max_share) || b.window_secs == 0 || b.window_secs > 7 * 86_400 {
-                return Err(ConfigError::Invalid(format!(
-                    "app {}: breaker.max_share must be 0-1 and breaker.window_secs 1-604800",
-                    app.name
-                )));
-            }
-            app.rule_settings()?;
-            let mut urns = HashSet::new();
-            for ext in &app.extensions {
-                ext.to_extension()?;
-                if !urns.insert(ext.urn.to_ascii_lowercase()) {
-                    return Err(ConfigError::Invalid(format!(
-                        "app {}: extension {} declared twice",
-                        app.name, ext.urn
-                    )));
-                }
             }
         }
         if self.server.max_body_bytes < 1024 || self.server.bulk_max_payload_bytes < 1024 {
@@ -770,6 +717,63 @@ impl Config {
 }
 
 impl AppConfig {
+    /// Checks one app on its own (its name, limits, settings and extensions): what the file
+    /// and the admin API both refuse.
+    ///
+    /// # Errors
+    /// The first rule the app breaks, naming it.
+    pub fn validate(&self, server: &ServerConfig) -> Result<(), ConfigError> {
+        let ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            return Err(ConfigError::Invalid(format!(
+                "app name {:?} must be 1-64 characters of A-Z, a-z, 0-9, '-' or '_'",
+                self.name
+            )));
+        }
+        if self.rules_limits.deadline_ms == 0 || self.rules_limits.deadline_ms > 10_000 {
+            return Err(ConfigError::Invalid(format!("app {}: rules_limits.deadline_ms must be 1-10000", self.name)));
+        }
+        if self.rules_limits.memory_mb == 0 || self.rules_limits.memory_mb > RuleLimits::MAX_MEMORY_BYTES >> 20 {
+            return Err(ConfigError::Invalid(format!(
+                "app {}: rules_limits.memory_mb must be 1-{}",
+                self.name,
+                RuleLimits::MAX_MEMORY_BYTES >> 20
+            )));
+        }
+        if let Some(limit) = &self.rate_limit {
+            if !(limit.requests_per_second.is_finite() && limit.requests_per_second > 0.0) {
+                return Err(ConfigError::Invalid(format!(
+                    "app {}: rate_limit.requests_per_second must be a positive number",
+                    self.name
+                )));
+            }
+        }
+        if self.rules.is_some() && self.rules_limits.memory_mb > server.rules_memory_mb {
+            return Err(ConfigError::Invalid(format!(
+                "app {}: rules_limits.memory_mb ({}) is more than [server] rules_memory_mb ({}), so none of its decisions could start",
+                self.name, self.rules_limits.memory_mb, server.rules_memory_mb
+            )));
+        }
+        let b = &self.breaker;
+        if !(0.0..=1.0).contains(&b.max_share) || b.window_secs == 0 || b.window_secs > 7 * 86_400 {
+            return Err(ConfigError::Invalid(format!(
+                "app {}: breaker.max_share must be 0-1 and breaker.window_secs 1-604800",
+                self.name
+            )));
+        }
+        self.rule_settings()?;
+        let mut urns = HashSet::new();
+        for ext in &self.extensions {
+            ext.to_extension()?;
+            if !urns.insert(ext.urn.to_ascii_lowercase()) {
+                return Err(ConfigError::Invalid(format!("app {}: extension {} declared twice", self.name, ext.urn)));
+            }
+        }
+        Ok(())
+    }
+
     /// The rules module's path, resolved against the config file's directory.
     pub fn rules_path(&self, base_dir: &Path) -> Option<PathBuf> {
         self.rules.as_ref().map(|p| if p.is_absolute() { p.clone() } else { base_dir.join(p) })

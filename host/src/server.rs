@@ -7,17 +7,18 @@ use axum::Router;
 
 use std::time::Duration;
 
+use crate::admin::apps::{parse_definition, AppRuntime, ConfluenceApps};
 use crate::admin::Admin;
-use crate::config::{Config, ConfigError, ConfluenceCredentials, DeprovisionPolicy};
+use crate::config::{AppConfig, Config, ConfigError, ConfluenceConfig, ConfluenceCredentials, DeprovisionPolicy};
 use crate::confluence::{Auth, Backoff, ConfluenceClient, ConfluenceSettings};
 use crate::console::ConsoleState;
 use crate::http::throttle::Throttle;
 use crate::http::{router, HttpLimits, HttpState, ListenSettings};
-use crate::inbound::{apps_from_config, relocate, Inbound, RulesHook};
+use crate::inbound::{relocate, App, AppSource, Inbound, RulesHook};
 use crate::rules::{AppModule, ModuleRegistry, RulesEngine, RulesError};
 use crate::scim::normalize::Limits;
 use crate::store::tokens::TokenVerifier;
-use crate::store::{open_connection, outbox};
+use crate::store::{apps as stored_apps, migrate, open_connection, outbox};
 use crate::store::{Database, Store, StoreError};
 use crate::sync::{AppSync, AppSyncSettings, BreakerSettings, CredentialSource, Deprovision, Outbox};
 
@@ -59,8 +60,21 @@ pub fn init_logging() {
 /// # Errors
 /// The config names a bad extension or an unreadable token secret, or the database cannot
 /// be opened.
-pub fn build(config: &Config) -> Result<Service, StartError> {
-    let apps = apps_from_config(config)?;
+pub fn build(file_config: &Config) -> Result<Service, StartError> {
+    // The apps served: the file's, then those made through the admin side.
+    let stored = console_apps(file_config)?;
+    let mut config = file_config.clone();
+    config.apps.extend(stored.iter().map(|(a, _)| a.clone()));
+    let config = &config;
+    let public = config.public_url();
+    let mut apps = HashMap::new();
+    for (precedence, a) in config.apps.iter().enumerate() {
+        let source = stored
+            .iter()
+            .find(|(s, _)| s.name == a.name)
+            .map_or(AppSource::File, |(_, version)| AppSource::Console { version: *version });
+        apps.insert(a.name.clone(), Arc::new(App::from_config(a, &public, precedence, source)?));
+    }
     let mut fixed = HashMap::new();
     for app in &config.apps {
         let tokens = app.bootstrap_tokens(&config.base_dir)?;
@@ -73,10 +87,8 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
     let tokens = TokenVerifier::new(&db, fixed)?;
     let mut inbound = Inbound::new(store.clone(), apps, Limits::default(), config.server.max_results)
         .with_member_cap(config.server.max_members_per_request);
-    let confluence = confluence_sync(config, &store)?;
-    if let Some(rules) = rules_hook(config, store.clone())? {
-        inbound = inbound.with_rules(rules);
-    }
+    let (confluence, wiring) = confluence_sync(config, &store)?;
+    inbound = inbound.with_rules(rules_hook(config, store.clone())?);
     let confluence_apps = confluence.clone();
     inbound = inbound.with_confluence(confluence);
     let inbound = Arc::new(inbound);
@@ -99,7 +111,7 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
         bulk_max_operations: config.server.bulk_max_operations,
         bulk_max_payload_bytes: config.server.bulk_max_payload_bytes,
     };
-    let throttle = Arc::new(Throttle::new(&config.server, &config.apps));
+    let throttle = Arc::new(Throttle::new(&config.server));
     let summaries = Arc::downgrade(&throttle);
     tokio::spawn(async move {
         // The summary of refused requests, also when no request follows the last burst.
@@ -109,7 +121,14 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
     });
-    let mut admin = Admin::new(inbound.clone(), store, Database::new(&db));
+    let runtime = AppRuntime {
+        public_url: public.clone(),
+        server: config.server.clone(),
+        file_apps: file_config.apps.clone(),
+        confluence: wiring.map(|w| w as Arc<dyn ConfluenceApps>),
+        tokens: Some(tokens.clone()),
+    };
+    let mut admin = Admin::new(inbound.clone(), store, Database::new(&db)).with_runtime(runtime);
     if let Some(c) = &config.confluence {
         let sign_in = match (&c.username, &c.password_env, &c.password_file, &c.token_env, &c.token_file) {
             (Some(user), Some(var), _, _, _) => format!("user {user}, password from ${var}"),
@@ -142,15 +161,122 @@ pub fn build(config: &Config) -> Result<Service, StartError> {
 /// while some are missing).
 const NEEDED_GROUPS_CHECK: Duration = Duration::from_secs(5);
 
+/// The apps made through the admin side, as stored (with their versions). An app that no
+/// longer parses or validates, or whose name the configuration file now uses, is logged and
+/// not served; it stays stored.
+///
+/// # Errors
+/// The database cannot be opened or read.
+fn console_apps(config: &Config) -> Result<Vec<(AppConfig, u64)>, StartError> {
+    let mut conn = open_connection(&config.database_path())?;
+    migrate(&mut conn)?;
+    let mut out = Vec::new();
+    for record in stored_apps::list(&conn)? {
+        if config.apps.iter().any(|a| a.name.eq_ignore_ascii_case(&record.name)) {
+            tracing::error!(app = %record.name, "an app made in the console has the name of an app of the configuration file; the file's is served");
+            continue;
+        }
+        match parse_definition(&record.definition).and_then(|a| {
+            a.validate(&config.server).map_err(|e| crate::admin::AdminError::Invalid(e.to_string()))?;
+            Ok(a)
+        }) {
+            Ok(app) => out.push((app, record.version)),
+            Err(e) => tracing::error!(app = %record.name, error = %e, "a stored app cannot be served"),
+        }
+    }
+    Ok(out)
+}
+
+/// What every app's Confluence side is made from, for the apps of the start and for those
+/// made or changed later.
+struct ConfluenceWiring {
+    config: ConfluenceConfig,
+    auth: Auth,
+    reread: CredentialSource,
+    outbox: Arc<Outbox>,
+    store: Store,
+    backoff: Backoff,
+}
+
+impl ConfluenceWiring {
+    fn policy(app: &AppConfig) -> Deprovision {
+        match app.deprovision {
+            DeprovisionPolicy::Disable => Deprovision::Disable,
+            DeprovisionPolicy::Delete => Deprovision::Delete,
+        }
+    }
+
+    /// `app`'s Confluence side (its workers not started), its outbox queues and breaker set.
+    fn app_sync(&self, app: &AppConfig) -> Result<Arc<AppSync>, String> {
+        let c = &self.config;
+        let mut settings = ConfluenceSettings::new(c.url.clone(), self.auth.clone());
+        settings.request_timeout = Duration::from_millis(c.request_timeout_ms.max(1));
+        settings.max_concurrency = c.max_concurrency.max(1);
+        settings.version = c.version.clone();
+        let client = ConfluenceClient::new(settings).map_err(|e| e.to_string())?;
+        let settings = AppSyncSettings {
+            apply_deadline: Duration::from_millis(c.apply_deadline_ms),
+            policy: Self::policy(app),
+            workers: c.max_concurrency.max(1),
+            backoff: self.backoff,
+        };
+        self.outbox.add_app(&app.name);
+        self.set_breaker(app);
+        Ok(AppSync::new(
+            &app.name,
+            client,
+            self.outbox.clone(),
+            self.store.clone(),
+            settings,
+            Some(self.reread.clone()),
+        ))
+    }
+
+    fn set_breaker(&self, app: &AppConfig) {
+        let b = app.breaker;
+        self.outbox.set_breaker(
+            &app.name,
+            BreakerSettings {
+                enabled: b.enabled,
+                max_deprovisions: b.max_deprovisions,
+                max_share: b.max_share,
+                window: Duration::from_secs(b.window_secs),
+            },
+        );
+    }
+}
+
+impl ConfluenceApps for ConfluenceWiring {
+    fn start(&self, app: &AppConfig, current: Option<Arc<AppSync>>) -> Result<Arc<AppSync>, String> {
+        if let Some(current) = current.filter(|c| c.policy == Self::policy(app) && !c.is_stopped()) {
+            self.set_breaker(app);
+            return Ok(current);
+        }
+        let sync = self.app_sync(app)?;
+        sync.spawn_workers();
+        Ok(sync)
+    }
+
+    fn stop(&self, app: &str, sync: &AppSync, forget: bool) {
+        sync.stop();
+        if forget {
+            self.outbox.remove_app(app);
+        }
+    }
+}
+
 /// Each app's Confluence side when `[confluence]` is configured: a client (with the app's
 /// own concurrency limit), the outbox restored from the database, and the workers, started
 /// on the current Tokio runtime (each app also checks the credentials with an authenticated
-/// call). Empty without `[confluence]`.
+/// call); and what later apps' sides are made from. Empty without `[confluence]`.
 ///
 /// # Errors
 /// The credentials cannot be read, the URL is not usable, or the database fails.
-pub fn confluence_sync(config: &Config, store: &Store) -> Result<HashMap<String, Arc<AppSync>>, StartError> {
-    let Some(c) = &config.confluence else { return Ok(HashMap::new()) };
+fn confluence_sync(
+    config: &Config,
+    store: &Store,
+) -> Result<(HashMap<String, Arc<AppSync>>, Option<Arc<ConfluenceWiring>>), StartError> {
+    let Some(c) = &config.confluence else { return Ok((HashMap::new(), None)) };
     let auth_of = |credentials| match credentials {
         ConfluenceCredentials::Basic { username, password } => Auth::Basic { username, password },
         ConfluenceCredentials::Token(token) => Auth::Token(token),
@@ -170,34 +296,17 @@ pub fn confluence_sync(config: &Config, store: &Store) -> Result<HashMap<String,
     drop(conn);
     let outbox = Outbox::new(config.apps.iter().map(|a| a.name.as_str()), max_seq);
     let backoff = Backoff { base: Duration::from_millis(250), cap: Duration::from_millis(c.max_backoff_ms.max(1)) };
+    let wiring = Arc::new(ConfluenceWiring {
+        config: c.clone(),
+        auth,
+        reread,
+        outbox: outbox.clone(),
+        store: store.clone(),
+        backoff,
+    });
     let mut out = HashMap::new();
     for app in &config.apps {
-        let mut settings = ConfluenceSettings::new(c.url.clone(), auth.clone());
-        settings.request_timeout = Duration::from_millis(c.request_timeout_ms.max(1));
-        settings.max_concurrency = c.max_concurrency.max(1);
-        settings.version = c.version.clone();
-        let client = ConfluenceClient::new(settings).map_err(|e| StartError::Confluence(e.to_string()))?;
-        let policy = match app.deprovision {
-            DeprovisionPolicy::Disable => Deprovision::Disable,
-            DeprovisionPolicy::Delete => Deprovision::Delete,
-        };
-        let settings = AppSyncSettings {
-            apply_deadline: Duration::from_millis(c.apply_deadline_ms),
-            policy,
-            workers: c.max_concurrency.max(1),
-            backoff,
-        };
-        let b = app.breaker;
-        outbox.set_breaker(
-            &app.name,
-            BreakerSettings {
-                enabled: b.enabled,
-                max_deprovisions: b.max_deprovisions,
-                max_share: b.max_share,
-                window: Duration::from_secs(b.window_secs),
-            },
-        );
-        let sync = AppSync::new(&app.name, client, outbox.clone(), store.clone(), settings, Some(reread.clone()));
+        let sync = wiring.app_sync(app).map_err(StartError::Confluence)?;
         out.insert(app.name.clone(), sync);
     }
     let orphans = outbox.restore(pending);
@@ -217,7 +326,7 @@ pub fn confluence_sync(config: &Config, store: &Store) -> Result<HashMap<String,
         let client = sync.client().clone();
         tokio::spawn(async move { announce_version(client).await });
     }
-    Ok(out)
+    Ok((out, Some(wiring)))
 }
 
 /// Detects the Confluence version (retrying while Confluence is unreachable) and logs
@@ -242,15 +351,14 @@ async fn announce_version(client: ConfluenceClient) {
 }
 
 /// The rules of the apps that name a module: one engine, and a registry that loads each
-/// module now and reloads it when its file changes. `None` when no app has rules.
+/// module now and reloads it when its file changes (apps given a module later join it).
 ///
 /// # Errors
 /// An app's settings are invalid, or the engine or the file watcher cannot start. A module
 /// that fails to load is not an error here: its app answers 503 until the file is fixed,
 /// and `usersync rules status` and `/healthz` say why.
-pub fn rules_hook(config: &Config, store: Store) -> Result<Option<Arc<RulesHook>>, StartError> {
+pub fn rules_hook(config: &Config, store: Store) -> Result<Arc<RulesHook>, StartError> {
     let mut modules = Vec::new();
-    let mut settings = HashMap::new();
     let database_folder = config.database_path().parent().and_then(|f| f.canonicalize().ok());
     for app in &config.apps {
         let Some(path) = app.rules_path(&config.base_dir) else { continue };
@@ -268,12 +376,8 @@ pub fn rules_hook(config: &Config, store: Store) -> Result<Option<Arc<RulesHook>
             app: app.name.clone(),
             path,
             limits: app.rules_limits.to_limits(),
-            settings: app_settings.clone(),
+            settings: app_settings,
         });
-        settings.insert(app.name.clone(), app_settings);
-    }
-    if modules.is_empty() {
-        return Ok(None);
     }
     let engine = RulesEngine::with_budget(config.server.rules_budget())?;
     let registry = ModuleRegistry::start(engine.clone(), modules)?;
@@ -288,7 +392,7 @@ pub fn rules_hook(config: &Config, store: Store) -> Result<Option<Arc<RulesHook>
             (None, None) => {}
         }
     }
-    Ok(Some(Arc::new(RulesHook::new(engine, registry, settings, store))))
+    Ok(Arc::new(RulesHook::new(engine, registry, store)))
 }
 
 /// Runs the service until Ctrl-C or SIGTERM.
@@ -299,10 +403,10 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
     let service = build(config)?;
     let addr = config.server.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
-    let public = config.public_url();
     tracing::info!(%addr, "listening");
-    for app in &config.apps {
-        tracing::info!(app = %app.name, kind = app.kind.as_str(), base_url = %format!("{public}/scim/v2/{}", app.name), "SCIM app");
+    for app in service.inbound.apps() {
+        let managed_by = if app.source == AppSource::File { "file" } else { "console" };
+        tracing::info!(app = %app.name, kind = app.kind.as_str(), base_url = %app.base_url, managed_by, "SCIM app");
     }
     let mut settings = ListenSettings::from_config(&config.server);
     settings.max_connections =

@@ -3,6 +3,7 @@
 //! through [`Database`] and the in-memory snapshot.
 
 pub mod accounts;
+pub mod apps;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,8 @@ pub struct Admin {
     confluence: Option<(String, String)>,
     /// Failed console logins, per account and per address.
     pub logins: LoginThrottle,
+    /// What changing apps at run time needs (`None`: apps cannot be changed here).
+    runtime: Option<apps::AppRuntime>,
 }
 
 /// The Confluence page.
@@ -177,7 +180,14 @@ pub const MAX_HITS: usize = 50;
 
 impl Admin {
     pub fn new(inbound: Arc<Inbound>, store: Store, db: Database) -> Self {
-        Self { inbound, store, db, confluence: None, logins: LoginThrottle::default() }
+        Self { inbound, store, db, confluence: None, logins: LoginThrottle::default(), runtime: None }
+    }
+
+    /// Lets apps be created, changed and removed at run time.
+    #[must_use]
+    pub fn with_runtime(mut self, runtime: apps::AppRuntime) -> Self {
+        self.runtime = Some(runtime);
+        self
     }
 
     /// Sets what the Confluence page shows of `[confluence]`: the URL, and how UserSync
@@ -195,17 +205,18 @@ impl Admin {
         let mut apps: Vec<(String, Option<String>, Option<u64>, usize)> = self
             .inbound
             .confluence_apps()
+            .into_iter()
             .map(|(name, sync)| {
                 (
                     name.clone(),
                     sync.held().as_ref().map(held_text),
                     sync.paused_for().map(millis),
-                    sync.outbox().len(name),
+                    sync.outbox().len(&name),
                 )
             })
             .collect();
         apps.sort();
-        let client = self.inbound.confluence_apps().next().map(|(_, sync)| sync.client().clone());
+        let client = self.inbound.confluence_apps().into_iter().next().map(|(_, sync)| sync.client().clone());
         let version = match client {
             Some(c) => match c.server_info().await {
                 Ok(info) => Ok((
@@ -235,6 +246,7 @@ impl Admin {
         let client = self
             .inbound
             .confluence_apps()
+            .into_iter()
             .next()
             .map(|(_, sync)| sync.client().clone())
             .ok_or_else(|| AdminError::Invalid("Confluence is not configured".into()))?;
@@ -255,14 +267,15 @@ impl Admin {
     pub fn apps(&self) -> Vec<AppOverview> {
         let snap = self.inbound.snapshot();
         let modules = self.modules();
-        let mut out: Vec<AppOverview> = self.inbound.apps().map(|app| self.overview(app, &snap, &modules)).collect();
+        let mut out: Vec<AppOverview> =
+            self.inbound.apps().iter().map(|app| self.overview(app, &snap, &modules)).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
 
     /// The apps' names, sorted.
     pub fn app_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.inbound.apps().map(|a| a.name.to_string()).collect();
+        let mut names: Vec<String> = self.inbound.apps().iter().map(|a| a.name.to_string()).collect();
         names.sort();
         names
     }
@@ -273,7 +286,7 @@ impl Admin {
     /// [`AdminError::NoApp`].
     pub fn app(&self, name: &str) -> Result<AppOverview, AdminError> {
         let app = self.inbound.app(name).ok_or_else(|| AdminError::NoApp(name.to_owned()))?;
-        Ok(self.overview(app, &self.inbound.snapshot(), &self.modules()))
+        Ok(self.overview(&app, &self.inbound.snapshot(), &self.modules()))
     }
 
     fn modules(&self) -> Vec<ModuleStatus> {
@@ -416,6 +429,7 @@ impl Admin {
         let holder = filter.person.as_deref().and_then(|p| {
             self.inbound
                 .apps()
+                .into_iter()
                 .filter(|a| filter.app.as_deref().is_none_or(|f| f == &*a.name))
                 .find(|a| snap.get(&a.name, ResourceKind::User, p).is_some())
                 .map(|a| a.name.to_string())
@@ -480,8 +494,8 @@ impl Admin {
         let needle = query.trim().to_lowercase();
         let snap = self.inbound.snapshot();
         let mut hits = Vec::new();
-        let mut names: Vec<&Arc<crate::inbound::App>> =
-            self.inbound.apps().filter(|a| app.is_none_or(|n| *a.name == *n)).collect();
+        let mut names: Vec<Arc<crate::inbound::App>> =
+            self.inbound.apps().into_iter().filter(|a| app.is_none_or(|n| *a.name == *n)).collect();
         names.sort_by(|a, b| a.name.cmp(&b.name));
         for a in names {
             let Some(data) = snap.app(&a.name) else { continue };
@@ -577,7 +591,7 @@ impl Admin {
     /// No such app or person, JSON that is not a SCIM user, or the decision failed.
     pub async fn try_rules(&self, app: &str, person: Trial) -> Result<Decisions, AdminError> {
         self.known(app)?;
-        let application = self.inbound.app(app).cloned().ok_or_else(|| AdminError::NoApp(app.to_owned()))?;
+        let application = self.inbound.app(app).ok_or_else(|| AdminError::NoApp(app.to_owned()))?;
         let rules =
             self.inbound.rules().ok_or_else(|| AdminError::Invalid(format!("app {app} has no rules module")))?;
         let snap = self.inbound.snapshot();
@@ -651,15 +665,13 @@ impl Admin {
             .rules()
             .map(|r| r.registry().clone())
             .ok_or_else(|| AdminError::Invalid(format!("app {app} has no rules module configured")))?;
-        let spec = registry
-            .spec(app)
-            .ok_or_else(|| AdminError::Invalid(format!("app {app} has no rules module configured")))?;
         if bytes.len() > MAX_MODULE_BYTES {
             return Err(AdminError::Invalid(format!("the module is larger than {} MiB", MAX_MODULE_BYTES >> 20)));
         }
         if !bytes.starts_with(b"\0asm") {
             return Err(AdminError::Invalid("this is not a WebAssembly module (no \\0asm header)".into()));
         }
+        let Some(spec) = registry.spec(app) else { return self.first_module(actor, app, bytes).await };
         let name = spec.path.file_stem().map_or_else(|| app.to_owned(), |s| s.to_string_lossy().into_owned());
         let engine = registry.engine().clone();
         let history = self.history_dir(app);
@@ -714,6 +726,33 @@ impl Admin {
         )
         .await;
         Ok(hash)
+    }
+
+    /// Gives a console-managed app without rules its first module.
+    async fn first_module(&self, actor: &str, app: &str, bytes: Vec<u8>) -> Result<String, AdminError> {
+        if self.inbound.app(app).is_some_and(|a| a.source == crate::inbound::AppSource::File) {
+            return Err(AdminError::Invalid(format!(
+                "app {app} has no rules module in the configuration file; name one there (rules = \"...\")"
+            )));
+        }
+        let folder = self.serving_dir(app);
+        let file = folder.join("rules.wasm");
+        let io = |e: std::io::Error| AdminError::Refused(format!("cannot keep the module: {e}"));
+        std::fs::create_dir_all(&folder).map_err(io)?;
+        std::fs::write(&file, &bytes).map_err(io)?;
+        match self.attach_module(actor, app, file.clone()).await {
+            Ok(hash) => {
+                let _ = std::fs::write(self.history_dir(app).join(format!("{hash}.wasm")), &bytes);
+                Ok(hash)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&file);
+                Err(match e {
+                    apps::ChangeError::Admin(e) => e,
+                    changed @ apps::ChangeError::Changed { .. } => AdminError::Refused(changed.to_string()),
+                })
+            }
+        }
     }
 
     /// An app's module history, newest first.

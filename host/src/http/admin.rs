@@ -173,6 +173,7 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
         return r;
     }
     let sync = state.inbound.confluence(&app);
+    let sync = sync.as_ref();
     let queued = sync.map(|s| s.outbox().len(&app));
     let held = super::held_json(sync.and_then(|s| s.held()));
     let parked: Vec<Value> = sync

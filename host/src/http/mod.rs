@@ -252,18 +252,19 @@ pub(crate) fn health(state: &HttpState) -> (StatusCode, Value) {
     let mut confluence: Vec<Value> = state
         .inbound
         .confluence_apps()
+        .into_iter()
         .map(|(app, sync)| {
-            let parked = sync.outbox().parked(app);
-            let mut missing = sync.outbox().parked_groups(app);
+            let parked = sync.outbox().parked(&app);
+            let mut missing = sync.outbox().parked_groups(&app);
             missing.extend(sync.needed_groups().missing);
             missing.sort();
             missing.dedup();
             parked_anywhere |= !missing.is_empty();
-            let held_for_approval = sync.outbox().held(app).len();
+            let held_for_approval = sync.outbox().held(&app).len();
             parked_anywhere |= held_for_approval > 0;
             serde_json::json!({
                 "app": app,
-                "queued": sync.outbox().len(app),
+                "queued": sync.outbox().len(&app),
                 "heldForApproval": held_for_approval,
                 "parked": parked.len(),
                 "missingGroups": missing,
@@ -272,7 +273,7 @@ pub(crate) fn health(state: &HttpState) -> (StatusCode, Value) {
             })
         })
         .collect();
-    let held_anywhere = state.inbound.confluence_apps().any(|(_, sync)| sync.held().is_some());
+    let held_anywhere = state.inbound.confluence_apps().iter().any(|(_, sync)| sync.held().is_some());
     let status = if status == "ok" && (parked_anywhere || held_anywhere) { "degraded" } else { status };
     confluence.sort_by(|a, b| a["app"].as_str().cmp(&b["app"].as_str()));
     let code = if serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -333,7 +334,7 @@ async fn scim_edge(State(state): State<HttpState>, mut req: Request, next: Next)
                         app.seen();
                         app_kind = Some(app.kind);
                         app_name = Some(app.name.clone());
-                        match state.throttle.request(client, name) {
+                        match state.throttle.request(client, name, app.rate_limit) {
                             Err(t) => {
                                 summarised = true;
                                 too_many_requests(&t)

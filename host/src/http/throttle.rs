@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::{AppConfig, RateLimitConfig, ServerConfig};
+use crate::config::{RateLimitConfig, ServerConfig};
 
 /// Client addresses with a bucket of their own; more share one.
 pub const MAX_CLIENTS: usize = 10_000;
@@ -287,23 +287,18 @@ pub struct Throttle {
     last_failure_ms: AtomicU64,
     started: Instant,
     trusted: Mutex<HashMap<(String, ClientKey), Instant>>,
-    requests: HashMap<String, (Rate, Mutex<Bucket>)>,
+    /// Each rate-limited app's bucket, with the limit it was made for (an app whose limit
+    /// changes at run time gets a fresh bucket).
+    requests: Mutex<HashMap<String, (RateLimitConfig, Bucket)>>,
     log: Mutex<RefusalLog>,
 }
 
 const NEVER: u64 = u64::MAX;
 
 impl Throttle {
-    pub fn new(server: &ServerConfig, apps: &[AppConfig]) -> Self {
+    pub fn new(server: &ServerConfig) -> Self {
         let now = Instant::now();
-        let requests = apps
-            .iter()
-            .filter_map(|a| a.rate_limit.map(|l| (a.name.clone(), l)))
-            .map(|(name, l): (String, RateLimitConfig)| {
-                let rate = Rate { capacity: l.burst(), per_second: l.requests_per_second };
-                (name, (rate, Mutex::new(Bucket::full(rate, now))))
-            })
-            .collect();
+        let requests = Mutex::new(HashMap::new());
         Self {
             auth: Mutex::new(AuthBuckets {
                 clients: Rate::per_minute(server.auth_failures_per_client).map(|r| Buckets::new(r, MAX_CLIENTS, now)),
@@ -396,11 +391,17 @@ impl Throttle {
     }
 
     /// The app's request rate limit: `Err` when its bucket is empty.
-    pub fn request(&self, client: Option<IpAddr>, app: &str) -> Result<(), Throttled> {
-        let Some((rate, bucket)) = self.requests.get(app) else { return Ok(()) };
-        let Ok(mut bucket) = bucket.lock() else { return Ok(()) };
-        let taken = bucket.take(*rate, Instant::now());
-        drop(bucket);
+    pub fn request(&self, client: Option<IpAddr>, app: &str, limit: Option<RateLimitConfig>) -> Result<(), Throttled> {
+        let Some(limit) = limit else { return Ok(()) };
+        let rate = Rate { capacity: limit.burst(), per_second: limit.requests_per_second };
+        let now = Instant::now();
+        let Ok(mut buckets) = self.requests.lock() else { return Ok(()) };
+        let entry = buckets.entry(app.to_owned()).or_insert_with(|| (limit, Bucket::full(rate, now)));
+        if entry.0 != limit {
+            *entry = (limit, Bucket::full(rate, now));
+        }
+        let taken = entry.1.take(rate, now);
+        drop(buckets);
         taken.map_err(|wait| {
             self.refused(Refusal::RateLimited, client, app);
             Throttled { retry_after: wait, detail: "too many requests for this app" }
@@ -451,7 +452,7 @@ mod tests {
 
     #[test]
     fn an_address_is_throttled_after_its_failures_and_others_are_not() {
-        let t = Throttle::new(&server(3, 0), &[]);
+        let t = Throttle::new(&server(3, 0));
         for _ in 0..3 {
             assert!(t.admit(v4(1), "a").is_ok());
             t.failed(v4(1), "a");
@@ -465,7 +466,7 @@ mod tests {
 
     #[test]
     fn an_app_under_attack_keeps_the_addresses_it_trusts() {
-        let t = Throttle::new(&server(0, 4), &[]);
+        let t = Throttle::new(&server(0, 4));
         t.succeeded(v4(100), "a");
         for n in 0..4 {
             t.failed(v4(n), "a");
@@ -489,7 +490,7 @@ mod tests {
 
     #[test]
     fn every_map_is_bounded() {
-        let t = Throttle::new(&server(5, 5), &[]);
+        let t = Throttle::new(&server(5, 5));
         for n in 0..(MAX_CLIENTS as u32 + 500) {
             t.failed(v4(n), &format!("app-{n}"));
             t.succeeded(v4(n), &format!("app-{n}"));

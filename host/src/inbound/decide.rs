@@ -8,7 +8,7 @@
 //! budget taken) fails it with 503, so the identity provider retries. An app whose module is configured but not loaded answers 503, so the
 //! identity provider retries once the administrator has fixed it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::person::person_from_stored;
@@ -46,24 +46,17 @@ impl Action {
     }
 }
 
-/// Each app's rules: the registry holds the live module, this holds the settings.
+/// The apps' rules: the registry holds each app's live module, and the [`App`] its settings.
 pub struct RulesHook {
     engine: Arc<RulesEngine>,
     registry: Arc<ModuleRegistry>,
-    settings: HashMap<String, Vec<Setting>>,
     /// Where failed decisions are audited (they store nothing else).
     store: Store,
 }
 
 impl RulesHook {
-    /// `settings` has an entry for every app that has a rules module.
-    pub fn new(
-        engine: Arc<RulesEngine>,
-        registry: Arc<ModuleRegistry>,
-        settings: HashMap<String, Vec<Setting>>,
-        store: Store,
-    ) -> Self {
-        Self { engine, registry, settings, store }
+    pub fn new(engine: Arc<RulesEngine>, registry: Arc<ModuleRegistry>, store: Store) -> Self {
+        Self { engine, registry, store }
     }
 
     pub fn registry(&self) -> &Arc<ModuleRegistry> {
@@ -89,7 +82,7 @@ impl RulesHook {
         after: Option<&StoredResource>,
         action: Action,
     ) -> ScimResult<Vec<Mutation>> {
-        let Some(settings) = self.settings.get(&*app.name) else { return Ok(Vec::new()) };
+        let Some(settings) = app.settings.as_deref() else { return Ok(Vec::new()) };
         let kind = after.or(before).map_or(ResourceKind::User, |r| r.kind);
         match kind {
             ResourceKind::User => match after {
@@ -258,11 +251,27 @@ impl RulesHook {
         user: &StoredResource,
         groups: Option<Vec<IdpGroup>>,
     ) -> Result<crate::rules::types::Decisions, String> {
-        let settings = self.settings.get(&*app.name).ok_or_else(|| format!("app {} has no rules module", app.name))?;
         let module = self
             .registry
             .current(&app.name)
             .ok_or_else(|| format!("the rules module of app {} is not loaded", app.name))?;
+        self.trial_with(app, module, snap, user, groups).await
+    }
+
+    /// As [`RulesHook::trial`], with `module` (and `app`'s settings) rather than what the
+    /// app serves: a dry run of a change before it is saved.
+    ///
+    /// # Errors
+    /// The app has no settings (no rules), or the decision failed.
+    pub async fn trial_with(
+        &self,
+        app: &App,
+        module: Arc<crate::rules::LoadedModule>,
+        snap: &Snapshot,
+        user: &StoredResource,
+        groups: Option<Vec<IdpGroup>>,
+    ) -> Result<crate::rules::types::Decisions, String> {
+        let settings = app.settings.as_deref().ok_or_else(|| format!("app {} has no rules module", app.name))?;
         let groups = groups.unwrap_or_else(|| groups_of(app, snap, &user.id, None));
         let previous = snap.app(&app.name).and_then(|d| d.desired.get(&user.id)).cloned();
         let (input, known) =

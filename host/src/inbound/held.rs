@@ -44,7 +44,7 @@ impl Inbound {
     /// 404 for an unknown app, 409 for one without Confluence, 500 when the store fails
     /// (nothing is released then).
     pub async fn settle_held(&self, app_name: &str, approved: bool) -> ScimResult<usize> {
-        let sync = self.confluence.get(app_name).cloned().ok_or_else(|| match self.app(app_name) {
+        let sync = self.confluence(app_name).ok_or_else(|| match self.app(app_name) {
             Some(_) => ScimError::new(409, None, format!("app {app_name} has no Confluence configured")),
             None => ScimError::not_found(format!("no app {app_name}")),
         })?;

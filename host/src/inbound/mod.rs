@@ -19,10 +19,13 @@ mod synchronize;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::config::{Config, DuplicatePolicy, IdpKind, UnknownMemberPolicy};
+use crate::config::{AppConfig, Config, ConfigError, DuplicatePolicy, IdpKind, RateLimitConfig, UnknownMemberPolicy};
+use crate::rules::types::Setting;
 use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::normalize::{name_key, normalize_resource, Limits};
 use crate::scim::patch::{self, PatchRequest};
@@ -53,6 +56,50 @@ pub struct App {
     /// When the identity provider last made an authenticated request: Unix milliseconds, 0
     /// for never ([`App::seen`], [`App::last_request`]).
     pub last_request_ms: std::sync::atomic::AtomicI64,
+    /// The settings the app's rules module reads; `None` for an app without rules.
+    pub settings: Option<Vec<Setting>>,
+    /// `[apps.rate_limit]`: the most requests the identity provider may make.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Where the app is defined.
+    pub source: AppSource,
+}
+
+/// Where an app is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppSource {
+    /// An `[[apps]]` entry of the configuration file: read-only at run time.
+    File,
+    /// Made through the admin API or the console, stored at this version.
+    Console { version: u64 },
+}
+
+impl App {
+    /// The app `a` of the configuration (or of the admin side, as `source` says), its base
+    /// URL under `public_url`, and `precedence` its place among the apps.
+    ///
+    /// # Errors
+    /// A custom extension or the settings are invalid.
+    pub fn from_config(
+        a: &AppConfig,
+        public_url: &str,
+        precedence: usize,
+        source: AppSource,
+    ) -> Result<App, ConfigError> {
+        let exts = a.extensions.iter().map(|e| e.to_extension()).collect::<Result<Vec<_>, _>>()?;
+        Ok(App {
+            name: Arc::from(a.name.as_str()),
+            kind: a.kind,
+            duplicate: a.duplicate_policy(),
+            unknown_members: a.unknown_member_policy(),
+            schemas: AppSchemas::new(&exts),
+            base_url: format!("{public_url}/scim/v2/{}", a.name),
+            precedence,
+            last_request_ms: std::sync::atomic::AtomicI64::new(0),
+            settings: if a.rules.is_some() { Some(a.rule_settings()?) } else { None },
+            rate_limit: a.rate_limit,
+            source,
+        })
+    }
 }
 
 impl App {
@@ -82,20 +129,36 @@ const MAX_ATTEMPTS: usize = 16;
 /// Members one group write may add, unless configured (`[server] max_members_per_request`).
 pub const MAX_MEMBERS_PER_REQUEST: usize = 10_000;
 
-/// The SCIM resources of every app.
-pub struct Inbound {
-    store: Store,
+/// The apps being served, and where each one's decisions are applied: replaced whole when
+/// an app is added, changed or removed, so a request sees one consistent set.
+#[derive(Default)]
+pub struct AppTable {
     apps: HashMap<String, Arc<App>>,
     /// Each app's [`App::precedence`], by name.
     precedence: HashMap<String, usize>,
+    /// Where each app's decisions are applied (apps without an entry only store them).
+    confluence: HashMap<String, Arc<AppSync>>,
+}
+
+impl AppTable {
+    fn with(apps: HashMap<String, Arc<App>>, confluence: HashMap<String, Arc<AppSync>>) -> Self {
+        let precedence = apps.iter().map(|(name, app)| (name.clone(), app.precedence)).collect();
+        Self { apps, precedence, confluence }
+    }
+}
+
+/// The SCIM resources of every app.
+pub struct Inbound {
+    store: Store,
+    /// The apps served now. A request holds the `Arc<App>` it started with, so a change
+    /// made meanwhile applies from the next request on.
+    table: ArcSwap<AppTable>,
     limits: Limits,
     pub max_results: usize,
     /// Members one group write may add ([`Inbound::with_member_cap`]).
     max_members_per_request: usize,
     /// The rules, for apps that have a module: every write's desired Confluence state.
     rules: Option<Arc<RulesHook>>,
-    /// Where each app's decisions are applied.
-    confluence: HashMap<String, Arc<AppSync>>,
 }
 
 /// How a write's Confluence operations are delivered.
@@ -122,21 +185,11 @@ pub struct Created {
 ///
 /// # Errors
 /// A custom extension in the config is invalid.
-pub fn apps_from_config(config: &Config) -> Result<HashMap<String, Arc<App>>, crate::config::ConfigError> {
+pub fn apps_from_config(config: &Config) -> Result<HashMap<String, Arc<App>>, ConfigError> {
     let public = config.public_url();
     let mut apps = HashMap::new();
     for (precedence, a) in config.apps.iter().enumerate() {
-        let exts = a.extensions.iter().map(|e| e.to_extension()).collect::<Result<Vec<_>, _>>()?;
-        let app = App {
-            name: Arc::from(a.name.as_str()),
-            kind: a.kind,
-            duplicate: a.duplicate_policy(),
-            unknown_members: a.unknown_member_policy(),
-            schemas: AppSchemas::new(&exts),
-            base_url: format!("{public}/scim/v2/{}", a.name),
-            precedence,
-            last_request_ms: std::sync::atomic::AtomicI64::new(0),
-        };
+        let app = App::from_config(a, &public, precedence, AppSource::File)?;
         apps.insert(a.name.clone(), Arc::new(app));
     }
     Ok(apps)
@@ -174,16 +227,13 @@ pub fn relocate(apps: &HashMap<String, Arc<App>>) -> Relocate {
 
 impl Inbound {
     pub fn new(store: Store, apps: HashMap<String, Arc<App>>, limits: Limits, max_results: usize) -> Self {
-        let precedence = apps.iter().map(|(name, app)| (name.clone(), app.precedence)).collect();
         Self {
             store,
-            apps,
-            precedence,
+            table: ArcSwap::from_pointee(AppTable::with(apps, HashMap::new())),
             limits,
             max_results,
             max_members_per_request: MAX_MEMBERS_PER_REQUEST,
             rules: None,
-            confluence: HashMap::new(),
         }
     }
 
@@ -215,9 +265,42 @@ impl Inbound {
 
     /// Applies the apps' decisions to Confluence (apps without an entry only store them).
     #[must_use]
-    pub fn with_confluence(mut self, confluence: HashMap<String, Arc<AppSync>>) -> Self {
-        self.confluence = confluence;
+    pub fn with_confluence(self, confluence: HashMap<String, Arc<AppSync>>) -> Self {
+        let apps = self.table.load().apps.clone();
+        self.table.store(Arc::new(AppTable::with(apps, confluence)));
         self
+    }
+
+    /// Serves `app` (adding it, or replacing the app of that name) with `confluence` as
+    /// where its decisions are applied. Requests already running finish on what they hold.
+    /// Returns the Confluence side it replaced, for the caller to stop.
+    pub fn put_app(&self, app: Arc<App>, confluence: Option<Arc<AppSync>>) -> Option<Arc<AppSync>> {
+        let mut replaced = None;
+        self.table.rcu(|table| {
+            let mut apps = table.apps.clone();
+            let mut syncs = table.confluence.clone();
+            apps.insert(app.name.to_string(), app.clone());
+            replaced = match &confluence {
+                Some(sync) => syncs.insert(app.name.to_string(), sync.clone()),
+                None => syncs.remove(&*app.name),
+            }
+            .filter(|old| !confluence.as_ref().is_some_and(|new| Arc::ptr_eq(old, new)));
+            AppTable::with(apps, syncs)
+        });
+        replaced
+    }
+
+    /// Stops serving `app`; returns its Confluence side, for the caller to stop.
+    pub fn remove_app(&self, name: &str) -> Option<Arc<AppSync>> {
+        let mut removed = None;
+        self.table.rcu(|table| {
+            let mut apps = table.apps.clone();
+            let mut syncs = table.confluence.clone();
+            apps.remove(name);
+            removed = syncs.remove(name);
+            AppTable::with(apps, syncs)
+        });
+        removed
     }
 
     /// Commits a change with its Confluence consequences: the operations its decisions plan
@@ -233,9 +316,10 @@ impl Inbound {
         mut mutations: Vec<Mutation>,
         delivery: Delivery,
     ) -> ScimResult<Result<(), CommitError>> {
-        let Some(sync) = self.confluence.get(&*app.name) else { return Ok(self.store.commit(mutations).await) };
+        let table = self.table.load_full();
+        let Some(sync) = table.confluence.get(&*app.name) else { return Ok(self.store.commit(mutations).await) };
         let snapshot = self.store.snapshot();
-        let others = SnapshotApps { snapshot: &snapshot, app: &app.name, precedence: &self.precedence };
+        let others = SnapshotApps { snapshot: &snapshot, app: &app.name, precedence: &table.precedence };
         let mut ops = Vec::new();
         for m in &mutations {
             if let Mutation::Desired { scim_id, desired, basis, .. } = m {
@@ -302,13 +386,17 @@ impl Inbound {
     }
 
     /// Every app's Confluence side, by app name.
-    pub fn confluence_apps(&self) -> impl Iterator<Item = (&String, &Arc<AppSync>)> {
-        self.confluence.iter()
+    pub fn confluence_apps(&self) -> Vec<(String, Arc<AppSync>)> {
+        let table = self.table.load();
+        let mut out: Vec<(String, Arc<AppSync>)> =
+            table.confluence.iter().map(|(name, sync)| (name.clone(), sync.clone())).collect();
+        out.sort_by_key(|(name, _)| table.precedence.get(name).copied());
+        out
     }
 
     /// The app's Confluence side, if `[confluence]` is configured.
-    pub fn confluence(&self, app: &str) -> Option<&Arc<AppSync>> {
-        self.confluence.get(app)
+    pub fn confluence(&self, app: &str) -> Option<Arc<AppSync>> {
+        self.table.load().confluence.get(app).cloned()
     }
 
     pub fn rules(&self) -> Option<&Arc<RulesHook>> {
@@ -330,12 +418,20 @@ impl Inbound {
         }
     }
 
-    pub fn app(&self, name: &str) -> Option<&Arc<App>> {
-        self.apps.get(name)
+    pub fn app(&self, name: &str) -> Option<Arc<App>> {
+        self.table.load().apps.get(name).cloned()
     }
 
-    pub fn apps(&self) -> impl Iterator<Item = &Arc<App>> {
-        self.apps.values()
+    /// Every app served, in precedence order.
+    pub fn apps(&self) -> Vec<Arc<App>> {
+        let mut out: Vec<Arc<App>> = self.table.load().apps.values().cloned().collect();
+        out.sort_by_key(|a| a.precedence);
+        out
+    }
+
+    /// The apps served now, as one consistent set.
+    pub fn table(&self) -> Arc<AppTable> {
+        self.table.load_full()
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -702,6 +798,9 @@ fn commit_error(e: CommitError, kind: ResourceKind) -> ScimError {
     match e {
         CommitError::Conflict(Conflict::NameTaken { name_key, .. }) => name_taken(kind, &name_key),
         CommitError::Conflict(Conflict::Stale { id }) => stale(kind, &id),
+        CommitError::Conflict(c @ Conflict::AppChanged { .. }) => {
+            ScimError::internal(format!("a SCIM change met an app change: {c:?}"))
+        }
         CommitError::Store(e) => {
             tracing::error!(error = %e, "store failure");
             ScimError::internal("the change could not be stored")

@@ -44,11 +44,11 @@ impl Inbound {
         if self.store.snapshot().observed_users().next().is_some() {
             return Ok(());
         }
-        let Some((app, sync)) = self.confluence.iter().min_by_key(|(name, _)| self.precedence.get(*name)) else {
+        let Some((app, sync)) = self.confluence_apps().into_iter().next() else {
             return Ok(());
         };
         tracing::info!(%app, "reading Confluence's users and groups for the rules (first start)");
-        let actual = self.read_confluence(sync, &|_: &str| {}).await?;
+        let actual = self.read_confluence(&sync, &|_: &str| {}).await?;
         self.record_observed(&actual, true).await
     }
 
@@ -58,8 +58,8 @@ impl Inbound {
     /// administrator sees a mapping to a group nobody created before any person is decided.
     pub async fn check_needed_groups(&self) {
         let Some(rules) = &self.rules else { return };
-        for (app, sync) in &self.confluence {
-            let Some(module) = rules.registry().current(app) else { continue };
+        for (app, sync) in self.confluence_apps() {
+            let Some(module) = rules.registry().current(&app) else { continue };
             let last = sync.needed_groups();
             if last.module_hash == module.id().hash && last.missing.is_empty() {
                 continue;
@@ -125,11 +125,9 @@ impl Inbound {
         wait: Duration,
         progress: &(dyn Fn(&str) + Sync),
     ) -> ScimResult<SyncReport> {
-        let app = self.app(app_name).cloned().ok_or_else(|| ScimError::new(404, None, format!("no app {app_name}")))?;
+        let app = self.app(app_name).ok_or_else(|| ScimError::new(404, None, format!("no app {app_name}")))?;
         let sync = self
-            .confluence
-            .get(app_name)
-            .cloned()
+            .confluence(app_name)
             .ok_or_else(|| ScimError::new(409, None, format!("app {app_name} has no Confluence configured")))?;
         let rules = self
             .rules
@@ -209,7 +207,8 @@ impl Inbound {
 
         // 3. Diff, with every other app that provisions the same people.
         let snap = self.store.snapshot();
-        let others = SnapshotApps { snapshot: &snap, app: &app.name, precedence: &self.precedence };
+        let table = self.table();
+        let others = SnapshotApps { snapshot: &snap, app: &app.name, precedence: &table.precedence };
         let parked: std::collections::HashSet<(String, String)> = sync
             .outbox()
             .parked(&app.name)

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -58,21 +58,32 @@ pub struct ModuleStatus {
     pub reloads: u64,
 }
 
-/// Each app's live module, kept up to date with its file.
+/// Each app's live module, kept up to date with its file. Apps are added, changed and
+/// removed at run time ([`ModuleRegistry::upsert`], [`ModuleRegistry::remove`]).
 pub struct ModuleRegistry {
     shared: Arc<Shared>,
-    /// Dropping it ends the watch, and with it the reload thread.
-    _watcher: RecommendedWatcher,
+    /// The watcher (dropping it ends the watch, and with it the reload thread) and how many
+    /// apps have their module in each watched folder.
+    watch: Mutex<Watch>,
+}
+
+struct Watch {
+    watcher: RecommendedWatcher,
+    folders: BTreeMap<PathBuf, usize>,
 }
 
 struct Shared {
     engine: Arc<RulesEngine>,
-    apps: BTreeMap<String, AppSlot>,
+    apps: RwLock<BTreeMap<String, Arc<AppSlot>>>,
+    /// Every app's module file as the watcher reports it: the events the reload thread hears.
+    modules: Arc<RwLock<BTreeSet<PathBuf>>>,
 }
 
 struct AppSlot {
     spec: AppModule,
-    /// The file as the watcher reports it: the canonical folder joined with the file name.
+    /// The canonical folder the file is in, and the file as the watcher reports it (that
+    /// folder joined with the file name).
+    folder: PathBuf,
     watched_path: PathBuf,
     current: ArcSwapOption<LoadedModule>,
     status: Mutex<SlotStatus>,
@@ -92,6 +103,10 @@ struct SlotStatus {
     watch_error: Option<String>,
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl ModuleRegistry {
     /// Loads every app's module, now and on this thread, then watches their folders. An
     /// app whose module fails to load is logged and has no module (its `status` says why;
@@ -101,58 +116,38 @@ impl ModuleRegistry {
     /// [`RuleFailure::Unreadable`] (module `-`) when the file watcher cannot be created.
     /// A folder that cannot be watched is an error of its apps' status, not of `start`.
     pub fn start(engine: Arc<RulesEngine>, apps: Vec<AppModule>) -> Result<Arc<ModuleRegistry>, RulesError> {
-        let mut slots = BTreeMap::new();
-        let mut folders: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
-        for spec in apps {
-            if slots.contains_key(&spec.app) {
-                tracing::warn!(app = %spec.app, "app listed twice for rules modules; the first entry is used");
-                continue;
-            }
-            let folder = spec.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
-            let watched_path = spec.path.file_name().map_or_else(|| spec.path.clone(), |name| folder.join(name));
-            folders.entry(folder).or_default().push(spec.app.clone());
-            let slot = AppSlot {
-                spec,
-                watched_path,
-                current: ArcSwapOption::empty(),
-                status: Mutex::new(SlotStatus::default()),
-                loading: Mutex::new(()),
-            };
-            slots.insert(slot.spec.app.clone(), slot);
-        }
         // A folder watch reports every file in the folder (a database beside the module
         // writes several times per request): only events for a module file, or that say
         // events were lost, reach the reload thread.
-        let modules: BTreeSet<PathBuf> = slots.values().map(|slot: &AppSlot| slot.watched_path.clone()).collect();
+        let modules: Arc<RwLock<BTreeSet<PathBuf>>> = Arc::default();
         let (events, received) = mpsc::channel();
-        let forward = move |event: notify::Result<Event>| {
-            if concerns_modules(&event, &modules) {
-                let _ = events.send(event);
+        let forward = {
+            let modules = modules.clone();
+            move |event: notify::Result<Event>| {
+                let concerns = concerns_modules(&event, &modules.read().unwrap_or_else(PoisonError::into_inner));
+                if concerns {
+                    let _ = events.send(event);
+                }
             }
         };
-        let mut watcher = notify::recommended_watcher(forward).map_err(|e| RulesError {
+        let watcher = notify::recommended_watcher(forward).map_err(|e| RulesError {
             module: "-".into(),
             hash: String::new(),
             cause: RuleFailure::Unreadable(format!("cannot watch module files: {e}")),
         })?;
-        let shared = Arc::new(Shared { engine, apps: slots });
-        // Watch first, so a change made while the modules load is not missed.
-        for (folder, apps) in folders {
-            if let Err(e) = watcher.watch(&folder, RecursiveMode::NonRecursive) {
-                let why = format!("cannot watch {}: {e}; changes to its modules are not picked up", folder.display());
-                for app in apps {
-                    tracing::error!(app = %app, folder = %folder.display(), error = %e, "cannot watch the rules module folder");
-                    if let Some(slot) = shared.apps.get(&app) {
-                        slot.status().watch_error = Some(why.clone());
-                    }
-                }
+        let shared = Arc::new(Shared { engine, apps: RwLock::default(), modules });
+        let registry =
+            Arc::new(ModuleRegistry { shared, watch: Mutex::new(Watch { watcher, folders: BTreeMap::new() }) });
+        for spec in apps {
+            if registry.shared.slot(&spec.app).is_some() {
+                tracing::warn!(app = %spec.app, "app listed twice for rules modules; the first entry is used");
+                continue;
             }
+            // Watch first, so a change made while the module loads is not missed.
+            let slot = registry.attach(spec);
+            let _ = registry.shared.load(&slot);
         }
-        for slot in shared.apps.values() {
-            let _ = shared.load(slot);
-        }
-        let reloader = Arc::clone(&shared);
+        let reloader = Arc::clone(&registry.shared);
         std::thread::Builder::new()
             .name("rules-reload".into())
             .spawn(move || reloader.reload_on_change(&received))
@@ -161,13 +156,105 @@ impl ModuleRegistry {
                 hash: String::new(),
                 cause: RuleFailure::Unreadable(format!("cannot start the reload thread: {e}")),
             })?;
-        Ok(Arc::new(ModuleRegistry { shared, _watcher: watcher }))
+        Ok(registry)
+    }
+
+    /// Makes `spec` an app's slot (replacing any it had), watches its folder, and returns
+    /// it, with nothing loaded yet.
+    fn attach(&self, spec: AppModule) -> Arc<AppSlot> {
+        let folder = spec.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
+        let watched_path = spec.path.file_name().map_or_else(|| spec.path.clone(), |name| folder.join(name));
+        let slot = Arc::new(AppSlot {
+            spec,
+            folder,
+            watched_path,
+            current: ArcSwapOption::empty(),
+            status: Mutex::new(SlotStatus::default()),
+            loading: Mutex::new(()),
+        });
+        self.watch_folder(&slot);
+        let previous = self.shared.apps_mut().insert(slot.spec.app.clone(), slot.clone());
+        self.shared.write_modules().insert(slot.watched_path.clone());
+        if let Some(previous) = previous {
+            self.detach(&previous);
+        }
+        slot
+    }
+
+    fn watch_folder(&self, slot: &AppSlot) {
+        let mut watch = lock(&self.watch);
+        let count = watch.folders.entry(slot.folder.clone()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            return;
+        }
+        if let Err(e) = watch.watcher.watch(&slot.folder, RecursiveMode::NonRecursive) {
+            let why = format!("cannot watch {}: {e}; changes to its modules are not picked up", slot.folder.display());
+            tracing::error!(app = %slot.spec.app, folder = %slot.folder.display(), error = %e, "cannot watch the rules module folder");
+            slot.status().watch_error = Some(why);
+        }
+    }
+
+    /// Stops watching what only `slot` needed.
+    fn detach(&self, slot: &AppSlot) {
+        let still_used = self.shared.apps_read().values().any(|s| s.watched_path == slot.watched_path);
+        if !still_used {
+            self.shared.write_modules().remove(&slot.watched_path);
+        }
+        let mut watch = lock(&self.watch);
+        if let Some(count) = watch.folders.get_mut(&slot.folder) {
+            *count -= 1;
+            if *count == 0 {
+                watch.folders.remove(&slot.folder);
+                let _ = watch.watcher.unwatch(&slot.folder);
+            }
+        }
+    }
+
+    /// Loads the module in `spec.path` with `spec`'s limits and settings (compiled, the
+    /// settings checked against its declaration, self-tested) without serving it: the check
+    /// before a change is saved, and what [`ModuleRegistry::install`] then serves.
+    ///
+    /// # Errors
+    /// The file cannot be read or fails to load.
+    pub fn prepare(&self, spec: &AppModule) -> Result<Arc<LoadedModule>, RulesError> {
+        let name = module_name(spec);
+        let bytes = std::fs::read(&spec.path).map_err(|e| RulesError {
+            module: name.clone(),
+            hash: String::new(),
+            cause: RuleFailure::Unreadable(format!("{}: {e}", spec.path.display())),
+        })?;
+        self.shared.engine.load(&name, &bytes, spec.limits, &spec.settings)
+    }
+
+    /// Gives `spec.app` the module `prepare` loaded for `spec` (replacing what the app had,
+    /// and watching the file from now on). Decisions in flight finish on the module they
+    /// started with.
+    pub fn install(&self, spec: AppModule, module: Arc<LoadedModule>) -> ModuleId {
+        let id = module.id().clone();
+        let reloads = self.shared.slot(&spec.app).map_or(0, |s| s.status().reloads + 1);
+        let slot = self.attach(spec);
+        slot.current.store(Some(module));
+        let mut status = slot.status();
+        status.loaded_at = Some(SystemTime::now());
+        status.reloads = reloads;
+        tracing::info!(app = %slot.spec.app, module = %id.name, hash = %id.short_hash(), "rules module now serving");
+        id
+    }
+
+    /// Forgets `app`'s module (the app was removed, or no longer has rules).
+    pub fn remove(&self, app: &str) {
+        let removed = self.shared.apps_mut().remove(app);
+        if let Some(slot) = removed {
+            self.detach(&slot);
+        }
     }
 
     /// Where `app`'s module file is, its limits and the app's settings; `None` for an app
     /// without rules.
     pub fn spec(&self, app: &str) -> Option<AppModule> {
-        self.shared.apps.get(app).map(|slot| slot.spec.clone())
+        self.shared.slot(app).map(|slot| slot.spec.clone())
     }
 
     /// The engine modules load and run in.
@@ -178,13 +265,13 @@ impl ModuleRegistry {
     /// The module a decision starting now uses for `app`; `None` for an app without rules
     /// or whose module has never loaded.
     pub fn current(&self, app: &str) -> Option<Arc<LoadedModule>> {
-        self.shared.apps.get(app)?.current.load_full()
+        self.shared.slot(app)?.current.load_full()
     }
 
     /// Every app's module, path, load time, latest error and reload count, by app name.
     pub fn status(&self) -> Vec<ModuleStatus> {
         self.shared
-            .apps
+            .apps_read()
             .values()
             .map(|slot| {
                 let status = slot.status();
@@ -210,32 +297,48 @@ impl ModuleRegistry {
     /// The load failed (the previous module keeps serving), or `app` has no module
     /// ([`RuleFailure::Unreadable`]).
     pub fn reload(&self, app: &str) -> Result<ModuleId, RulesError> {
-        let slot = self.shared.apps.get(app).ok_or_else(|| RulesError {
+        let slot = self.shared.slot(app).ok_or_else(|| RulesError {
             module: "-".into(),
             hash: String::new(),
             cause: RuleFailure::Unreadable(format!("app {app} has no rules module")),
         })?;
-        self.shared.load(slot).map(|m| m.id().clone())
+        self.shared.load(&slot).map(|m| m.id().clone())
     }
+}
+
+/// The module's name: its file name without `.wasm`.
+fn module_name(spec: &AppModule) -> String {
+    spec.path.file_stem().map_or_else(|| spec.app.clone(), |s| s.to_string_lossy().into_owned())
 }
 
 impl AppSlot {
     fn status(&self) -> MutexGuard<'_, SlotStatus> {
-        self.status.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The module's name: its file name without `.wasm`.
-    fn module_name(&self) -> String {
-        self.spec.path.file_stem().map_or_else(|| self.spec.app.clone(), |s| s.to_string_lossy().into_owned())
+        lock(&self.status)
     }
 }
 
 impl Shared {
+    fn apps_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<AppSlot>>> {
+        self.apps.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn apps_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<AppSlot>>> {
+        self.apps.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_modules(&self) -> std::sync::RwLockWriteGuard<'_, BTreeSet<PathBuf>> {
+        self.modules.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn slot(&self, app: &str) -> Option<Arc<AppSlot>> {
+        self.apps_read().get(app).cloned()
+    }
+
     /// Reads and loads `slot`'s file, and swaps it in; on failure, logs it and records it
     /// in the status, and the serving module stays.
     fn load(&self, slot: &AppSlot) -> Result<Arc<LoadedModule>, RulesError> {
         let _loading = slot.loading.lock().unwrap_or_else(PoisonError::into_inner);
-        let name = slot.module_name();
+        let name = module_name(&slot.spec);
         let path = &slot.spec.path;
         let outcome = match std::fs::read(path) {
             Err(e) => Err(RulesError {
@@ -299,7 +402,7 @@ impl Shared {
     /// event says it is complete ([`settle_time`]), else once it has been quiet for
     /// [`DEBOUNCE`]. Ends when the watcher is dropped.
     fn reload_on_change(&self, events: &Receiver<notify::Result<Event>>) {
-        let mut due: BTreeMap<&str, Instant> = BTreeMap::new();
+        let mut due: BTreeMap<String, Instant> = BTreeMap::new();
         loop {
             let received = match due.values().min() {
                 Some(first) => events.recv_timeout(first.saturating_duration_since(Instant::now())),
@@ -317,11 +420,12 @@ impl Shared {
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             let now = Instant::now();
-            let ready: Vec<&str> = due.iter().filter(|(_, at)| **at <= now).map(|(app, _)| *app).collect();
+            let ready: Vec<String> = due.iter().filter(|(_, at)| **at <= now).map(|(app, _)| app.clone()).collect();
             for app in ready {
-                due.remove(app);
-                if let Some(slot) = self.apps.get(app) {
-                    let _ = self.load(slot);
+                due.remove(&app);
+                // Looked up again: the app may have been removed, or given another file.
+                if let Some(slot) = self.slot(&app) {
+                    let _ = self.load(&slot);
                 }
             }
         }
@@ -329,16 +433,16 @@ impl Shared {
 
     /// The apps whose module file `event` may have changed: every app when the watcher
     /// lost events.
-    fn apps_changed_by(&self, event: &Event) -> Vec<&str> {
+    fn apps_changed_by(&self, event: &Event) -> Vec<String> {
         let relevant = match event.kind {
             EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
             EventKind::Access(_) => false,
             _ => true,
         };
-        self.apps
+        self.apps_read()
             .values()
             .filter(|slot| event.need_rescan() || (relevant && event.paths.contains(&slot.watched_path)))
-            .map(|slot| slot.spec.app.as_str())
+            .map(|slot| slot.spec.app.clone())
             .collect()
     }
 }

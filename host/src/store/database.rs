@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 use super::accounts::{self, AccountRow, SessionRow};
+use super::apps::{self, AppRecord};
 use super::tokens::{self, TokenInfo};
 use super::{open_connection, AuditEntry, FailedRow, StoreError};
 
@@ -77,6 +78,14 @@ impl Database {
     /// The database or the random source fails.
     pub async fn create_token(&self, app: String, label: String) -> Result<(String, String), StoreError> {
         self.run(move |conn| tokens::create(conn, &app, &label)).await
+    }
+
+    /// The apps made through the admin side, in creation order.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn app_records(&self) -> Result<Vec<AppRecord>, StoreError> {
+        self.run(|conn| apps::list(conn)).await
     }
 
     /// The tokens of an app (or all), oldest first.

@@ -14,6 +14,7 @@
 //! **Architecture invariant:** only the writer thread writes the `resources` table.
 
 pub mod accounts;
+pub mod apps;
 pub mod database;
 pub mod desired;
 pub mod observed;
@@ -122,6 +123,19 @@ pub enum Mutation {
         seqs: Vec<u64>,
         approved: bool,
     },
+    /// Creates, changes (`record: Some`) or removes (`None`) an app made through the admin
+    /// side, if it is at the version the caller read (`expect: None`: it must not exist).
+    App {
+        name: Arc<str>,
+        record: Option<apps::AppRecord>,
+        expect: Option<u64>,
+    },
+    /// Forgets what is stored for an app being removed (its resources, decisions, tokens and
+    /// queued operations; not its audit trail). Its grants leave the other apps' view with
+    /// its decisions; what it granted in Confluence stays there, as if granted by hand.
+    ForgetApp {
+        app: Arc<str>,
+    },
 }
 
 /// Why a commit was refused.
@@ -131,6 +145,9 @@ pub enum Conflict {
     Stale { id: String },
     /// Another resource of the app already holds this `userName` / `displayName`.
     NameTaken { name_key: String, holder: String },
+    /// The app was changed (or created, or removed) since the caller read it: `version` is
+    /// its version now (`None`: it does not exist).
+    AppChanged { name: String, version: Option<u64> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +232,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/0005_confluence_hold.sql")),
     (6, include_str!("../../migrations/0006_held.sql")),
     (7, include_str!("../../migrations/0007_console.sql")),
+    (8, include_str!("../../migrations/0008_apps.sql")),
 ];
 
 /// Applies the migrations in `host/migrations/` that the file has not seen yet.
@@ -336,9 +354,20 @@ type BatchOutcome = (Snapshot, Vec<Result<(), Conflict>>);
 /// What a mutation replaced in the working snapshot, to put back if a later mutation of
 /// the same request is refused.
 enum Undo {
-    Resource { app: Arc<str>, kind: ResourceKind, id: Arc<str>, previous: Option<(u64, Arc<StoredResource>)> },
-    Desired { app: Arc<str>, scim_id: Arc<str>, previous: Option<Arc<DesiredUser>> },
+    Resource {
+        app: Arc<str>,
+        kind: ResourceKind,
+        id: Arc<str>,
+        previous: Option<(u64, Arc<StoredResource>)>,
+    },
+    Desired {
+        app: Arc<str>,
+        scim_id: Arc<str>,
+        previous: Option<Arc<DesiredUser>>,
+    },
     Observed(snapshot::Observed),
+    /// The whole snapshot before a change too wide to undo piece by piece (an app removed).
+    Whole(Box<Snapshot>),
 }
 
 impl Undo {
@@ -356,6 +385,7 @@ impl Undo {
             // Through `set_desired`, so the index by Confluence username follows.
             Undo::Desired { app, scim_id, previous } => working.set_desired(&app, &scim_id, previous),
             Undo::Observed(previous) => working.restore_observed(previous),
+            Undo::Whole(previous) => *working = *previous,
         }
     }
 }
@@ -495,6 +525,16 @@ fn apply_request(
                 for seq in seqs {
                     outbox::release(tx, *seq, *approved)?;
                 }
+            }
+            Mutation::App { name, record, expect } => {
+                if let Err(conflict) = apps::put(tx, name, record.as_ref(), *expect)? {
+                    return Ok(Err(conflict));
+                }
+            }
+            Mutation::ForgetApp { app } => {
+                apps::forget(tx, app)?;
+                undo.push(Undo::Whole(Box::new(working.clone())));
+                working.forget_app(app);
             }
             Mutation::Observed { users, only_if_never_read } => {
                 if !(*only_if_never_read && working.observed_users().next().is_some()) {

@@ -288,6 +288,16 @@ impl Snapshot {
         }
     }
 
+    /// Drops everything of `app` (it is being removed), its people from the index by
+    /// Confluence username included.
+    pub(crate) fn forget_app(&mut self, app: &Arc<str>) {
+        let ids: Vec<Arc<str>> = self.apps.get(app).map(|d| d.desired.keys().cloned().collect()).unwrap_or_default();
+        for id in ids {
+            self.set_desired(app, &id, None);
+        }
+        self.apps.remove(app);
+    }
+
     /// Replaces every observed Confluence user; returns what was there.
     pub(crate) fn set_observed(&mut self, users: &[Arc<ObservedUser>]) -> Observed {
         let next = Arc::new(users.iter().map(|u| (u.username.clone(), u.clone())).collect());

@@ -155,7 +155,8 @@ impl TokenVerifier {
         (bool::from(found), state.loaded.elapsed())
     }
 
-    fn reload(&self) {
+    /// Re-reads the token table now (after tokens or apps changed).
+    pub fn reload(&self) {
         match load_active(&self.db) {
             Ok(by_app) => {
                 if let Ok(mut state) = self.state.write() {

@@ -134,7 +134,7 @@ pub struct Gate {
 /// Every app's queues. Share it as an `Arc`.
 pub struct Outbox {
     apps: Mutex<HashMap<Arc<str>, AppQueue>>,
-    wake: HashMap<Arc<str>, Arc<Notify>>,
+    wake: std::sync::RwLock<HashMap<Arc<str>, Arc<Notify>>>,
     next_seq: AtomicU64,
     /// The highest sequence number stored when this outbox was made: operations up to it
     /// come from the table, and an earlier process may have sent part of them.
@@ -174,7 +174,7 @@ impl Outbox {
         let names: Vec<Arc<str>> = apps.into_iter().map(Arc::from).collect();
         Arc::new(Outbox {
             apps: Mutex::new(names.iter().map(|a| (a.clone(), AppQueue::default())).collect()),
-            wake: names.iter().map(|a| (a.clone(), Arc::new(Notify::new()))).collect(),
+            wake: std::sync::RwLock::new(names.iter().map(|a| (a.clone(), Arc::new(Notify::new()))).collect()),
             next_seq: AtomicU64::new(max_seq + 1),
             restored_up_to: max_seq,
         })
@@ -184,13 +184,37 @@ impl Outbox {
         self.apps.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn wakers(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Arc<Notify>>> {
+        self.wake.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Gives a new app its (empty) queues; an app the outbox has keeps them.
+    pub fn add_app(&self, app: &str) {
+        let name: Arc<str> = Arc::from(app);
+        self.lock().entry(name.clone()).or_default();
+        self.wake
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(name)
+            .or_insert_with(|| Arc::new(Notify::new()));
+    }
+
+    /// Forgets a removed app's queues (its stored operations are gone with it).
+    pub fn remove_app(&self, app: &str) {
+        self.lock().remove(app);
+        let removed = self.wake.write().unwrap_or_else(PoisonError::into_inner).remove(app);
+        if let Some(n) = removed {
+            n.notify_waiters();
+        }
+    }
+
     /// The app's name as the outbox holds it (shared by its claims).
     fn name(&self, app: &str) -> Option<Arc<str>> {
-        self.wake.get_key_value(app).map(|(k, _)| k.clone())
+        self.wakers().get_key_value(app).map(|(k, _)| k.clone())
     }
 
     fn notify(&self, app: &str) {
-        if let Some(n) = self.wake.get(app) {
+        if let Some(n) = self.wakers().get(app) {
             n.notify_waiters();
             n.notify_one();
         }
@@ -445,7 +469,8 @@ impl Outbox {
 
     /// Waits until operations are queued for `app` (or a claim with work is released).
     pub async fn wait(&self, app: &str) {
-        if let Some(n) = self.wake.get(app) {
+        let waker = self.wakers().get(app).cloned();
+        if let Some(n) = waker {
             n.notified().await;
         }
     }

@@ -61,7 +61,7 @@ async fn main() -> Result<()> {
     let config = Config::load(&dir.join("usersync.toml"))?;
     let service = usersync::server::build(&config)?;
     let inbound = service.inbound.clone();
-    let app = inbound.app("onelogin").cloned().context("app")?;
+    let app = inbound.app("onelogin").context("app")?;
 
     eprintln!("creating {} people through the SCIM write path ...", cli.people);
     let started = Instant::now();
