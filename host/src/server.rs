@@ -265,6 +265,9 @@ impl ConfluenceApps for ConfluenceWiring {
     }
 }
 
+/// Each app's Confluence side by name, and what later apps' sides are made from.
+type ConfluenceSides = (HashMap<String, Arc<AppSync>>, Option<Arc<ConfluenceWiring>>);
+
 /// Each app's Confluence side when `[confluence]` is configured: a client (with the app's
 /// own concurrency limit), the outbox restored from the database, and the workers, started
 /// on the current Tokio runtime (each app also checks the credentials with an authenticated
@@ -272,10 +275,7 @@ impl ConfluenceApps for ConfluenceWiring {
 ///
 /// # Errors
 /// The credentials cannot be read, the URL is not usable, or the database fails.
-fn confluence_sync(
-    config: &Config,
-    store: &Store,
-) -> Result<(HashMap<String, Arc<AppSync>>, Option<Arc<ConfluenceWiring>>), StartError> {
+fn confluence_sync(config: &Config, store: &Store) -> Result<ConfluenceSides, StartError> {
     let Some(c) = &config.confluence else { return Ok((HashMap::new(), None)) };
     let auth_of = |credentials| match credentials {
         ConfluenceCredentials::Basic { username, password } => Auth::Basic { username, password },

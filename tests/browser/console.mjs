@@ -129,6 +129,37 @@ try {
   await page.getByRole("heading", { name: "Result" }).waitFor();
   await shot(page, "app-sync-result");
 
+  step = "Add new app: Okta, named, the standard module copied; the URL and token once";
+  await page.goto(`${url}/console/`);
+  await page.getByRole("link", { name: "Add new app" }).click();
+  await page.getByText("Okta", { exact: true }).click();
+  await page.getByLabel("Name", { exact: true }).fill("okta");
+  await page.getByLabel("Rules module").selectOption("onelogin");
+  await page.getByLabel("Label of its first token").fill("Okta production");
+  await page.getByLabel("Your password (again: the next page shows a secret)").fill(process.env.ADMIN_PASSWORD);
+  await shot(page, "app-new");
+  await page.getByRole("button", { name: "Create the app" }).click();
+  await page.getByRole("heading", { name: "App okta is ready" }).waitFor();
+  await page.getByText("SCIM connector base URL").waitFor();
+  await shot(page, "app-new-ready");
+  await page.locator("[data-copy=new-token]").click();
+  const oktaToken = await page.evaluate(() => navigator.clipboard.readText());
+  const oktaList = await fetch(`${url}/scim/v2/okta/Users`, { headers: { authorization: `Bearer ${oktaToken}` } });
+  assert.equal(oktaList.status, 200, "the new app answers at once with its token");
+
+  step = "User and group sync: change a setting, review the dry run, save";
+  await page.getByRole("link", { name: "User and group sync settings" }).click();
+  await page.getByRole("group", { name: "Group sync" }).waitFor();
+  await shot(page, "app-settings");
+  await page.locator("#s-default_groups_all").fill("okta-people");
+  await page.getByRole("button", { name: "Review the change" }).click();
+  await page.getByRole("heading", { name: "Review the change" }).waitFor();
+  assert.ok(await page.getByText("settings.default_groups_all").isVisible());
+  await shot(page, "app-settings-review");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.waitForURL(/\/settings\?saved=1$/);
+  assert.equal(await page.locator("#s-default_groups_all").inputValue(), "okta-people");
+
   step = "a forged form post without the CSRF token is refused";
   const forged = await page.evaluate(async () => {
     const r = await fetch("/console/apps/onelogin/sync", {

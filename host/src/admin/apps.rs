@@ -144,20 +144,26 @@ impl Admin {
         Ok(self.db.app_records().await?.into_iter().find(|r| r.name == name))
     }
 
+    /// Every app's definition: the configuration file's, then those made here.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn definitions(&self) -> Result<Vec<AppDefinition>, AdminError> {
+        let mut out: Vec<AppDefinition> = match &self.runtime {
+            Some(r) => r.file_apps.iter().map(file_view).collect(),
+            None => Vec::new(),
+        };
+        out.extend(self.db.app_records().await?.iter().map(view));
+        Ok(out)
+    }
+
     /// An app's definition: from the configuration file, or as stored.
     ///
     /// # Errors
     /// No such app, or the database fails.
     pub async fn definition(&self, name: &str) -> Result<AppDefinition, AdminError> {
         if let Some(a) = self.file_app(name) {
-            return Ok(AppDefinition {
-                name: a.name.clone(),
-                managed_by: "file",
-                version: 0,
-                definition: serde_json::to_value(a).unwrap_or(Value::Null),
-                updated_at: None,
-                updated_by: None,
-            });
+            return Ok(file_view(a));
         }
         let record = self.record_of(name).await?.ok_or_else(|| AdminError::NoApp(name.to_owned()))?;
         Ok(view(&record))
@@ -166,9 +172,7 @@ impl Admin {
     /// The definition of a console-managed app, parsed.
     async fn console_app(&self, name: &str) -> Result<(AppRecord, AppConfig), AdminError> {
         if self.file_app(name).is_some() {
-            return Err(AdminError::Invalid(format!(
-                "app {name} is managed by the configuration file; change it there (it is read-only here)"
-            )));
+            return Err(AdminError::ReadOnly(name.to_owned()));
         }
         let record = self.record_of(name).await?.ok_or_else(|| AdminError::NoApp(name.to_owned()))?;
         let config = parse_definition(&record.definition)?;
@@ -617,6 +621,18 @@ impl Admin {
     }
 }
 
+/// An app of the configuration file as the admin side shows it.
+fn file_view(a: &AppConfig) -> AppDefinition {
+    AppDefinition {
+        name: a.name.clone(),
+        managed_by: "file",
+        version: 0,
+        definition: serde_json::to_value(a).unwrap_or(Value::Null),
+        updated_at: None,
+        updated_by: None,
+    }
+}
+
 /// A stored app as the admin side shows it.
 fn view(record: &AppRecord) -> AppDefinition {
     AppDefinition {
@@ -673,6 +689,7 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
             }
         }
         Value::Null => {}
+        Value::Object(map) if map.is_empty() => {}
         other => {
             out.insert(prefix.to_owned(), other.to_string());
         }

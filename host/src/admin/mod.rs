@@ -31,6 +31,9 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Refused(String),
+    /// The app is defined by the configuration file, which the admin side does not write.
+    #[error("app {0} is managed by the configuration file; change it there (it is read-only here)")]
+    ReadOnly(String),
 }
 
 impl From<ScimError> for AdminError {
@@ -77,6 +80,10 @@ pub struct AppOverview {
     pub confluence: Option<ConfluenceView>,
     /// When the identity provider last made an authenticated request (RFC 3339).
     pub last_request: Option<String>,
+    /// `file` (read-only here) or `console`.
+    pub managed_by: &'static str,
+    /// The stored version of a console-managed app (0 for the file's).
+    pub version: u64,
 }
 
 /// An app's rules module, as the registry has it.
@@ -333,6 +340,14 @@ impl Admin {
             module,
             confluence,
             last_request: app.last_request(),
+            managed_by: match app.source {
+                crate::inbound::AppSource::File => "file",
+                crate::inbound::AppSource::Console { .. } => "console",
+            },
+            version: match app.source {
+                crate::inbound::AppSource::File => 0,
+                crate::inbound::AppSource::Console { version } => version,
+            },
         }
     }
 
@@ -731,9 +746,7 @@ impl Admin {
     /// Gives a console-managed app without rules its first module.
     async fn first_module(&self, actor: &str, app: &str, bytes: Vec<u8>) -> Result<String, AdminError> {
         if self.inbound.app(app).is_some_and(|a| a.source == crate::inbound::AppSource::File) {
-            return Err(AdminError::Invalid(format!(
-                "app {app} has no rules module in the configuration file; name one there (rules = \"...\")"
-            )));
+            return Err(AdminError::ReadOnly(app.to_owned()));
         }
         let folder = self.serving_dir(app);
         let file = folder.join("rules.wasm");

@@ -9,6 +9,7 @@
 //! everything but secrets and change nothing. Failed logins are throttled per account and
 //! per address. Without TLS in front, logins are accepted from loopback only.
 
+mod apps;
 mod pages;
 
 use std::sync::Arc;
@@ -63,7 +64,10 @@ impl Session {
 pub fn router(state: ConsoleState) -> Router {
     let authed = Router::new()
         .route("/console/", get(apps))
+        .route("/console/apps/new", get(apps::new_app_page).post(apps::create_app))
         .route("/console/apps/{app}", get(app_page))
+        .route("/console/apps/{app}/settings", get(apps::settings_page).post(apps::save_settings))
+        .route("/console/apps/{app}/remove", post(apps::remove_app))
         .route("/console/apps/{app}/tokens", post(create_token))
         .route("/console/apps/{app}/tokens/{id}/revoke", post(revoke_token))
         .route("/console/apps/{app}/rules", get(rules_page))
@@ -262,10 +266,11 @@ async fn not_found() -> Response {
     pages::error(StatusCode::NOT_FOUND, "there is no such page")
 }
 
-fn admin_error(e: &AdminError) -> Response {
+pub(crate) fn admin_error(e: &AdminError) -> Response {
     let code = match e {
         AdminError::NoApp(_) => StatusCode::NOT_FOUND,
         AdminError::Invalid(_) | AdminError::Refused(_) => StatusCode::BAD_REQUEST,
+        AdminError::ReadOnly(_) => StatusCode::CONFLICT,
         AdminError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     pages::error(code, &e.to_string())
@@ -376,7 +381,7 @@ async fn logout(State(state): State<ConsoleState>, headers: HeaderMap) -> Respon
     r
 }
 
-type Sess = axum::Extension<Session>;
+pub(crate) type Sess = axum::Extension<Session>;
 
 async fn apps(State(state): State<ConsoleState>, axum::Extension(s): Sess) -> Response {
     pages::apps(&s, &state.admin.apps())

@@ -11,7 +11,7 @@ use crate::rules::types::{AttributeDecision, Decisions};
 use crate::store::tokens::TokenInfo;
 use crate::store::{AuditEntry, AuditFilter, DesiredOutcome};
 
-fn respond(status: StatusCode, page: Markup) -> Response {
+pub(super) fn respond(status: StatusCode, page: Markup) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page.into_string()).into_response()
 }
 
@@ -22,7 +22,7 @@ pub fn path_segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
-fn query_value(s: &str) -> String {
+pub(super) fn query_value(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -40,7 +40,7 @@ fn head(title: &str) -> Markup {
 }
 
 /// A page of the logged-in console.
-fn page(s: &Session, title: &str, section: &str, body: Markup) -> Markup {
+pub(super) fn page(s: &Session, title: &str, section: &str, body: Markup) -> Markup {
     html! {
         html lang="en" {
             head { (head(title)) }
@@ -68,7 +68,7 @@ fn page(s: &Session, title: &str, section: &str, body: Markup) -> Markup {
     }
 }
 
-fn csrf(s: &Session) -> Markup {
+pub(super) fn csrf(s: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(s.csrf); }
 }
 
@@ -137,11 +137,12 @@ pub fn apps(s: &Session, apps: &[AppOverview]) -> Response {
     let body = html! {
         div.titlebar {
             h1 { "Configured apps" }
+            @if s.can_change() { a.button.primary href="/console/apps/new" { "Add new app" } }
         }
         p.muted { "Each app is one identity provider connection: its own SCIM base URL, bearer tokens, rules and settings. "
-            "Apps are declared in the configuration file (" code { "[[apps]]" } ")." }
+            "Apps added here are changed here; apps of the configuration file (" code { "[[apps]]" } ") are read-only here." }
         table {
-            thead { tr { th { "App" } th { "Kind" } th { "State" } th { "Confluence" } th.num { "People" } th.num { "Groups" } th { "Last request from the IdP" } } }
+            thead { tr { th { "App" } th { "Kind" } th { "State" } th { "Confluence" } th.num { "People" } th.num { "Groups" } th { "Last request from the IdP" } th { "Managed by" } } }
             tbody {
                 @for a in apps {
                     tr {
@@ -152,16 +153,17 @@ pub fn apps(s: &Session, apps: &[AppOverview]) -> Response {
                         td.num { (a.people) }
                         td.num { (a.groups) }
                         td { (a.last_request.as_deref().unwrap_or("never")) }
+                        td { @if a.managed_by == "file" { span.badge.muted { "configuration file" } } @else { "console" } }
                     }
                 }
-                @if apps.is_empty() { tr { td colspan="7" { "No apps are configured yet." } } }
+                @if apps.is_empty() { tr { td colspan="8" { "No apps yet: add one." } } }
             }
         }
     };
     respond(StatusCode::OK, page(s, "Configured apps", "apps", body))
 }
 
-fn kind_label(kind: &str) -> &'static str {
+pub(super) fn kind_label(kind: &str) -> &'static str {
     match kind {
         "onelogin" => "OneLogin",
         "okta" => "Okta",
@@ -170,7 +172,7 @@ fn kind_label(kind: &str) -> &'static str {
     }
 }
 
-fn tabs(a: &AppOverview, current: &str) -> Markup {
+pub(super) fn tabs(a: &AppOverview, current: &str) -> Markup {
     let base = format!("/console/apps/{}", path_segment(&a.name));
     let tab = |href: String, key: &str, label: &str| {
         html! { a href=(href) aria-current=[(key == current).then_some("page")] { (label) } }
@@ -182,7 +184,8 @@ fn tabs(a: &AppOverview, current: &str) -> Markup {
         }
         nav.tabs aria-label="App" {
             (tab(base.clone(), "scim", "SCIM configuration"))
-            (tab(format!("{base}/rules"), "rules", "Rules and settings"))
+            (tab(format!("{base}/settings"), "settings", "User and group sync"))
+            (tab(format!("{base}/rules"), "rules", "Rules"))
             (tab(format!("{base}/outbox"), "outbox", "Outbox"))
             (tab(format!("{base}/sync"), "sync", "Synchronize"))
             (tab(format!("/console/people?app={}", query_value(&a.name)), "people", "People"))
@@ -192,7 +195,12 @@ fn tabs(a: &AppOverview, current: &str) -> Markup {
 }
 
 fn idp_steps(a: &AppOverview) -> Markup {
-    match a.kind {
+    idp_steps_for(a.kind)
+}
+
+/// How to connect an identity provider of `kind` to its SCIM base URL and token.
+pub(super) fn idp_steps_for(kind: &str) -> Markup {
+    match kind {
         "onelogin" => html! {
             ol {
                 li { "In OneLogin, open " strong { "Applications" } ", choose the SCIM provisioner app and open its " strong { "Configuration" } " tab." }
@@ -311,7 +319,21 @@ pub fn rules_page(
     let body = html! {
         (tabs(a, "rules"))
         @match &a.module {
-            None => { p { "This app has no rules module: its SCIM data is stored, and nothing is decided for Confluence." } }
+            None => {
+                p { "This app has no rules module: its SCIM data is stored, and nothing is decided for Confluence." }
+                @match installed {
+                    Some(Err(e)) => { p.problem role="alert" { (e) " Nothing was changed." } }
+                    _ => {}
+                }
+                @if s.can_change() && a.managed_by == "console" {
+                    h3 { "Upload a module" }
+                    form.stack method="post" enctype="multipart/form-data" action={(base) "/rules/upload?csrf=" (query_value(&s.csrf))} {
+                        label for="module" { "Module file (.wasm, built with " code { "usersync rules build" } ")" }
+                        input #module name="module" type="file" accept=".wasm,application/wasm" required;
+                        button.primary type="submit" { "Validate and install" }
+                    }
+                }
+            }
             Some(m) => {
                 section {
                     h2 { "The serving module" }
@@ -373,7 +395,7 @@ pub fn rules_page(
                             @if m.settings.is_empty() { tr { td colspan="4" { "The module declares no settings." } } }
                         }
                     }
-                    p.muted { "The app's values are in " code { "[apps.settings]" } " of the configuration file." }
+                    p.muted { "The app's values are on the " a href={(base) "/settings"} { "User and group sync" } " tab." }
                 }
                 section #try {
                     h2 { "Try it" }

@@ -13,17 +13,29 @@
 //!   operations the deprovisioning circuit breaker holds, or drop them;
 //! - `POST /admin/v1/apps/{app}/sync?dryRun=true|false&waitSeconds=` — Synchronize;
 //! - `GET  /admin/v1/health` — what `/healthz` tells anyone (`status`), with the details:
-//!   each app's rules module and Confluence queue.
+//!   each app's rules module and Confluence queue;
+//! - `GET  /admin/v1/apps` — every app's definition (the file's are `managedBy: "file"`,
+//!   read-only); `POST /admin/v1/apps` — create one (`{"app": {…a [[apps]] entry…},
+//!   "moduleFrom": "other-app", "tokenLabel": "…"}`), answered with its SCIM base URL and a
+//!   first token, shown once;
+//! - `GET /admin/v1/apps/{app}` (with its version as the `ETag`), `PUT` (the whole
+//!   definition, `If-Match` required: a stale version answers 412 with the app as it is
+//!   now), `DELETE` (`If-Match` required);
+//! - `POST /admin/v1/apps/{app}/dry-run` — what a changed definition would decide for a
+//!   sample of the app's people, stored nothing.
 
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{error_response, json_response, HttpState};
+use crate::admin::apps::ChangeError;
+use crate::admin::AdminError;
+use crate::config::AppConfig;
 use crate::inbound::SyncReport;
 use crate::scim::error::ScimError;
 use crate::store::{AuditFilter, DesiredOutcome, DesiredUser};
@@ -272,5 +284,171 @@ pub(super) async fn sync(
     match state.inbound.synchronize(&app, q.dry_run, wait, &progress).await {
         Ok(report) => json_response(StatusCode::OK, report_json(&report).to_string()),
         Err(e) => error_response(&e),
+    }
+}
+
+/// An admin-side refusal as a SCIM error body (a concurrent change: 412, with the app as it
+/// is now under `current`).
+fn change_error(e: &ChangeError) -> Response {
+    match e {
+        ChangeError::Changed { current, .. } => {
+            let body = json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": "412",
+                "detail": e.to_string(),
+                "current": current,
+            });
+            json_response(StatusCode::PRECONDITION_FAILED, body.to_string())
+        }
+        ChangeError::Admin(e) => admin_error(e),
+    }
+}
+
+fn admin_error(e: &AdminError) -> Response {
+    let scim = match e {
+        AdminError::NoApp(_) => ScimError::not_found(e.to_string()),
+        AdminError::Invalid(m) | AdminError::Refused(m) => ScimError::invalid_value(m.clone()),
+        AdminError::ReadOnly(_) => ScimError::new(409, None, e.to_string()),
+        AdminError::Store(_) => ScimError::internal(e.to_string()),
+    };
+    error_response(&scim)
+}
+
+/// The version `If-Match` names (`"3"`, `W/"3"` or `3`); 428 when it is missing.
+fn required_if_match(headers: &HeaderMap) -> Result<u64, ScimError> {
+    let Some(raw) = headers.get(header::IF_MATCH) else {
+        return Err(ScimError::new(
+            428,
+            None,
+            "If-Match is required: GET the app first and send its ETag, so that nobody's change is overwritten",
+        ));
+    };
+    let raw = raw.to_str().unwrap_or_default().trim();
+    raw.trim_start_matches("W/").trim_matches('"').parse().map_err(|_| {
+        ScimError::invalid_value(format!("If-Match must name the app's version, as its ETag does, not {raw:?}"))
+    })
+}
+
+/// An app definition from a request body.
+fn definition_of(value: Value) -> Result<AppConfig, ScimError> {
+    serde_json::from_value(value).map_err(|e| ScimError::invalid_value(format!("not an app definition: {e}")))
+}
+
+pub(super) async fn list_apps(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    if let Some(r) = authorize(&state, &headers) {
+        return r;
+    }
+    match state.admin.definitions().await {
+        Ok(apps) => typed(StatusCode::OK, &json!({ "apps": apps })),
+        Err(e) => admin_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateApp {
+    app: Value,
+    #[serde(default)]
+    module_from: Option<String>,
+    #[serde(default)]
+    token_label: Option<String>,
+}
+
+pub(super) async fn create_app(State(state): State<HttpState>, headers: HeaderMap, body: axum::body::Body) -> Response {
+    if let Some(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let value = match super::read_json(&headers, body, state.limits.max_body_bytes).await {
+        Ok(v) => v,
+        Err(e) => return error_response(&e),
+    };
+    let request: CreateApp = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => return error_response(&ScimError::invalid_value(format!("not an app to create: {e}"))),
+    };
+    let def = match definition_of(request.app) {
+        Ok(d) => d,
+        Err(e) => return error_response(&e),
+    };
+    let label = request.token_label.unwrap_or_else(|| "created with the app".to_owned());
+    match state.admin.create_app("admin-api", def, request.module_from.as_deref(), &label).await {
+        Ok(created) => typed(StatusCode::CREATED, &created),
+        Err(e) => change_error(&e),
+    }
+}
+
+pub(super) async fn get_app(State(state): State<HttpState>, headers: HeaderMap, Path(app): Path<String>) -> Response {
+    if let Some(r) = authorize(&state, &headers) {
+        return r;
+    }
+    match state.admin.definition(&app).await {
+        Ok(d) => {
+            let mut r = typed(StatusCode::OK, &d);
+            if let Ok(v) = format!("\"{}\"", d.version).parse() {
+                r.headers_mut().insert(header::ETAG, v);
+            }
+            r
+        }
+        Err(e) => admin_error(&e),
+    }
+}
+
+pub(super) async fn put_app(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+    body: axum::body::Body,
+) -> Response {
+    if let Some(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let version = match required_if_match(&headers) {
+        Ok(v) => v,
+        Err(e) => return error_response(&e),
+    };
+    let def = match super::read_json(&headers, body, state.limits.max_body_bytes).await.and_then(definition_of) {
+        Ok(d) => d,
+        Err(e) => return error_response(&e),
+    };
+    match state.admin.update_app("admin-api", &app, def, version).await {
+        Ok(version) => typed(StatusCode::OK, &json!({ "name": app, "version": version })),
+        Err(e) => change_error(&e),
+    }
+}
+
+pub(super) async fn delete_app(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+) -> Response {
+    if let Some(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let version = match required_if_match(&headers) {
+        Ok(v) => v,
+        Err(e) => return error_response(&e),
+    };
+    match state.admin.remove_app("admin-api", &app, version).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => change_error(&e),
+    }
+}
+
+pub(super) async fn dry_run(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+    body: axum::body::Body,
+) -> Response {
+    if let Some(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let def = match super::read_json(&headers, body, state.limits.max_body_bytes).await.and_then(definition_of) {
+        Ok(d) => d,
+        Err(e) => return error_response(&e),
+    };
+    match state.admin.dry_run(&app, def).await {
+        Ok(d) => typed(StatusCode::OK, &d),
+        Err(e) => admin_error(&e),
     }
 }

@@ -85,7 +85,7 @@ impl Database {
     /// # Errors
     /// The database fails.
     pub async fn app_records(&self) -> Result<Vec<AppRecord>, StoreError> {
-        self.run(|conn| apps::list(conn)).await
+        self.run(apps::list).await
     }
 
     /// The tokens of an app (or all), oldest first.

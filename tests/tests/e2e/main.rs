@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod apps;
 mod breaker;
 mod browser;
 mod bulk;
