@@ -121,6 +121,18 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
     });
+    // When each token was last used, written off the request path.
+    let last_used = Arc::downgrade(&tokens);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            let Some(tokens) = last_used.upgrade() else { return };
+            let flushed = tokio::task::spawn_blocking(move || tokens.flush_last_used()).await;
+            if let Ok(Err(e)) = flushed {
+                tracing::warn!(error = %e, "cannot record when tokens were last used; will try again");
+            }
+        }
+    });
     let runtime = AppRuntime {
         public_url: public.clone(),
         server: config.server.clone(),

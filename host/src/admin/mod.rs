@@ -160,6 +160,9 @@ pub struct PersonView {
     pub audit: Vec<AuditEntry>,
 }
 
+/// How long the old token of a rotation keeps working.
+pub const ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
+
 /// The largest module the console accepts.
 pub const MAX_MODULE_BYTES: usize = 32 * 1024 * 1024;
 
@@ -487,6 +490,33 @@ impl Admin {
         let (id, secret) = self.db.create_token(app.to_owned(), label.to_owned()).await?;
         self.record(actor, app, "token", &format!("created token {id} ({label:?})")).await;
         Ok((id, secret))
+    }
+
+    /// Rotates a token of `app`: a new one (id, secret, to show once) with the same label,
+    /// while the old one keeps working for [`ROTATION_GRACE`], so the identity provider can
+    /// be given the new one without a gap.
+    ///
+    /// # Errors
+    /// No such app or active token, or the database fails.
+    pub async fn rotate_token(&self, actor: &str, app: &str, id: &str) -> Result<(String, String), AdminError> {
+        self.known(app)?;
+        let rotated = self.db.rotate_token(app.to_owned(), id.to_owned(), ROTATION_GRACE).await?;
+        let (new_id, secret) =
+            rotated.ok_or_else(|| AdminError::Invalid(format!("app {app} has no active token {id} to rotate")))?;
+        self.record(
+            actor,
+            app,
+            "token",
+            &format!(
+                "rotated token {id}: new token {new_id}; {id} stops working in {} hours",
+                ROTATION_GRACE.as_secs() / 3600
+            ),
+        )
+        .await;
+        if let Some(tokens) = self.runtime.as_ref().and_then(|r| r.tokens.as_ref()) {
+            tokens.reload();
+        }
+        Ok((new_id, secret))
     }
 
     /// Revokes a token of `app`.

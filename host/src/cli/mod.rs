@@ -411,10 +411,15 @@ fn token(command: TokenCommand) -> Result<()> {
         TokenCommand::List { config, app } => {
             let config = Config::load(&config)?;
             let conn = open_db(&config)?;
-            println!("{:<14} {:<16} {:<26} {:<26} LABEL", "ID", "APP", "CREATED", "REVOKED");
+            println!("{:<14} {:<16} {:<26} {:<26} {:<34} LABEL", "ID", "APP", "CREATED", "LAST USED", "STATE");
             for t in tokens::list(&conn, app.as_deref())? {
-                let revoked = t.revoked.as_deref().unwrap_or("-");
-                println!("{:<14} {:<16} {:<26} {:<26} {}", t.id, t.app, t.created, revoked, t.label);
+                let state = match (&t.revoked, &t.expires) {
+                    (Some(r), _) => format!("revoked {r}"),
+                    (None, Some(e)) => format!("rotated, works until {e}"),
+                    (None, None) => "active".to_owned(),
+                };
+                let last_used = t.last_used.as_deref().unwrap_or("never");
+                println!("{:<14} {:<16} {:<26} {:<26} {:<34} {}", t.id, t.app, t.created, last_used, state, t.label);
             }
         }
         TokenCommand::Revoke { config, id } => {

@@ -69,6 +69,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/apps/{app}/settings", get(apps::settings_page).post(apps::save_settings))
         .route("/console/apps/{app}/remove", post(apps::remove_app))
         .route("/console/apps/{app}/tokens", post(create_token))
+        .route("/console/apps/{app}/tokens/rotate", post(rotate_token))
         .route("/console/apps/{app}/tokens/{id}/revoke", post(revoke_token))
         .route("/console/apps/{app}/rules", get(rules_page))
         .route("/console/apps/{app}/rules/try", post(try_rules))
@@ -400,6 +401,9 @@ struct TokenForm {
     label: String,
     #[serde(default)]
     password: String,
+    /// The token to rotate.
+    #[serde(default)]
+    id: String,
 }
 
 /// Creates a token after the administrator re-enters their password; the page shows it once.
@@ -424,6 +428,38 @@ async fn create_token(
         }
     } else {
         (None, Some("your password was not right: no token was made".to_owned()))
+    };
+    let tokens = match state.admin.tokens(&app).await {
+        Ok(t) => t,
+        Err(e) => return admin_error(&e),
+    };
+    let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    pages::app(&s, &overview, &tokens, created.as_ref(), problem.as_deref()).with_status(status)
+}
+
+/// Rotates a token after the administrator re-enters their password; the page shows the
+/// new one once.
+async fn rotate_token(
+    State(state): State<ConsoleState>,
+    axum::Extension(s): Sess,
+    Path(app): Path<String>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let overview = match state.admin.app(&app) {
+        Ok(a) => a,
+        Err(e) => return admin_error(&e),
+    };
+    let reauth = match state.admin.check_password(&s.username, &form.password).await {
+        Ok(role) => role.is_some(),
+        Err(e) => return admin_error(&e),
+    };
+    let (created, problem) = if reauth {
+        match state.admin.rotate_token(&s.username, &app, &form.id).await {
+            Ok(t) => (Some(t), None),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    } else {
+        (None, Some("your password was not right: nothing was rotated".to_owned()))
     };
     let tokens = match state.admin.tokens(&app).await {
         Ok(t) => t,

@@ -266,14 +266,19 @@ pub fn app(
         section {
             h2 { "Bearer tokens" }
             table {
-                thead { tr { th { "Token" } th { "Label" } th { "Created" } th { "State" } th { span.visually-hidden { "Actions" } } } }
+                thead { tr { th { "Token" } th { "Label" } th { "Created" } th { "Last used" } th { "State" } th { span.visually-hidden { "Actions" } } } }
                 tbody {
                     @for t in tokens {
                         tr {
                             td { code { (t.id) } }
                             td { (t.label) }
                             td { (t.created) }
-                            td { @if let Some(r) = &t.revoked { "revoked " (r) } @else { span.badge.ok { "active" } } }
+                            td { (t.last_used.as_deref().unwrap_or("never")) }
+                            td {
+                                @if let Some(r) = &t.revoked { "revoked " (r) }
+                                @else if let Some(e) = &t.expires { span.badge.warn { "rotated: works until " (e) } }
+                                @else { span.badge.ok { "active" } }
+                            }
                             td {
                                 @if t.revoked.is_none() && s.can_change() {
                                     form method="post" action={(base) "/tokens/" (path_segment(&t.id)) "/revoke"} {
@@ -284,12 +289,12 @@ pub fn app(
                             }
                         }
                     }
-                    @if tokens.is_empty() { tr { td colspan="5" { "No tokens yet (tokens from the configuration file are not listed)." } } }
+                    @if tokens.is_empty() { tr { td colspan="6" { "No tokens yet (tokens from the configuration file are not listed)." } } }
                 }
             }
             @if s.can_change() {
                 h3 { "Create a token" }
-                p.muted { "To rotate: create a new token, put it into the identity provider, then revoke the old one." }
+                p.muted { "To replace a token without a gap, rotate it (below): the old one keeps working for 24 hours." }
                 form.stack method="post" action={(base) "/tokens"} {
                     (csrf(s))
                     label for="label" { "Label" }
@@ -297,6 +302,21 @@ pub fn app(
                     label for="reauth" { "Your password (again, to show a secret)" }
                     input #reauth name="password" type="password" autocomplete="current-password" required;
                     button.primary type="submit" { "Create token" }
+                }
+                @let rotatable: Vec<&TokenInfo> = tokens.iter().filter(|t| t.revoked.is_none() && t.expires.is_none()).collect();
+                @if !rotatable.is_empty() {
+                    h3 { "Rotate a token" }
+                    p.muted { "A new token with the same label; the old one keeps working for 24 hours, then stops. Put the new one into the identity provider meanwhile." }
+                    form.stack method="post" action={(base) "/tokens/rotate"} {
+                        (csrf(s))
+                        label for="rotate-id" { "Token" }
+                        select #rotate-id name="id" {
+                            @for t in &rotatable { option value=(t.id) { (t.id) " · " (t.label) } }
+                        }
+                        label for="rotate-reauth" { "Your password (again, to show a secret)" }
+                        input #rotate-reauth name="password" type="password" autocomplete="current-password" required;
+                        button.primary type="submit" { "Rotate token" }
+                    }
                 }
             }
         }

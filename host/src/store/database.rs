@@ -96,6 +96,27 @@ impl Database {
         self.run(move |conn| tokens::list(conn, app.as_deref())).await
     }
 
+    /// Rotates a token of `app` (see [`tokens::rotate`]): the new one's (id, secret), or
+    /// `None` when the app has no such active, unrotated token.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn rotate_token(
+        &self,
+        app: String,
+        id: String,
+        grace: std::time::Duration,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        self.run(move |conn| {
+            let listed = tokens::list(conn, Some(&app))?;
+            if !listed.iter().any(|t| t.id == id && t.revoked.is_none()) {
+                return Ok(None);
+            }
+            tokens::rotate(conn, &id, grace)
+        })
+        .await
+    }
+
     /// Revokes a token of `app`; false if it has none by that id (or it was revoked).
     ///
     /// # Errors

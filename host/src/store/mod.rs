@@ -233,6 +233,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/0006_held.sql")),
     (7, include_str!("../../migrations/0007_console.sql")),
     (8, include_str!("../../migrations/0008_apps.sql")),
+    (9, include_str!("../../migrations/0009_token_use.sql")),
 ];
 
 /// Applies the migrations in `host/migrations/` that the file has not seen yet.

@@ -315,6 +315,39 @@ async fn the_console_adds_an_app_and_saves_its_settings_after_a_dry_run() {
     let (status, ada) = scim_with(&s, "okta-c", &token, "POST", "/Users", Some(user("ada@example.com"))).await;
     assert_eq!(status, 201, "{ada}");
 
+    // Rotating its token: a new one shown once; the old one keeps working meanwhile.
+    let (_, scim_page) = c.get("/console/apps/okta-c").await;
+    assert!(scim_page.contains("Rotate a token"), "{scim_page}");
+    let old_id = usersync::store::tokens::list(
+        &usersync::store::open_connection(&s.dir.join("usersync.db")).unwrap(),
+        Some("okta-c"),
+    )
+    .unwrap()[0]
+        .id
+        .clone();
+    let (status, page) = c
+        .post(
+            "/console/apps/okta-c/tokens/rotate",
+            &[("csrf", &csrf), ("id", &old_id), ("password", "not mine at all")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("nothing was rotated"));
+    let (status, page) =
+        c.post("/console/apps/okta-c/tokens/rotate", &[("csrf", &csrf), ("id", &old_id), ("password", PASSWORD)]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("rotated: works until"), "{page}");
+    let at = page.find("ust_").expect("the new token is shown");
+    let rotated: String =
+        page[at..].chars().take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_' || *ch == '-').collect();
+    assert_ne!(rotated, token);
+    assert_eq!(scim_with(&s, "okta-c", &rotated, "GET", "/Users", None).await.0, 200);
+    assert_eq!(
+        scim_with(&s, "okta-c", &token, "GET", "/Users", None).await.0,
+        200,
+        "the old one works until its grace ends"
+    );
+
     // The settings form is rendered from the module's declaration.
     let (status, form) = c.get("/console/apps/okta-c/settings").await;
     assert_eq!(status, StatusCode::OK);
