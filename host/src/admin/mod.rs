@@ -396,6 +396,65 @@ impl Admin {
         })
     }
 
+    /// Sends an operation Confluence refused again: queued anew, at the end of its
+    /// person's queue (after anything planned since), and taken off the refused list in the
+    /// same transaction. `retry: false` discards it instead. Either is audited.
+    ///
+    /// # Errors
+    /// No such app or refused operation, no Confluence, or the store fails.
+    pub async fn settle_failed(&self, actor: &str, app: &str, seq: u64, retry: bool) -> Result<(), AdminError> {
+        self.known(app)?;
+        let sync = self
+            .inbound
+            .confluence(app)
+            .ok_or_else(|| AdminError::Invalid(format!("app {app} has no Confluence configured")))?;
+        let failed = self.db.failed(Some(app.to_owned()), 100_000).await?;
+        let row = failed
+            .into_iter()
+            .find(|f| f.row.seq == seq)
+            .ok_or_else(|| AdminError::Invalid(format!("app {app} has no refused operation #{seq}")))?;
+        let entry = |outcome: &str, detail: String| AuditEntry {
+            at: crate::clock::now_rfc3339(),
+            app: app.to_owned(),
+            subject: row.row.origin.clone(),
+            user_name: actor.to_owned(),
+            action: "admin".to_owned(),
+            outcome: outcome.to_owned(),
+            module_name: String::new(),
+            module_hash: row.row.module_hash.clone(),
+            detail,
+        };
+        let mut mutations = vec![Mutation::Unfail { seq }];
+        let queued = if retry {
+            let op: crate::sync::Op = serde_json::from_str(&row.row.op)
+                .map_err(|e| AdminError::Refused(format!("operation #{seq} no longer reads: {e}")))?;
+            let queued = crate::sync::Queued {
+                seq: sync.outbox().next_seq(),
+                subject: row.row.subject.clone(),
+                op,
+                origin: row.row.origin.clone(),
+                module_hash: row.row.module_hash.clone(),
+            };
+            mutations.push(Mutation::Enqueue(vec![queued.row(app)]));
+            mutations.push(Mutation::Audit(entry(
+                "retried",
+                format!("refused operation #{seq} ({}) queued again as #{}", queued.op.describe(), queued.seq),
+            )));
+            Some(queued)
+        } else {
+            mutations.push(Mutation::Audit(entry(
+                "discarded",
+                format!("refused operation #{seq} discarded: {}", row.error),
+            )));
+            None
+        };
+        self.store.commit(mutations).await.map_err(|e| AdminError::Refused(e.to_string()))?;
+        if let Some(q) = queued {
+            sync.outbox().push(app, vec![q]);
+        }
+        Ok(())
+    }
+
     /// Releases (`approved`) or drops what the deprovisioning circuit breaker holds.
     ///
     /// # Errors

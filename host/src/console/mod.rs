@@ -80,6 +80,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/apps/{app}/rules/rollback", post(roll_back))
         .route("/console/apps/{app}/outbox", get(outbox_page))
         .route("/console/apps/{app}/outbox/{verdict}", post(settle))
+        .route("/console/apps/{app}/refused/{seq}/{verdict}", post(settle_refused))
         .route("/console/apps/{app}/sync", get(sync_page).post(sync_run))
         .route("/console/apps/{app}/people/{id}", get(person_page))
         .route("/console/people", get(people_page))
@@ -615,6 +616,28 @@ async fn settle(
     let done = state.admin.settle_held(&s.username, &app, approved).await;
     let note = match &done {
         Ok(n) => format!("{} {n} held operations", if approved { "Approved" } else { "Discarded" }),
+        Err(e) => e.to_string(),
+    };
+    match (state.admin.app(&app), state.admin.outbox(&app).await) {
+        (Ok(a), Ok(o)) => pages::outbox(&s, &a, &o, Some(&note)),
+        (Err(e), _) | (_, Err(e)) => admin_error(&e),
+    }
+}
+
+/// Retry or discard one operation Confluence refused.
+async fn settle_refused(
+    State(state): State<ConsoleState>,
+    axum::Extension(s): Sess,
+    Path((app, seq, verdict)): Path<(String, u64, String)>,
+) -> Response {
+    let retry = match verdict.as_str() {
+        "retry" => true,
+        "discard" => false,
+        _ => return not_found().await,
+    };
+    let note = match state.admin.settle_failed(&s.username, &app, seq, retry).await {
+        Ok(()) if retry => format!("Operation #{seq} is queued again."),
+        Ok(()) => format!("Operation #{seq} was discarded."),
         Err(e) => e.to_string(),
     };
     match (state.admin.app(&app), state.admin.outbox(&app).await) {

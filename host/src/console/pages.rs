@@ -495,13 +495,24 @@ pub fn outbox(s: &Session, a: &AppOverview, o: &OutboxView, note: Option<&str>) 
             }
             section {
                 h2 { "Refused by Confluence" }
+                p.muted { "Retry queues the operation again after anything planned for the person since; a Synchronize also repairs what the current decisions want." }
                 table {
-                    thead { tr { th { "#" } th { "User" } th { "Operation" } th { "Failed" } th { "Error" } } }
+                    thead { tr { th { "#" } th { "User" } th { "Operation" } th { "Failed" } th { "Error" } th { span.visually-hidden { "Actions" } } } }
                     tbody {
                         @for f in &o.failed {
-                            tr { td { (f.row.seq) } td { (f.row.subject) } td { code { (f.row.op) } } td { (f.failed_at) } td.problem { (f.error) } }
+                            tr {
+                                td { (f.row.seq) } td { (f.row.subject) } td { code { (f.row.op) } } td { (f.failed_at) } td.problem { (f.error) }
+                                td {
+                                    @if s.can_change() {
+                                        div.actions {
+                                            form method="post" action={(base) "/refused/" (f.row.seq) "/retry"} { (csrf(s)) button.secondary type="submit" { "Retry" } }
+                                            form method="post" action={(base) "/refused/" (f.row.seq) "/discard"} { (csrf(s)) button.danger type="submit" { "Discard" } }
+                                        }
+                                    }
+                                }
+                            }
                         }
-                        @if o.failed.is_empty() { tr { td colspan="5" { "None." } } }
+                        @if o.failed.is_empty() { tr { td colspan="6" { "None." } } }
                     }
                 }
             }

@@ -235,6 +235,27 @@ pub(super) async fn discard(State(state): State<HttpState>, headers: HeaderMap, 
     settle(state, headers, app, false).await
 }
 
+/// `POST .../outbox/refused/{seq}/retry|discard`: one operation Confluence refused, queued
+/// again or dropped.
+pub(super) async fn settle_refused(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path((app, seq, verdict)): Path<(String, u64, String)>,
+) -> Response {
+    if let Some(r) = refuse(&state, &headers, &app) {
+        return r;
+    }
+    let retry = match verdict.as_str() {
+        "retry" => true,
+        "discard" => false,
+        other => return error_response(&ScimError::not_found(format!("no action {other}: retry or discard"))),
+    };
+    match state.admin.settle_failed("admin-api", &app, seq, retry).await {
+        Ok(()) => json_response(StatusCode::OK, json!({"app": app, "seq": seq, "retried": retry}).to_string()),
+        Err(e) => admin_error(&e),
+    }
+}
+
 async fn settle(state: HttpState, headers: HeaderMap, app: String, approved: bool) -> Response {
     if let Some(r) = refuse(&state, &headers, &app) {
         return r;

@@ -150,6 +150,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/admin/v1/apps/{app}/outbox", get(admin::outbox))
         .route("/admin/v1/apps/{app}/outbox/approve", post(admin::approve))
         .route("/admin/v1/apps/{app}/outbox/discard", post(admin::discard))
+        .route("/admin/v1/apps/{app}/outbox/refused/{seq}/{verdict}", post(admin::settle_refused))
         .route("/admin/v1/apps/{app}/sync", post(admin::sync))
         .merge(scim)
         .fallback(not_found)

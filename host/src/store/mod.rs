@@ -101,6 +101,10 @@ pub enum Mutation {
         users: Arc<[Arc<ObservedUser>]>,
         only_if_never_read: bool,
     },
+    /// Forgets an operation Confluence refused (retried as a new operation, or discarded).
+    Unfail {
+        seq: u64,
+    },
     /// Parks a membership whose group Confluence does not have (taking it out of the
     /// outbox if it was queued there).
     Block(BlockedRow),
@@ -515,6 +519,7 @@ fn apply_request(
             }
             Mutation::Dequeue { seq, failed } => outbox::finish(tx, *seq, failed.as_deref())?,
             Mutation::Block(row) => outbox::block(tx, row)?,
+            Mutation::Unfail { seq } => outbox::unfail(tx, *seq)?,
             Mutation::Unblock { seq } => outbox::unblock(tx, *seq)?,
             Mutation::Hold { app, hold } => outbox::set_hold(tx, app, hold.as_ref())?,
             Mutation::HoldForApproval(rows) => {

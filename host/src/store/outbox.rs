@@ -64,6 +64,12 @@ pub(super) fn insert(tx: &rusqlite::Savepoint<'_>, r: &OutboxRow) -> rusqlite::R
     Ok(())
 }
 
+/// Forgets a refused operation.
+pub(super) fn unfail(tx: &rusqlite::Savepoint<'_>, seq: u64) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM outbox_failed WHERE seq = ?1")?.execute([seq_param(seq)])?;
+    Ok(())
+}
+
 /// Removes a done operation; a refused one is kept in `outbox_failed` with its error.
 pub(super) fn finish(tx: &rusqlite::Savepoint<'_>, seq: u64, failed: Option<&str>) -> rusqlite::Result<()> {
     if let Some(error) = failed {

@@ -73,6 +73,9 @@ pub enum TargetedAction {
     DropBefore,
     /// The request is processed, then the connection closes without the answer.
     DropAfter,
+    /// 400 with Confluence's error body (as for data Confluence will not take), not
+    /// processed: a refusal for good.
+    BadRequest,
 }
 
 impl TargetedFault {
@@ -145,6 +148,7 @@ pub(crate) enum FaultAction {
     ServerError {
         unavailable: bool,
     },
+    BadRequest,
 }
 
 /// The active faults and the generator their draws come from.
@@ -182,6 +186,7 @@ impl FaultInjector {
                 TargetedAction::Unavailable => FaultAction::ServerError { unavailable: true },
                 TargetedAction::DropBefore => FaultAction::DropBefore,
                 TargetedAction::DropAfter => FaultAction::Process { drop_after: true },
+                TargetedAction::BadRequest => FaultAction::BadRequest,
             };
             self.faults.targeted.retain(|t| t.times > 0);
             return (self.faults.latency, action);

@@ -145,6 +145,10 @@ async fn process(
                 Ok(error.into_response())
             }
         }
+        FaultAction::BadRequest => {
+            shared.traffic.count_injected_error();
+            Ok(ApiError::new(StatusCode::BAD_REQUEST, "Injected fault: the request was refused").into_response())
+        }
         FaultAction::Process { drop_after } => {
             let response = if is_write(request.method()) {
                 routed_write(&shared, app, request, local).await

@@ -430,3 +430,81 @@ async fn the_confluence_page_shows_the_connection_and_tests_it() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Connected to Confluence") && page.contains("as admin"), "{page}");
 }
+
+/// An operation Confluence refused for good is listed with its error; Retry queues it
+/// again (applied once), Discard drops it; both are audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_operations_are_retried_or_discarded_from_the_outbox_page() {
+    use usersync_tests::emulator::{Faults, TargetedAction, TargetedFault};
+    let s = stack_with_accounts("console-refused").await;
+    s.emulator.set_faults(Faults {
+        targeted: vec![TargetedFault {
+            times: 2,
+            ..TargetedFault::new("POST", "/rest/api/admin/user", TargetedAction::BadRequest)
+        }],
+        ..Faults::default()
+    });
+    // A Bulk queues its Confluence work, so the refusals land in the outbox's refused list.
+    let operations: Vec<serde_json::Value> = ["ada@example.com", "bob@example.com"]
+        .iter()
+        .enumerate()
+        .map(|(n, name)| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name,
+                "name": {"givenName": "A", "familyName": "B"}, "emails": [{"value": name, "primary": true}], "active": true}})
+        })
+        .collect();
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations});
+    let (status, response) = s.scim("onelogin", "POST", "/Bulk", Some(body)).await;
+    assert_eq!(status, 200, "{response}");
+    let db = Database::new(&s.dir.join("usersync.db"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let failed = loop {
+        let failed = db.failed(Some("onelogin".into()), 100).await.unwrap();
+        // Each creation, and the membership queued after it (its user does not exist).
+        if failed.len() == 4 {
+            break failed;
+        }
+        assert!(std::time::Instant::now() < deadline, "both creations are refused: {failed:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let seq_of = |name: &str, op: &str| {
+        failed.iter().find(|f| f.row.subject == name && f.row.op.contains(op)).unwrap().row.seq.to_string()
+    };
+    let (ada, ada_joins) = (seq_of("ada", "createUser"), seq_of("ada", "addMember"));
+    let (bob, bob_joins) = (seq_of("bob", "createUser"), seq_of("bob", "addMember"));
+
+    let mut c = Console::new(&s);
+    c.login("root", PASSWORD).await;
+    let (status, page) = c.get("/console/apps/onelogin/outbox").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Injected fault: the request was refused") && page.contains("Retry"), "{page}");
+    let csrf = c.csrf().await;
+    let (status, page) =
+        c.post(&format!("/console/apps/onelogin/refused/{ada}/retry"), &[("csrf", &csrf)], Some(&c.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("queued again"), "{page}");
+    let (status, _) =
+        c.post(&format!("/console/apps/onelogin/refused/{ada_joins}/retry"), &[("csrf", &csrf)], Some(&c.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    for seq in [&bob, &bob_joins] {
+        let (status, page) =
+            c.post(&format!("/console/apps/onelogin/refused/{seq}/discard"), &[("csrf", &csrf)], Some(&c.url)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("was discarded"), "{page}");
+    }
+    let (status, page) =
+        c.post(&format!("/console/apps/onelogin/refused/{bob}/retry"), &[("csrf", &csrf)], Some(&c.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("no refused operation"), "a discarded operation is gone: {page}");
+
+    s.settle().await;
+    assert!(s.user("ada").is_some(), "the retried creation was applied");
+    assert!(s.groups_of("ada").contains(&"confluence-users".to_owned()), "and the retried membership");
+    assert!(s.user("bob").is_none(), "the discarded one was not");
+    assert!(db.failed(Some("onelogin".into()), 100).await.unwrap().is_empty());
+    s.assert_no_create_twice();
+    let audit = s.audit("onelogin");
+    assert!(audit.iter().any(|e| e.outcome == "retried" && e.user_name == "root"));
+    assert!(audit.iter().any(|e| e.outcome == "discarded" && e.user_name == "root"));
+}
