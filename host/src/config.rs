@@ -101,6 +101,12 @@ pub struct ServerConfig {
     /// SQLite database file. Default `usersync.db` next to the config file.
     #[serde(default = "default_database")]
     pub database: PathBuf,
+    /// TLS in the process: the certificate chain (PEM) and its private key (PEM), relative
+    /// to the config file. Both or neither; read again when either file changes.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
     /// Largest request body accepted, in bytes (413 beyond). Default 1 MiB.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -663,6 +669,11 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("app {:?} is declared twice", app.name)));
             }
         }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "[server] tls_cert and tls_key go together: give both, or neither".into(),
+            ));
+        }
         if self.server.max_body_bytes < 1024 || self.server.bulk_max_payload_bytes < 1024 {
             return Err(ConfigError::Invalid("body limits must be at least 1024 bytes".into()));
         }
@@ -698,8 +709,15 @@ impl Config {
     pub fn public_url(&self) -> String {
         match &self.server.public_url {
             Some(u) => u.trim_end_matches('/').to_owned(),
+            None if self.tls_files().is_some() => format!("https://{}", self.server.listen),
             None => format!("http://{}", self.server.listen),
         }
+    }
+
+    /// `[server] tls_cert` and `tls_key`, resolved against the config file's directory.
+    pub fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
+        let resolve = |p: &PathBuf| if p.is_absolute() { p.clone() } else { self.base_dir.join(p) };
+        Some((resolve(self.server.tls_cert.as_ref()?), resolve(self.server.tls_key.as_ref()?)))
     }
 
     /// The database path, resolved against the config file's directory.

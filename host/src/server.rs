@@ -32,6 +32,8 @@ pub enum StartError {
     Rules(#[from] RulesError),
     #[error("Confluence: {0}")]
     Confluence(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::http::tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
 }
@@ -158,6 +160,7 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
             admin,
             config: config.console.clone(),
             origin: crate::console::origin_of(&config.public_url()),
+            tls: config.tls_files().is_some(),
         };
         Router::new()
             .merge(crate::console::router(console))
@@ -423,7 +426,16 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
     let mut settings = ListenSettings::from_config(&config.server);
     settings.max_connections =
         crate::http::listen::fit_to_open_file_limit(settings.max_connections, descriptor_reserve(config));
-    crate::http::serve(listener, service.router, settings, shutdown_signal())
+    let tls = match config.tls_files() {
+        Some((cert, key)) => {
+            let store = crate::http::tls::CertStore::open(&cert, &key)?;
+            store.watch();
+            tracing::info!(cert = %cert.display(), "TLS on: the certificate is read again when its files change");
+            Some(store.acceptor()?)
+        }
+        None => None,
+    };
+    crate::http::serve_tls(listener, service.router, settings, tls, shutdown_signal())
         .await
         .map_err(|source| StartError::Listen { addr, source })
 }

@@ -44,6 +44,8 @@ pub struct ConsoleState {
     pub config: ConsoleConfig,
     /// `scheme://host[:port]` of the public URL: the `Origin` browsers send from the console.
     pub origin: String,
+    /// The server terminates TLS itself (`[server] tls_cert`).
+    pub tls: bool,
 }
 
 /// The logged-in administrator of a request.
@@ -315,10 +317,10 @@ async fn login(
         return pages::login(next, Some("this form was sent from another site"), &username)
             .with_status(StatusCode::FORBIDDEN);
     }
-    if !state.config.behind_tls_proxy && address.is_some_and(|a| !a.is_loopback()) {
+    if !state.tls && !state.config.behind_tls_proxy && address.is_some_and(|a| !a.is_loopback()) {
         return pages::login(
             next,
-            Some("logins are accepted from this machine only, since this server has no TLS: put a TLS proxy in front and set [console] behind_tls_proxy = true"),
+            Some("logins are accepted from this machine only, since this server has no TLS: set [server] tls_cert and tls_key, or put a TLS proxy in front and set [console] behind_tls_proxy = true"),
             &username,
         )
         .with_status(StatusCode::FORBIDDEN);

@@ -77,6 +77,22 @@ pub async fn serve(
     settings: ListenSettings,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_tls(listener, router, settings, None, shutdown).await
+}
+
+/// As [`serve`], with TLS when `tls` is given: each connection's handshake must end within
+/// the header-read timeout, and a connection beyond the cap is closed without an answer
+/// (a plain-text 503 would mean nothing to a TLS client).
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    settings: ListenSettings,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
     // The connections being served and not asked to close: the ones the cap counts.
@@ -120,7 +136,7 @@ pub async fn serve(
                 }
                 if handles.len() >= settings.max_connections && !displace_one(&mut handles) {
                     warn("every connection is busy at the connection limit: refusing new ones with 503", None);
-                    if refusing.len() < MAX_REFUSING {
+                    if refusing.len() < MAX_REFUSING && tls.is_none() {
                         refusing.spawn(refuse(stream));
                     }
                     continue;
@@ -129,14 +145,20 @@ pub async fn serve(
                 let activity = Arc::new(Activity::new());
                 let close = Arc::new(Notify::new());
                 let handle = Handle { activity: activity.clone(), close: close.clone() };
-                let task = connections.spawn(connection::serve(
-                    stream,
-                    peer,
-                    router.clone(),
-                    settings.timeouts,
-                    handle,
-                    stopped.clone(),
-                ));
+                let (router, timeouts, stopped) = (router.clone(), settings.timeouts, stopped.clone());
+                let task = match &tls {
+                    None => connections.spawn(connection::serve(stream, peer, router, timeouts, handle, stopped)),
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        connections.spawn(async move {
+                            match tokio::time::timeout(timeouts.header_read, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => connection::serve(tls, peer, router, timeouts, handle, stopped).await,
+                                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!(%peer, "TLS handshake did not finish within the header-read timeout"),
+                            }
+                        })
+                    }
+                };
                 handles.insert(task.id(), Handle { activity, close });
             }
         }

@@ -21,6 +21,7 @@ mod error;
 pub mod listen;
 mod resources;
 pub mod throttle;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,7 +42,7 @@ use crate::scim::error::{ScimError, ScimResult};
 use crate::store::tokens::TokenVerifier;
 pub use connection::{ClientAddr, Timeouts};
 pub use error::error_response;
-pub use listen::{serve, ListenSettings};
+pub use listen::{serve, serve_tls, ListenSettings};
 use throttle::{Refusal, Throttle, Throttled};
 
 /// Request targets (path and query) longer than this are answered 414. Long enough for a

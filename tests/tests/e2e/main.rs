@@ -20,3 +20,4 @@ mod harness;
 mod kill;
 mod settings;
 mod synchronize;
+mod tls;
