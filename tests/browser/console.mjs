@@ -94,7 +94,7 @@ try {
     mimeType: "application/wasm",
     buffer: Buffer.from("\0asm\x01\0\0\0 this is not a component", "binary"),
   });
-  await page.getByRole("button", { name: "Validate and install" }).click();
+  await page.getByRole("button", { name: "Check and review" }).click();
   await page.getByText("The serving module is unchanged").waitFor();
   assert.match(await page.getByRole("alert").textContent(), /was not installed/);
   assert.equal(await page.locator("dl.facts dd code").nth(1).textContent(), servingBefore);

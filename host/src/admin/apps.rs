@@ -442,12 +442,41 @@ impl Admin {
     /// # Errors
     /// No such app, or an invalid definition.
     pub async fn dry_run(&self, name: &str, def: AppConfig) -> Result<DryRun, AdminError> {
-        let served = self.inbound.app(name).ok_or_else(|| AdminError::NoApp(name.to_owned()))?;
-        let keep = match self.file_app(name) {
-            Some(a) => a.rules.clone(),
-            None => self.console_app(name).await?.1.rules,
+        let def = match self.file_app(name) {
+            Some(_) => {
+                let mut def = def;
+                def.rules = self.serving_module_file(name);
+                def.validate(&self.runtime()?.server).map_err(|e| AdminError::Invalid(e.to_string()))?;
+                def
+            }
+            None => {
+                let keep = self.console_app(name).await?.1.rules;
+                self.checked(def, keep)?
+            }
         };
-        let def = self.checked(def, keep)?;
+        self.decide_sample(name, &def).await
+    }
+
+    /// The file of the module `app` serves (resolved), if it has one.
+    fn serving_module_file(&self, app: &str) -> Option<PathBuf> {
+        self.inbound.rules().and_then(|r| r.registry().spec(app)).map(|s| s.path)
+    }
+
+    /// The app's definition now, as served (its module file resolved).
+    pub(super) async fn current_definition(&self, app: &str) -> Result<AppConfig, AdminError> {
+        let mut def = match self.file_app(app) {
+            Some(a) => a.clone(),
+            None => self.console_app(app).await?.1,
+        };
+        def.rules = self.serving_module_file(app).or(def.rules);
+        Ok(def)
+    }
+
+    /// Decides a sample of `name`'s stored people with `def` (its module and settings) and
+    /// compares with what is decided now.
+    pub(super) async fn decide_sample(&self, name: &str, def: &AppConfig) -> Result<DryRun, AdminError> {
+        let served = self.inbound.app(name).ok_or_else(|| AdminError::NoApp(name.to_owned()))?;
+        let def = def.clone();
         let runtime = self.runtime()?;
         let snap = self.inbound.snapshot();
         let people: Vec<_> =

@@ -176,6 +176,13 @@ pub struct ModuleVersion {
     pub serving: bool,
 }
 
+/// An uploaded module, checked and kept, not yet serving, with what it would decide.
+#[derive(Debug, Clone)]
+pub struct StagedModule {
+    pub hash: String,
+    pub dry_run: apps::DryRun,
+}
+
 /// Whom "Try it" decides about.
 #[derive(Debug, Clone)]
 pub enum Trial {
@@ -887,18 +894,72 @@ impl Admin {
         Ok(out.into_iter().map(|(_, v)| v).collect())
     }
 
-    /// Serves an earlier module of the app's history again (loaded and self-tested first).
+    /// Checks an uploaded module without serving it: loaded with the app's settings and
+    /// self-tested, kept in the app's history, and decided for a sample of the app's people
+    /// beside what is decided now. [`Admin::install_kept`] then serves it.
+    ///
+    /// # Errors
+    /// Not a wasm module, too large, fails to load or its self-test, or an app of the
+    /// configuration file without a module.
+    pub async fn stage_module(&self, app: &str, bytes: Vec<u8>) -> Result<StagedModule, AdminError> {
+        self.known(app)?;
+        if bytes.len() > MAX_MODULE_BYTES {
+            return Err(AdminError::Invalid(format!("the module is larger than {} MiB", MAX_MODULE_BYTES >> 20)));
+        }
+        if !bytes.starts_with(b"\0asm") {
+            return Err(AdminError::Invalid("this is not a WebAssembly module (no \\0asm header)".into()));
+        }
+        let mut def = self.current_definition(app).await?;
+        if def.rules.is_none() && self.inbound.app(app).is_some_and(|a| a.source == crate::inbound::AppSource::File) {
+            return Err(AdminError::ReadOnly(app.to_owned()));
+        }
+        let settings = def.rule_settings().map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let engine = self
+            .inbound
+            .rules()
+            .map(|r| r.registry().engine().clone())
+            .ok_or_else(|| AdminError::Invalid("the rules engine is not running".into()))?;
+        let (limits, history) = (def.rules_limits.to_limits(), self.history_dir(app));
+        let kept = tokio::task::spawn_blocking(move || -> Result<std::path::PathBuf, AdminError> {
+            let hash = crate::rules::content_hash(&bytes);
+            engine
+                .load(&hash, &bytes, limits, &settings)
+                .map_err(|e| AdminError::Refused(format!("the module was not installed: {e}")))?;
+            std::fs::create_dir_all(&history)
+                .map_err(|e| AdminError::Refused(format!("cannot keep the module: {e}")))?;
+            let kept = history.join(format!("{hash}.wasm"));
+            std::fs::write(&kept, &bytes).map_err(|e| AdminError::Refused(format!("cannot keep the module: {e}")))?;
+            Ok(kept)
+        })
+        .await
+        .map_err(|e| AdminError::Refused(e.to_string()))??;
+        let hash = kept.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        def.rules = Some(kept);
+        let dry_run = self.decide_sample(app, &def).await?;
+        Ok(StagedModule { hash, dry_run })
+    }
+
+    /// Serves a module kept in the app's history (an upload checked by
+    /// [`Admin::stage_module`], or an earlier module), loaded and self-tested again first.
     ///
     /// # Errors
     /// No such version, or as [`Admin::install_module`].
-    pub async fn roll_back(&self, actor: &str, app: &str, hash: &str) -> Result<String, AdminError> {
+    pub async fn install_kept(&self, actor: &str, app: &str, hash: &str, why: &str) -> Result<String, AdminError> {
         self.known(app)?;
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(AdminError::Invalid("no such module version".into()));
         }
         let bytes = std::fs::read(self.history_dir(app).join(format!("{hash}.wasm")))
             .map_err(|_| AdminError::Invalid(format!("app {app} has no module {hash} in its history")))?;
-        self.install_module(actor, app, bytes, "rolled back to").await
+        self.install_module(actor, app, bytes, why).await
+    }
+
+    /// Serves an earlier module of the app's history again (loaded and self-tested first).
+    ///
+    /// # Errors
+    /// No such version, or as [`Admin::install_module`].
+    pub async fn roll_back(&self, actor: &str, app: &str, hash: &str) -> Result<String, AdminError> {
+        self.install_kept(actor, app, hash, "rolled back to").await
     }
 
     /// Records an administrator's change in the audit log (never with a secret).

@@ -568,7 +568,7 @@ fn review_page(s: &Session, a: &AppOverview, fields: &Fields, changes: &str, dry
     respond(StatusCode::OK, page(s, &format!("{} settings", a.name), "apps", body))
 }
 
-fn dry_run_summary(dry: &DryRun) -> Markup {
+pub(super) fn dry_run_summary(dry: &DryRun) -> Markup {
     html! {
         @if dry.people == 0 {
             p { "The app has no people yet: the change affects whoever it receives next." }

@@ -80,6 +80,7 @@ pub fn router(state: ConsoleState) -> Router {
             post(upload_module).layer(DefaultBodyLimit::max(crate::admin::MAX_MODULE_BYTES + 64 * 1024)),
         )
         .route("/console/apps/{app}/rules/rollback", post(roll_back))
+        .route("/console/apps/{app}/rules/install", post(install_staged))
         .route("/console/apps/{app}/outbox", get(outbox_page))
         .route("/console/apps/{app}/outbox/{verdict}", post(settle))
         .route("/console/apps/{app}/refused/{seq}/{verdict}", post(settle_refused))
@@ -533,8 +534,8 @@ async fn rules_after(state: &ConsoleState, s: &Session, app: &str, outcome: Resu
     };
     let history = state.admin.module_history(app).unwrap_or_default();
     match outcome {
-        Ok(hash) => pages::rules_page(s, &overview, &history, None, Some(Ok(&hash))),
-        Err(e) => pages::rules_page(s, &overview, &history, None, Some(Err(&e.to_string())))
+        Ok(hash) => pages::rules_page(s, &overview, &history, None, Some(pages::ModuleOutcome::Installed(&hash))),
+        Err(e) => pages::rules_page(s, &overview, &history, None, Some(pages::ModuleOutcome::Refused(&e.to_string())))
             .with_status(StatusCode::BAD_REQUEST),
     }
 }
@@ -564,10 +565,30 @@ async fn upload_module(
             }
         }
     }
-    let outcome = match bytes.filter(|b| !b.is_empty()) {
-        Some(b) => state.admin.install_module(&s.username, &app, b, "uploaded").await,
+    let staged = match bytes.filter(|b| !b.is_empty()) {
+        Some(b) => state.admin.stage_module(&app, b).await,
         None => Err(AdminError::Invalid("choose a .wasm file to upload".into())),
     };
+    match staged {
+        Err(e) => rules_after(&state, &s, &app, Err(e)).await,
+        Ok(staged) => match state.admin.app(&app) {
+            Ok(overview) => {
+                let history = state.admin.module_history(&app).unwrap_or_default();
+                pages::rules_page(&s, &overview, &history, None, Some(pages::ModuleOutcome::Staged(&staged)))
+            }
+            Err(e) => admin_error(&e),
+        },
+    }
+}
+
+/// Serves an upload that was checked and reviewed ("Install this module").
+async fn install_staged(
+    State(state): State<ConsoleState>,
+    axum::Extension(s): Sess,
+    Path(app): Path<String>,
+    Form(form): Form<RollbackForm>,
+) -> Response {
+    let outcome = state.admin.install_kept(&s.username, &app, &form.hash, "uploaded").await;
     rules_after(&state, &s, &app, outcome).await
 }
 

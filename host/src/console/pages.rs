@@ -313,7 +313,7 @@ pub fn app(
                         select #rotate-id name="id" {
                             @for t in &rotatable { option value=(t.id) { (t.id) " · " (t.label) } }
                         }
-                        label for="rotate-reauth" { "Your password (again, to show a secret)" }
+                        label for="rotate-reauth" { "Your password (again, to show the new token)" }
                         input #rotate-reauth name="password" type="password" autocomplete="current-password" required;
                         button.primary type="submit" { "Rotate token" }
                     }
@@ -324,15 +324,47 @@ pub fn app(
     respond(StatusCode::OK, page(s, &a.name, "apps", body))
 }
 
+/// An upload that passed its checks: what it would decide, and "Install this module".
+fn staged_review(s: &Session, base: &str, staged: &crate::admin::StagedModule) -> Markup {
+    html! {
+        section.notice role="status" {
+            h3 { "Module " code { (staged.hash.get(..12).unwrap_or(&staged.hash)) } " passed its checks and self-test" }
+            p { "It is kept, not serving yet. What it would decide for the app's stored people:" }
+            @if let Some(refused) = &staged.dry_run.refused {
+                p.problem { (refused) }
+            } @else {
+                (super::apps::dry_run_summary(&staged.dry_run))
+            }
+            @if s.can_change() {
+                form method="post" action={(base) "/rules/install"} {
+                    (csrf(s))
+                    input type="hidden" name="hash" value=(staged.hash);
+                    button.primary type="submit" { "Install this module" }
+                }
+            }
+        }
+    }
+}
+
 /// What "Try it" was asked and what came of it: (person id, pasted JSON, decisions or error).
 pub type TryResult<'a> = (&'a str, &'a str, Result<&'a Decisions, &'a str>);
+
+/// What became of a module upload, an install or a roll back.
+pub enum ModuleOutcome<'a> {
+    /// Serving now (its hash).
+    Installed(&'a str),
+    /// Refused; nothing changed.
+    Refused(&'a str),
+    /// Checked and kept, not yet serving: with what it would decide.
+    Staged(&'a crate::admin::StagedModule),
+}
 
 pub fn rules_page(
     s: &Session,
     a: &AppOverview,
     history: &[ModuleVersion],
     tried: Option<TryResult<'_>>,
-    installed: Option<Result<&str, &str>>,
+    installed: Option<ModuleOutcome<'_>>,
 ) -> Response {
     let base = format!("/console/apps/{}", path_segment(&a.name));
     let (person, json) = tried.as_ref().map_or(("", ""), |(p, j, _)| (*p, *j));
@@ -341,8 +373,9 @@ pub fn rules_page(
         @match &a.module {
             None => {
                 p { "This app has no rules module: its SCIM data is stored, and nothing is decided for Confluence." }
-                @match installed {
-                    Some(Err(e)) => { p.problem role="alert" { (e) " Nothing was changed." } }
+                @match &installed {
+                    Some(ModuleOutcome::Refused(e)) => { p.problem role="alert" { (e) " Nothing was changed." } }
+                    Some(ModuleOutcome::Staged(staged)) => { (staged_review(s, &base, staged)) }
                     _ => {}
                 }
                 @if s.can_change() && a.managed_by == "console" {
@@ -350,7 +383,7 @@ pub fn rules_page(
                     form.stack method="post" enctype="multipart/form-data" action={(base) "/rules/upload?csrf=" (query_value(&s.csrf))} {
                         label for="module" { "Module file (.wasm, built with " code { "usersync rules build" } ")" }
                         input #module name="module" type="file" accept=".wasm,application/wasm" required;
-                        button.primary type="submit" { "Validate and install" }
+                        button.primary type="submit" { "Check and review" }
                     }
                 }
             }
@@ -367,9 +400,10 @@ pub fn rules_page(
                         dt { "Last error" } dd { @if let Some(e) = &m.last_error { span.problem { (e) } } @else { "none" } }
                     }
                     p.muted { "The module reloads by itself when its file changes; a module that fails to load leaves the previous one serving." }
-                    @match installed {
-                        Some(Ok(hash)) => { p.notice role="status" { "Module " code { (hash.get(..12).unwrap_or(hash)) } " validated, self-tested and now serving." } }
-                        Some(Err(e)) => { p.problem role="alert" { (e) " The serving module is unchanged." } }
+                    @match &installed {
+                        Some(ModuleOutcome::Installed(hash)) => { p.notice role="status" { "Module " code { (hash.get(..12).unwrap_or(hash)) } " validated, self-tested and now serving." } }
+                        Some(ModuleOutcome::Refused(e)) => { p.problem role="alert" { (e) " The serving module is unchanged." } }
+                        Some(ModuleOutcome::Staged(staged)) => { (staged_review(s, &base, staged)) }
                         None => {}
                     }
                     @if s.can_change() {
@@ -377,7 +411,7 @@ pub fn rules_page(
                         form.stack method="post" enctype="multipart/form-data" action={(base) "/rules/upload?csrf=" (query_value(&s.csrf))} {
                             label for="module" { "Module file (.wasm, built with " code { "usersync rules build" } ")" }
                             input #module name="module" type="file" accept=".wasm,application/wasm" required;
-                            button.primary type="submit" { "Validate and install" }
+                            button.primary type="submit" { "Check and review" }
                         }
                     }
                     h3 { "History" }
@@ -394,7 +428,7 @@ pub fn rules_page(
                                             form method="post" action={(base) "/rules/rollback"} {
                                                 (csrf(s))
                                                 input type="hidden" name="hash" value=(v.hash);
-                                                button.secondary type="submit" { "Roll back to this" }
+                                                button.secondary type="submit" { "Serve this one" }
                                             }
                                         }
                                     }

@@ -366,10 +366,19 @@ async fn modules_are_uploaded_after_their_self_test_kept_and_rolled_back_and_tri
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(serving(), original);
 
-    // A module that loads and passes its self-test is swapped in; both are kept.
+    // A module that loads and passes its self-test is kept and reviewed first: what it
+    // would decide for the app's people; it serves only once installed. Both are kept.
     let (status, page) = upload(variant_of_standard(), csrf.clone()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
+    let staged = usersync::rules::content_hash(&variant_of_standard());
+    assert!(page.contains("passed its checks and self-test") && page.contains("Install this module"), "{page}");
+    assert!(page.contains(&staged[..12]), "{page}");
+    assert_eq!(serving(), original, "not serving before it is installed");
+    let (status, page) =
+        c.post("/console/apps/onelogin/rules/install", &[("csrf", &csrf), ("hash", &staged)], Some(&c.url)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
     let variant = serving();
+    assert_eq!(variant, staged);
     assert_ne!(variant, original);
     assert!(page.contains("now serving") && page.contains(&variant[..12]) && page.contains(&original[..12]), "{page}");
     assert_eq!(std::fs::read(s.dir.join("standard.wasm")).unwrap(), variant_of_standard(), "the module file itself");
