@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod runs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,8 @@ pub struct Admin {
     pub logins: LoginThrottle,
     /// What changing apps at run time needs (`None`: apps cannot be changed here).
     runtime: Option<apps::AppRuntime>,
+    /// Synchronize runs started from the console.
+    runs: runs::SyncRuns,
 }
 
 /// The Confluence page.
@@ -197,7 +200,15 @@ pub const MAX_HITS: usize = 50;
 
 impl Admin {
     pub fn new(inbound: Arc<Inbound>, store: Store, db: Database) -> Self {
-        Self { inbound, store, db, confluence: None, logins: LoginThrottle::default(), runtime: None }
+        Self {
+            inbound,
+            store,
+            db,
+            confluence: None,
+            logins: LoginThrottle::default(),
+            runtime: None,
+            runs: runs::SyncRuns::default(),
+        }
     }
 
     /// Lets apps be created, changed and removed at run time.
@@ -485,9 +496,21 @@ impl Admin {
         dry_run: bool,
         wait: Duration,
     ) -> Result<SyncReport, AdminError> {
-        self.known(app)?;
         let progress = |line: &str| tracing::info!(%app, "synchronize: {line}");
-        let report = self.inbound.synchronize(app, dry_run, wait, &progress).await?;
+        self.synchronize_with(actor, app, dry_run, wait, &progress).await
+    }
+
+    /// As [`Admin::synchronize`], telling `progress` what it does.
+    async fn synchronize_with(
+        &self,
+        actor: &str,
+        app: &str,
+        dry_run: bool,
+        wait: Duration,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<SyncReport, AdminError> {
+        self.known(app)?;
+        let report = self.inbound.synchronize(app, dry_run, wait, progress).await?;
         if !dry_run {
             let s = &report.summary;
             self.record(

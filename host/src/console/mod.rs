@@ -85,6 +85,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/apps/{app}/outbox/{verdict}", post(settle))
         .route("/console/apps/{app}/refused/{seq}/{verdict}", post(settle_refused))
         .route("/console/apps/{app}/sync", get(sync_page).post(sync_run))
+        .route("/console/apps/{app}/sync/progress", get(sync_progress))
         .route("/console/apps/{app}/people/{id}", get(person_page))
         .route("/console/people", get(people_page))
         .route("/console/confluence", get(confluence_page))
@@ -669,10 +670,28 @@ async fn settle_refused(
     }
 }
 
-async fn sync_page(State(state): State<ConsoleState>, axum::Extension(s): Sess, Path(app): Path<String>) -> Response {
+async fn sync_page(
+    State(state): State<ConsoleState>,
+    axum::Extension(s): Sess,
+    Path(app): Path<String>,
+    Query(query): Query<pages::PlanQuery>,
+) -> Response {
     match state.admin.app(&app) {
-        Ok(a) => pages::sync(&s, &a, None, None),
+        Ok(a) => pages::sync(&s, &a, state.admin.sync_run(&app).as_ref(), None, &query),
         Err(e) => admin_error(&e),
+    }
+}
+
+/// The run's progress (or, once done, its report), for the page's htmx poll.
+async fn sync_progress(State(state): State<ConsoleState>, Path(app): Path<String>) -> Response {
+    let base = format!("/console/apps/{}", pages::path_segment(&app));
+    match state.admin.sync_run(&app) {
+        Some(run) => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            pages::sync_run(&base, &run, &pages::PlanQuery::default()).into_string(),
+        )
+            .into_response(),
+        None => pages::error(StatusCode::NOT_FOUND, "no Synchronize has run since the start"),
     }
 }
 
@@ -685,6 +704,8 @@ struct SyncForm {
 /// How long the console waits for a Synchronize.
 const SYNC_WAIT: Duration = Duration::from_secs(600);
 
+/// Starts a Synchronize (or its dry run) in the background; the page then shows its
+/// progress and, once done, its report.
 async fn sync_run(
     State(state): State<ConsoleState>,
     axum::Extension(s): Sess,
@@ -696,9 +717,16 @@ async fn sync_run(
         Err(e) => return admin_error(&e),
     };
     let dry_run = form.mode != "run";
-    match state.admin.synchronize(&s.username, &app, dry_run, SYNC_WAIT).await {
-        Ok(report) => pages::sync(&s, &overview, Some(&report), None),
-        Err(e) => pages::sync(&s, &overview, None, Some(&e.to_string())).with_status(StatusCode::BAD_REQUEST),
+    match state.admin.start_synchronize(&s.username, &app, dry_run, SYNC_WAIT) {
+        Ok(()) => Redirect::to(&format!("/console/apps/{}/sync", pages::path_segment(&app))).into_response(),
+        Err(e) => pages::sync(
+            &s,
+            &overview,
+            state.admin.sync_run(&app).as_ref(),
+            Some(&e.to_string()),
+            &pages::PlanQuery::default(),
+        )
+        .with_status(StatusCode::BAD_REQUEST),
     }
 }
 

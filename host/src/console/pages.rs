@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 use super::Session;
+use crate::admin::runs::SyncRun;
 use crate::admin::{AppOverview, ConfluencePage, ModuleVersion, OutboxView, PersonHit, PersonView};
 use crate::inbound::SyncReport;
 use crate::rules::types::{AttributeDecision, Decisions};
@@ -569,46 +570,112 @@ fn ops_table(ops: &[crate::admin::OpView], reasons: bool) -> Markup {
     }
 }
 
-pub fn sync(s: &Session, a: &AppOverview, report: Option<&SyncReport>, problem: Option<&str>) -> Response {
+/// Which rows of a Synchronize plan to show: those whose person or operation contains
+/// `q` (any case), `PLAN_PAGE` to a page.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct PlanQuery {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub page: usize,
+}
+
+/// Plan rows per page.
+pub const PLAN_PAGE: usize = 100;
+
+pub fn sync(s: &Session, a: &AppOverview, run: Option<&SyncRun>, problem: Option<&str>, query: &PlanQuery) -> Response {
     let base = format!("/console/apps/{}", path_segment(&a.name));
+    let running = run.is_some_and(SyncRun::running);
     let body = html! {
         (tabs(a, "sync"))
         p { "Synchronize runs every person of the app through the rules again, reads Confluence, and repairs any drift: missing users, names, e-mail, active state, and memberships granted or revoked." }
-        @if s.can_change() {
+        @if s.can_change() && !running {
             div.actions {
                 form method="post" action={(base) "/sync"} { (csrf(s)) input type="hidden" name="mode" value="dry-run"; button.secondary type="submit" { "Dry run: show the plan" } }
                 form method="post" action={(base) "/sync"} { (csrf(s)) input type="hidden" name="mode" value="run"; button.primary type="submit" { "Synchronize now" } }
             }
         }
         @if let Some(p) = problem { p.problem role="alert" { (p) } }
-        @if let Some(r) = report {
-            section {
-                h2 { @if r.dry_run { "Plan (dry run: nothing was changed)" } @else { "Result" } }
-                dl.facts {
-                    dt { "People" } dd { (r.summary.people) }
-                    dt { "In step" } dd { (r.summary.in_step) }
-                    dt { "Users created" } dd { (r.summary.users_created) }
-                    dt { "Users updated" } dd { (r.summary.users_updated) }
-                    dt { "Users enabled / disabled" } dd { (r.summary.users_enabled) " / " (r.summary.users_disabled) }
-                    dt { "Groups created" } dd { (r.summary.groups_created) }
-                    dt { "Memberships added / removed" } dd { (r.summary.members_added) " / " (r.summary.members_removed) }
-                }
-                table {
-                    thead { tr { th { "Person" } th { "Operation" } } }
-                    tbody {
-                        @for (person, op) in r.plan.iter().take(1000) { tr { td { code { (person) } } td { (op.describe()) } } }
-                        @if r.plan.is_empty() { tr { td colspan="2" { "Nothing to do: Confluence is in step." } } }
-                    }
-                }
-                @if r.plan.len() > 1000 { p.muted { "The first 1,000 of " (r.plan.len()) " operations are shown." } }
-                @if !r.failed.is_empty() {
-                    h3 { "People the rules could not decide about" }
-                    ul { @for (id, e) in &r.failed { li { code { (id) } ": " (e) } } }
-                }
-            }
-        }
+        @if let Some(run) = run { (sync_run(&base, run, query)) }
     };
     respond(StatusCode::OK, page(s, &a.name, "apps", body))
+}
+
+/// A Synchronize run: its progress while it runs (the page asks for it again every second
+/// with htmx; without JavaScript, "Refresh"), then its report, the plan paged and searchable.
+pub fn sync_run(base: &str, run: &SyncRun, query: &PlanQuery) -> Markup {
+    html! {
+        section #sync-run aria-live="polite"
+            hx-get=[run.running().then(|| format!("{base}/sync/progress"))]
+            hx-trigger=[run.running().then_some("every 1s")]
+            hx-swap=[run.running().then_some("outerHTML")] {
+            @match &run.outcome {
+                None => {
+                    h2 { @if run.dry_run { "Dry run in progress" } @else { "Synchronize in progress" } }
+                    p.muted { "Started by " (run.actor) " at " (run.started_at) ". " a href={(base) "/sync"} { "Refresh" } }
+                    pre.scim { @for line in &run.lines { (line) "\n" } }
+                }
+                Some(Err(e)) => {
+                    h2 { "Synchronize failed" }
+                    p.problem role="alert" { (e) }
+                    pre.scim { @for line in &run.lines { (line) "\n" } }
+                }
+                Some(Ok(r)) => { (sync_report(base, run, r, query)) }
+            }
+        }
+    }
+}
+
+fn sync_report(base: &str, run: &SyncRun, r: &SyncReport, query: &PlanQuery) -> Markup {
+    let needle = query.q.trim().to_lowercase();
+    let rows: Vec<(&String, String)> = r
+        .plan
+        .iter()
+        .map(|(person, op)| (person, op.describe()))
+        .filter(|(person, op)| {
+            needle.is_empty() || person.to_lowercase().contains(&needle) || op.to_lowercase().contains(&needle)
+        })
+        .collect();
+    let pages = rows.len().div_ceil(PLAN_PAGE).max(1);
+    let page_no = query.page.min(pages - 1);
+    let link = |n: usize| format!("{base}/sync?q={}&page={n}", query_value(&query.q));
+    html! {
+        h2 { @if r.dry_run { "Plan (dry run: nothing was changed)" } @else { "Result" } }
+        p.muted { "Started by " (run.actor) " at " (run.started_at) @if let Some(f) = &run.finished_at { ", finished at " (f) } "." }
+        dl.facts {
+            dt { "People" } dd { (r.summary.people) }
+            dt { "In step" } dd { (r.summary.in_step) }
+            dt { "Users created" } dd { (r.summary.users_created) }
+            dt { "Users updated" } dd { (r.summary.users_updated) }
+            dt { "Users enabled / disabled" } dd { (r.summary.users_enabled) " / " (r.summary.users_disabled) }
+            dt { "Groups created" } dd { (r.summary.groups_created) }
+            dt { "Memberships added / removed" } dd { (r.summary.members_added) " / " (r.summary.members_removed) }
+        }
+        form.inline method="get" action={(base) "/sync"} role="search" {
+            label for="plan-q" { "Find in the plan" }
+            input #plan-q name="q" type="search" value=(query.q) placeholder="person or operation";
+            button.secondary type="submit" { "Find" }
+        }
+        table {
+            thead { tr { th { "Person" } th { "Operation" } } }
+            tbody {
+                @for (person, op) in rows.iter().skip(page_no * PLAN_PAGE).take(PLAN_PAGE) { tr { td { code { (person) } } td { (op) } } }
+                @if r.plan.is_empty() { tr { td colspan="2" { "Nothing to do: Confluence is in step." } } }
+                @else if rows.is_empty() { tr { td colspan="2" { "No operation matches." } } }
+            }
+        }
+        @if pages > 1 {
+            nav.pager aria-label="Plan pages" {
+                @if page_no > 0 { a href=(link(page_no - 1)) { "Previous" } }
+                span { "Page " (page_no + 1) " of " (pages) " (" (rows.len()) " operations)" }
+                @if page_no + 1 < pages { a href=(link(page_no + 1)) { "Next" } }
+            }
+        }
+        @if !r.failed.is_empty() {
+            h3 { "People the rules could not decide about" }
+            ul { @for (id, e) in &r.failed { li { code { (id) } ": " (e) } } }
+        }
+    }
 }
 
 pub fn people(s: &Session, q: &str, app: Option<&str>, apps: &[String], hits: &[PersonHit], partial: bool) -> Response {

@@ -517,3 +517,48 @@ async fn refused_operations_are_retried_or_discarded_from_the_outbox_page() {
     assert!(audit.iter().any(|e| e.outcome == "retried" && e.user_name == "root"));
     assert!(audit.iter().any(|e| e.outcome == "discarded" && e.user_name == "root"));
 }
+
+/// Synchronize from the console runs in the background: the page shows its progress, then
+/// the plan, which can be searched; a second run while one goes is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronize_runs_in_the_background_with_a_searchable_plan() {
+    let s = stack_with_accounts("console-sync").await;
+    for (name, given) in [("ada@example.com", "Ada"), ("bob@example.com", "Bob"), ("cy@example.com", "Cy")] {
+        s.create_user("onelogin", name, given, "Tester").await;
+    }
+    s.settle().await;
+    // Drift: Confluence lost everyone.
+    s.emulator.reset();
+    let mut c = Console::new(&s);
+    c.login("root", PASSWORD).await;
+    let csrf = c.csrf().await;
+    let r = c
+        .http
+        .post(format!("{}/console/apps/onelogin/sync", c.url))
+        .header("cookie", c.cookie.clone().unwrap())
+        .header("origin", &c.url)
+        .form(&[("csrf", csrf.as_str()), ("mode", "dry-run")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the run starts and the browser is sent to its page");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let fragment = loop {
+        let (status, fragment) = c.get("/console/apps/onelogin/sync/progress").await;
+        assert_eq!(status, StatusCode::OK);
+        if fragment.contains("Plan (dry run") {
+            break fragment;
+        }
+        assert!(fragment.contains("in progress") && fragment.contains("hx-trigger=\"every 1s\""), "{fragment}");
+        assert!(std::time::Instant::now() < deadline, "the dry run finishes");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(!fragment.contains("hx-trigger"), "a finished run is not polled");
+    assert!(fragment.contains("create user ada") && fragment.contains("create user bob"), "{fragment}");
+
+    let (_, page) = c.get("/console/apps/onelogin/sync?q=ADA").await;
+    assert!(page.contains("create user ada") && !page.contains("create user bob"), "the plan is searched: {page}");
+    let (_, page) = c.get("/console/apps/onelogin/sync?q=nobody-at-all").await;
+    assert!(page.contains("No operation matches"), "{page}");
+    assert!(s.user("ada").is_none(), "a dry run changes nothing");
+}
