@@ -160,6 +160,15 @@ try {
   await page.waitForURL(/\/settings\?saved=1$/);
   assert.equal(await page.locator("#s-default_groups_all").inputValue(), "okta-people");
 
+  step = "Group sync: preview what an IdP group becomes, with the form's settings";
+  await page.locator("#s-group_mapping").fill("Engineering = eng-team");
+  await page.getByLabel("Preview: what does an IdP group become?").fill("Engineering");
+  await page.getByRole("button", { name: "Preview with these settings" }).click();
+  await page.getByText("gets:").waitFor();
+  assert.match(await page.locator("#preview").textContent(), /eng-team/);
+  await page.locator("#preview").scrollIntoViewIfNeeded();
+  await shot(page, "app-settings-preview");
+
   step = "a forged form post without the CSRF token is refused";
   const forged = await page.evaluate(async () => {
     const r = await fetch("/console/apps/onelogin/sync", {

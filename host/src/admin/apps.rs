@@ -555,6 +555,81 @@ impl Admin {
         Ok(out)
     }
 
+    /// What the group sync form offers to pick from: the group names the app's identity
+    /// provider has sent, and the Confluence groups UserSync knows (every app's grants and
+    /// what the last reading of Confluence found), each sorted, at most 2,000.
+    pub fn group_names(&self, app: &str) -> (Vec<String>, Vec<String>) {
+        let snap = self.inbound.snapshot();
+        let mut idp: Vec<String> = snap
+            .collection(app, ResourceKind::Group)
+            .map(|c| c.iter().map(|g| g.name_key.to_string()).collect())
+            .unwrap_or_default();
+        let mut confluence = std::collections::BTreeSet::new();
+        for a in self.inbound.apps() {
+            if let Some(data) = snap.app(&a.name) {
+                for d in data.desired.values() {
+                    if let DesiredOutcome::Provision(account) = &d.outcome {
+                        confluence.extend(account.groups.iter().cloned());
+                    }
+                }
+            }
+        }
+        for o in snap.observed_users() {
+            confluence.extend(o.foreign_groups.iter().cloned());
+        }
+        idp.sort();
+        idp.truncate(2000);
+        (idp, confluence.into_iter().take(2000).collect())
+    }
+
+    /// What the module makes of a person in the one IdP group `group`, with `def`'s
+    /// settings (the form's, not yet saved): the Confluence groups it grants, and those it
+    /// would create. The group sync form's live preview.
+    ///
+    /// # Errors
+    /// The app has no module, the settings are refused, or the decision fails.
+    pub async fn preview_group(
+        &self,
+        app: &str,
+        def: AppConfig,
+        group: &str,
+    ) -> Result<(Vec<String>, Vec<String>), AdminError> {
+        let served = self.inbound.app(app).ok_or_else(|| AdminError::NoApp(app.to_owned()))?;
+        let keep = match self.file_app(app) {
+            Some(_) => self.serving_module_file(app),
+            None => self.console_app(app).await?.1.rules,
+        };
+        let mut def = def;
+        def.rules = keep;
+        let spec =
+            Self::module_spec(&def)?.ok_or_else(|| AdminError::Invalid(format!("app {app} has no rules module")))?;
+        let module = self.prepare(&spec).await?;
+        let runtime = self.runtime()?;
+        let trial = App::from_config(&def, &runtime.public_url, served.precedence, served.source)
+            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let rules =
+            self.inbound.rules().ok_or_else(|| AdminError::Invalid("the rules engine is not running".into()))?;
+        let person = serde_json::json!({
+            "id": "preview", "userName": "preview.person@example.invalid", "active": true,
+            "name": {"givenName": "Preview", "familyName": "Person"},
+            "emails": [{"value": "preview.person@example.invalid", "primary": true}],
+        });
+        let user = crate::store::StoredResource {
+            kind: ResourceKind::User,
+            id: Arc::from("preview"),
+            version: 0,
+            name_key: Arc::from("preview.person@example.invalid"),
+            external_id: None,
+            json: bytes::Bytes::from(person.to_string()),
+            members: Arc::from(Vec::new()),
+        };
+        let groups = vec![crate::rules::types::IdpGroup { id: group.to_owned(), display_name: group.to_owned() }];
+        let snap = self.inbound.snapshot();
+        let decided =
+            rules.trial_with(&trial, module, &snap, &user, Some(groups)).await.map_err(AdminError::Refused)?;
+        Ok((decided.groups.add, decided.groups.create))
+    }
+
     /// Copies the module `source` serves into a new app's module folder; returns the file.
     fn copy_module(&self, source: &str, app: &str) -> Result<PathBuf, AdminError> {
         let spec = self

@@ -204,6 +204,7 @@ pub(super) async fn settings_page(
         &BTreeMap::new(),
         Notes { problem: None, notice },
         StatusCode::OK,
+        &pickers_of(&state, &app),
     )
 }
 
@@ -260,6 +261,23 @@ fn is_group_setting(key: &str) -> bool {
     key.contains("group") || key.starts_with("on_the_fly")
 }
 
+fn pickers_of(state: &ConsoleState, app: &str) -> Pickers {
+    let (idp_groups, confluence_groups) = state.admin.group_names(app);
+    Pickers { idp_groups, confluence_groups, preview: None }
+}
+
+/// What a previewed IdP group grants: the Confluence groups, and those created if missing.
+type Granted = (Vec<String>, Vec<String>);
+
+/// What the group sync part offers to pick from, and the preview's outcome.
+#[derive(Default)]
+struct Pickers {
+    idp_groups: Vec<String>,
+    confluence_groups: Vec<String>,
+    /// (the IdP group, what it becomes: granted groups, or why not)
+    preview: Option<(String, Result<Granted, String>)>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn settings_form(
     s: &Session,
@@ -269,6 +287,7 @@ fn settings_form(
     errors: &BTreeMap<String, String>,
     notes: Notes<'_>,
     status: StatusCode,
+    pickers: &Pickers,
 ) -> Response {
     let base = format!("/console/apps/{}", path_segment(&a.name));
     let read_only = d.managed_by == "file" || !s.can_change();
@@ -296,7 +315,7 @@ fn settings_form(
                         textarea id=(id) name=(name) rows="3" spellcheck="false" placeholder="one per line" disabled[read_only] { (current) }
                     }
                     "mapping" => {
-                        textarea id=(id) name=(name) rows="4" spellcheck="false" placeholder="IdP group = Confluence group, one per line" disabled[read_only] { (current) }
+                        textarea id=(id) name=(name) rows="4" spellcheck="false" placeholder="key = value, one per line" disabled[read_only] { (current) }
                     }
                     _ => { input id=(id) name=(name) type="text" value=(current) disabled[read_only]; }
                 }
@@ -324,7 +343,6 @@ fn settings_form(
         form.stack method="post" action={(base) "/settings"} {
             (csrf(s))
             input type="hidden" name="version" value=(d.version);
-            input type="hidden" name="step" value="review";
             fieldset {
                 legend { "User sync" }
                 (select("deprovision", "When the identity provider deletes a person, or the rules stop provisioning them", &[("disable", "Disable the Confluence user"), ("delete", "Delete the Confluence user")]))
@@ -335,6 +353,37 @@ fn settings_form(
                 legend { "Group sync" }
                 (select("unknown_members", "Group members the app does not know", &[("", "The identity provider's default"), ("drop", "Drop them"), ("reject", "Refuse the request")]))
                 @for decl in declared.iter().filter(|d| is_group_setting(&d.0)) { (setting_field(decl)) }
+                @if a.module.is_some() && !read_only {
+                    datalist #idp-groups { @for g in &pickers.idp_groups { option value=(g) {} } }
+                    datalist #confluence-groups { @for g in &pickers.confluence_groups { option value=(g) {} } }
+                    div.setting {
+                        label for="map-from" { "Add a mapping: IdP group" }
+                        input #map-from name="map_from" type="text" list="idp-groups" value=(value("map_from")) autocomplete="off";
+                        label for="map-to" { "… to the Confluence group" }
+                        input #map-to name="map_to" type="text" list="confluence-groups" value=(value("map_to")) autocomplete="off";
+                        p.muted { "Pick from the groups the identity provider has sent and the Confluence groups UserSync knows, or type a name; it joins group_mapping when you review or preview." }
+                        (err("map_to").unwrap_or_default())
+                    }
+                    div.setting #preview {
+                        label for="preview-group" { "Preview: what does an IdP group become?" }
+                        input #preview-group name="preview_group" type="text" list="idp-groups" value=(value("preview_group")) autocomplete="off";
+                        button.secondary type="submit" name="step" value="preview" { "Preview with these settings" }
+                        @if let Some((group, outcome)) = &pickers.preview {
+                            @match outcome {
+                                Ok((granted, _)) if granted.is_empty() => {
+                                    p.notice role="status" { "A person in " strong { (group) } " gets no Confluence group from it." }
+                                }
+                                Ok((granted, created)) => {
+                                    p.notice role="status" {
+                                        "A person in " strong { (group) } " gets: "
+                                        @for (i, g) in granted.iter().enumerate() { @if i > 0 { ", " } code { (g) } @if created.contains(g) { " (created if missing)" } }
+                                    }
+                                }
+                                Err(e) => { p.problem role="alert" { (e) } }
+                            }
+                        }
+                    }
+                }
             }
             fieldset {
                 legend { "Requests" }
@@ -343,7 +392,7 @@ fn settings_form(
                 (err("rate_limit").unwrap_or_default())
             }
             @if a.module.is_none() { p.muted { "The app has no rules module yet, so there are no module settings: upload one on the Rules tab." } }
-            @if !read_only { button.primary type="submit" { "Review the change" } }
+            @if !read_only { button.primary type="submit" name="step" value="review" { "Review the change" } }
         }
         @if !read_only {
             section {
@@ -461,6 +510,25 @@ fn definition_from_form(
         };
         def.settings.insert(key.clone(), value);
     }
+    let (from, to) = (field(fields, "map_from").trim(), field(fields, "map_to").trim());
+    match (from.is_empty(), to.is_empty()) {
+        (true, true) => {}
+        (false, false) => {
+            let key = def.settings.keys().find(|k| k.eq_ignore_ascii_case("group_mapping")).cloned();
+            let key = key.unwrap_or_else(|| "group_mapping".to_owned());
+            match def.settings.entry(key).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+                toml::Value::Table(table) => {
+                    table.insert(from.to_owned(), toml::Value::String(to.to_owned()));
+                }
+                _ => {
+                    errors.insert("map_to".into(), "group_mapping is not a mapping in this app's settings".into());
+                }
+            }
+        }
+        _ => {
+            errors.insert("map_to".into(), "give both the IdP group and the Confluence group".into());
+        }
+    }
     if errors.is_empty() {
         Ok(def)
     } else {
@@ -502,9 +570,30 @@ pub(super) async fn save_settings(
                 &errors,
                 problem("Some values need fixing; nothing was saved."),
                 StatusCode::BAD_REQUEST,
+                &pickers_of(&state, &app),
             )
         }
     };
+    if field(&fields, "step") == "preview" {
+        let group = field(&fields, "preview_group").trim().to_owned();
+        let outcome = if group.is_empty() {
+            Err("type an IdP group name to preview".to_owned())
+        } else {
+            state.admin.preview_group(&app, def, &group).await.map_err(|e| e.to_string())
+        };
+        let mut pickers = pickers_of(&state, &app);
+        pickers.preview = Some((group, outcome));
+        return settings_form(
+            &s,
+            &overview,
+            &definition,
+            &values,
+            &BTreeMap::new(),
+            Notes::default(),
+            StatusCode::OK,
+            &pickers,
+        );
+    }
     if field(&fields, "step") == "save" {
         return match state.admin.update_app(&s.username, &app, def.clone(), version).await {
             Ok(_) => Redirect::to(&format!("/console/apps/{}/settings?saved=1", path_segment(&app))).into_response(),
@@ -520,6 +609,7 @@ pub(super) async fn save_settings(
                 &BTreeMap::new(),
                 problem(&format!("Not saved: {e}")),
                 StatusCode::BAD_REQUEST,
+                &pickers_of(&state, &app),
             ),
         };
     }
@@ -535,6 +625,7 @@ pub(super) async fn save_settings(
             &BTreeMap::new(),
             problem(&e.to_string()),
             StatusCode::BAD_REQUEST,
+            &pickers_of(&state, &app),
         ),
     }
 }
@@ -633,6 +724,7 @@ pub(super) async fn remove_app(
             &errors,
             Notes::default(),
             StatusCode::BAD_REQUEST,
+            &pickers_of(&state, &app),
         );
     }
     let version = field(&fields, "version").parse::<u64>().unwrap_or(u64::MAX);

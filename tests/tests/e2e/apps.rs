@@ -377,6 +377,40 @@ async fn the_console_adds_an_app_and_saves_its_settings_after_a_dry_run() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("a positive number of requests per second"), "{page}");
 
+    // The live preview decides an IdP group with the form's settings, stored nothing; a
+    // mapping picked from the lists joins group_mapping.
+    let (status, page) = c
+        .post(
+            "/console/apps/okta-c/settings",
+            &[
+                ("csrf", &csrf),
+                ("version", "1"),
+                ("s.group_mapping", "Engineering = eng-team"),
+                ("preview_group", "Engineering"),
+                ("step", "preview"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("A person in <strong>Engineering</strong> gets: <code>eng-team</code>"), "{page}");
+    assert!(page.contains("datalist id=\"idp-groups\""), "{page}");
+    let (status, page) = c
+        .post(
+            "/console/apps/okta-c/settings",
+            &[("csrf", &csrf), ("version", "1"), ("map_from", "Sales"), ("map_to", "sales-team"), ("step", "review")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("settings.group_mapping"), "{page}");
+    let (status, page) = c
+        .post(
+            "/console/apps/okta-c/settings",
+            &[("csrf", &csrf), ("version", "1"), ("map_from", "Sales"), ("step", "review")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("give both the IdP group and the Confluence group"), "{page}");
+
     // Review: the change and the dry run, then Save.
     let change = [
         ("csrf", csrf.as_str()),
