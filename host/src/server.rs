@@ -151,7 +151,10 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
             (_, _, _, _, Some(file)) => format!("personal access token from {}", file.display()),
             _ => "not set".to_owned(),
         };
-        admin = admin.with_confluence(c.url.trim_end_matches('/').to_owned(), sign_in);
+        admin = match crate::store::connection_settings::get(&open_connection(&db)?)? {
+            Some(row) => admin.with_confluence(row.url.clone(), crate::admin::connection::sign_in_of(&row)),
+            None => admin.with_confluence(c.url.trim_end_matches('/').to_owned(), sign_in),
+        };
     }
     let admin = Arc::new(admin);
     let api = router(HttpState { inbound: inbound.clone(), tokens, limits, admin: admin.clone(), throttle });
@@ -206,7 +209,8 @@ fn console_apps(config: &Config) -> Result<Vec<(AppConfig, u64)>, StartError> {
 /// made or changed later.
 struct ConfluenceWiring {
     config: ConfluenceConfig,
-    auth: Auth,
+    /// The base URL and credentials in use (the console's, once saved, else the file's).
+    current: std::sync::Mutex<(String, Auth)>,
     reread: CredentialSource,
     outbox: Arc<Outbox>,
     store: Store,
@@ -224,7 +228,8 @@ impl ConfluenceWiring {
     /// `app`'s Confluence side (its workers not started), its outbox queues and breaker set.
     fn app_sync(&self, app: &AppConfig) -> Result<Arc<AppSync>, String> {
         let c = &self.config;
-        let mut settings = ConfluenceSettings::new(c.url.clone(), self.auth.clone());
+        let (url, auth) = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut settings = ConfluenceSettings::new(url, auth);
         settings.request_timeout = Duration::from_millis(c.request_timeout_ms.max(1));
         settings.max_concurrency = c.max_concurrency.max(1);
         settings.version = c.version.clone();
@@ -278,6 +283,13 @@ impl ConfluenceApps for ConfluenceWiring {
             self.outbox.remove_app(app);
         }
     }
+
+    fn reconfigure(&self, url: &str, auth: Auth) -> bool {
+        let mut current = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = current.0 != url;
+        *current = (url.to_owned(), auth);
+        changed
+    }
 }
 
 /// Each app's Confluence side by name, and what later apps' sides are made from.
@@ -296,14 +308,26 @@ fn confluence_sync(config: &Config, store: &Store) -> Result<ConfluenceSides, St
         ConfluenceCredentials::Basic { username, password } => Auth::Basic { username, password },
         ConfluenceCredentials::Token(token) => Auth::Token(token),
     };
-    let auth = auth_of(c.credentials(&config.base_dir)?);
-    // While Confluence rejects them, the credentials are read again at every retry: the
-    // secret file or variable may have been renewed.
-    let reread: CredentialSource = {
-        let (c, base_dir) = (c.clone(), config.base_dir.clone());
-        Arc::new(move || c.credentials(&base_dir).map(auth_of).map_err(|e| e.to_string()))
-    };
     let conn = open_connection(&config.database_path())?;
+    // The connection saved in the console, once there is one, wins over the file's.
+    let stored = crate::store::connection_settings::get(&conn)?;
+    let (url, auth) = match &stored {
+        Some(row) => (row.url.clone(), crate::admin::connection::auth_of(row)),
+        None => (c.url.clone(), auth_of(c.credentials(&config.base_dir)?)),
+    };
+    // While Confluence rejects them, the credentials are read again at every retry: the
+    // console may have saved new ones, or the secret file or variable been renewed.
+    let reread: CredentialSource = {
+        let (c, base_dir, db) = (c.clone(), config.base_dir.clone(), config.database_path());
+        Arc::new(move || {
+            let saved = open_connection(&db).and_then(|conn| crate::store::connection_settings::get(&conn));
+            match saved {
+                Ok(Some(row)) => Ok(crate::admin::connection::auth_of(&row)),
+                Ok(None) => c.credentials(&base_dir).map(auth_of).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    };
     let max_seq = outbox::max_seq(&conn).map_err(StoreError::from)?;
     let pending = outbox::pending(&conn).map_err(StoreError::from)?;
     let blocked = outbox::blocked(&conn, None).map_err(StoreError::from)?;
@@ -313,7 +337,7 @@ fn confluence_sync(config: &Config, store: &Store) -> Result<ConfluenceSides, St
     let backoff = Backoff { base: Duration::from_millis(250), cap: Duration::from_millis(c.max_backoff_ms.max(1)) };
     let wiring = Arc::new(ConfluenceWiring {
         config: c.clone(),
-        auth,
+        current: std::sync::Mutex::new((url, auth)),
         reread,
         outbox: outbox.clone(),
         store: store.clone(),

@@ -39,6 +39,10 @@ pub trait ConfluenceApps: Send + Sync {
     /// Stops a side that is no longer served; `forget` also drops the app's queues (the app
     /// was removed).
     fn stop(&self, app: &str, sync: &AppSync, forget: bool);
+
+    /// Uses `url` and `auth` from now on (for sides started later, and when UserSync reads
+    /// its credentials again); true when the URL changed, so running sides must be replaced.
+    fn reconfigure(&self, url: &str, auth: crate::confluence::Auth) -> bool;
 }
 
 /// What the admin side needs to serve apps it changes.

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod connection;
 pub mod runs;
 
 use std::sync::Arc;
@@ -50,7 +51,7 @@ pub struct Admin {
     db: Database,
     /// `[confluence]` as the console shows it: the URL and how UserSync signs in (never the
     /// secret).
-    confluence: Option<(String, String)>,
+    confluence: std::sync::Mutex<Option<(String, String)>>,
     /// Failed console logins, per account and per address.
     pub logins: LoginThrottle,
     /// What changing apps at run time needs (`None`: apps cannot be changed here).
@@ -204,7 +205,7 @@ impl Admin {
             inbound,
             store,
             db,
-            confluence: None,
+            confluence: std::sync::Mutex::new(None),
             logins: LoginThrottle::default(),
             runtime: None,
             runs: runs::SyncRuns::default(),
@@ -221,15 +222,24 @@ impl Admin {
     /// Sets what the Confluence page shows of `[confluence]`: the URL, and how UserSync
     /// signs in ("user admin, password from a file", never the secret).
     #[must_use]
-    pub fn with_confluence(mut self, url: String, sign_in: String) -> Self {
-        self.confluence = Some((url, sign_in));
+    pub fn with_confluence(self, url: String, sign_in: String) -> Self {
+        self.set_confluence_view(url, sign_in);
         self
+    }
+
+    fn set_confluence_view(&self, url: String, sign_in: String) {
+        *self.confluence.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((url, sign_in));
+    }
+
+    /// The Confluence base URL in use, if Confluence is configured.
+    pub fn confluence_url(&self) -> Option<String> {
+        self.confluence.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|(u, _)| u.clone())
     }
 
     /// The Confluence UserSync writes to: URL, sign-in, the version detected and what it
     /// allows, and each app's back-off state. `None` without `[confluence]`.
     pub async fn confluence(&self) -> Option<ConfluencePage> {
-        let (url, sign_in) = self.confluence.clone()?;
+        let (url, sign_in) = self.confluence.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()?;
         let mut apps: Vec<(String, Option<String>, Option<u64>, usize)> = self
             .inbound
             .confluence_apps()

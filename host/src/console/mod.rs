@@ -89,6 +89,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/apps/{app}/people/{id}", get(person_page))
         .route("/console/people", get(people_page))
         .route("/console/confluence", get(confluence_page))
+        .route("/console/confluence", post(confluence_save))
         .route("/console/confluence/test", post(confluence_test))
         .route("/console/audit", get(audit_page))
         .route("/console/audit.csv", get(audit_csv))
@@ -610,6 +611,40 @@ async fn roll_back(
 
 async fn confluence_page(State(state): State<ConsoleState>, axum::Extension(s): Sess) -> Response {
     pages::confluence(&s, state.admin.confluence().await.as_ref(), None)
+}
+
+#[derive(Deserialize)]
+struct ConnectionFields {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    save_untested: Option<String>,
+}
+
+/// "Test and save": a new Confluence URL or sign-in, tested, saved and used at once.
+async fn confluence_save(
+    State(state): State<ConsoleState>,
+    axum::Extension(s): Sess,
+    Form(f): Form<ConnectionFields>,
+) -> Response {
+    let form = crate::admin::connection::ConnectionForm {
+        url: f.url,
+        kind: f.kind,
+        username: f.username,
+        secret: f.secret,
+        save_untested: f.save_untested.is_some(),
+    };
+    let outcome = state.admin.save_connection(&s.username, form).await.map_err(|e| e.to_string());
+    let page = state.admin.confluence().await;
+    let status = if outcome.is_ok() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let shown = outcome.as_deref().map(|m| format!("Saved and in use. {m}"));
+    pages::confluence(&s, page.as_ref(), Some(shown.as_deref().map_err(|e| e.as_str()))).with_status(status)
 }
 
 /// "Test connection": an authenticated call; open to viewers (it changes nothing).

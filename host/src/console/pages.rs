@@ -801,7 +801,6 @@ pub fn confluence(s: &Session, c: Option<&ConfluencePage>, tested: Option<Result
                         Err(e) => { dt { "Version" } dd.problem { "not known yet: " (e) } }
                     }
                 }
-                p.muted { "The URL and credentials are set in " code { "[confluence]" } " of the configuration file; the secret is never shown." }
                 form method="post" action="/console/confluence/test" {
                     (csrf(s))
                     button.secondary type="submit" { "Test connection" }
@@ -810,6 +809,27 @@ pub fn confluence(s: &Session, c: Option<&ConfluencePage>, tested: Option<Result
                     Some(Ok(m)) => { p.notice role="status" { (m) } }
                     Some(Err(e)) => { p.problem role="alert" { (e) } }
                     None => {}
+                }
+                @if s.can_change() {
+                    h2 { "Change the connection" }
+                    p.muted { "Tested before it is saved, then used by every app at once, without a restart. Once saved here it overrides "
+                        code { "[confluence]" } " of the configuration file. The secret is never shown back: leave it empty to keep the one saved here." }
+                    form.stack method="post" action="/console/confluence" {
+                        (csrf(s))
+                        label for="c-url" { "Base URL" }
+                        input #c-url name="url" type="url" required value=(c.url);
+                        label for="c-kind" { "Sign in with" }
+                        select #c-kind name="kind" {
+                            option value="basic" selected[!c.sign_in.starts_with("personal access token")] { "An administrator's username and password" }
+                            option value="token" selected[c.sign_in.starts_with("personal access token")] { "A personal access token" }
+                        }
+                        label for="c-user" { "Username (for a password)" }
+                        input #c-user name="username" type="text" autocomplete="off";
+                        label for="c-secret" { "Password or token" }
+                        input #c-secret name="secret" type="password" autocomplete="new-password" placeholder="unchanged";
+                        label.check { input name="save_untested" type="checkbox" value="1"; " Save even if the test fails (Confluence is down)" }
+                        button.primary type="submit" { "Test and save" }
+                    }
                 }
                 @if let Ok((_, limits)) = &c.version {
                     h2 { "What this version allows" }

@@ -9,6 +9,7 @@ use rusqlite::Connection;
 
 use super::accounts::{self, AccountRow, SessionRow};
 use super::apps::{self, AppRecord};
+use super::connection_settings::{self, ConnectionRow};
 use super::tokens::{self, TokenInfo};
 use super::{open_connection, AuditEntry, FailedRow, StoreError};
 
@@ -78,6 +79,22 @@ impl Database {
     /// The database or the random source fails.
     pub async fn create_token(&self, app: String, label: String) -> Result<(String, String), StoreError> {
         self.run(move |conn| tokens::create(conn, &app, &label)).await
+    }
+
+    /// The Confluence connection as the console saved it, if it did.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn confluence_connection(&self) -> Result<Option<ConnectionRow>, StoreError> {
+        self.run(connection_settings::get).await
+    }
+
+    /// Saves the Confluence connection.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn put_confluence_connection(&self, row: ConnectionRow) -> Result<(), StoreError> {
+        self.run(move |conn| connection_settings::put(conn, &row)).await
     }
 
     /// The apps made through the admin side, in creation order.

@@ -15,6 +15,7 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod connection_settings;
 pub mod database;
 pub mod desired;
 pub mod observed;
@@ -238,6 +239,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/0007_console.sql")),
     (8, include_str!("../../migrations/0008_apps.sql")),
     (9, include_str!("../../migrations/0009_token_use.sql")),
+    (10, include_str!("../../migrations/0010_confluence.sql")),
 ];
 
 /// Applies the migrations in `host/migrations/` that the file has not seen yet.

@@ -562,3 +562,80 @@ async fn synchronize_runs_in_the_background_with_a_searchable_plan() {
     assert!(page.contains("No operation matches"), "{page}");
     assert!(s.user("ada").is_none(), "a dry run changes nothing");
 }
+
+/// The Confluence connection is changed live from the console: tested first (a wrong
+/// password changes nothing), then used by every app at once (a new URL included), kept
+/// across a restart, audited without the secret, which is never shown back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_confluence_connection_is_changed_live_and_tested_first() {
+    use usersync_tests::emulator::{self, EmulatorConfig, PersonalAccessToken};
+    let s = stack_with_accounts("console-connection").await;
+    let second = emulator::start(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut c = Console::new(&s);
+    c.login("root", PASSWORD).await;
+    let csrf = c.csrf().await;
+    let save = |url: String, kind: &'static str, username: &'static str, secret: &'static str| {
+        let form = [
+            ("csrf", csrf.clone()),
+            ("url", url),
+            ("kind", kind.into()),
+            ("username", username.into()),
+            ("secret", secret.into()),
+        ];
+        let request = c
+            .http
+            .post(format!("{}/console/confluence", c.url))
+            .header("cookie", c.cookie.clone().unwrap())
+            .header("origin", &c.url)
+            .form(&form);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+
+    let (status, page) = save(second.base_url(), "basic", "admin", "not the password").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("Not saved"), "{page}");
+    s.create_user("onelogin", "ada@example.com", "Ada", "Lovelace").await;
+    s.settle().await;
+    assert!(
+        s.user("ada").is_some() && !second.snapshot().users.contains_key("ada"),
+        "a refused change changes nothing"
+    );
+
+    // A personal access token on the second Confluence: tested, saved, used by the app.
+    second.set_tokens(&[PersonalAccessToken { token: "pat-0123456789-secret".into(), username: "admin".into() }]);
+    let (status, page) = save(second.base_url(), "token", "", "pat-0123456789-secret").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Saved and in use") && page.contains("Connected to Confluence"), "{page}");
+    assert!(
+        page.contains(&second.base_url()) && !page.contains("pat-0123456789-secret"),
+        "the secret is not shown back"
+    );
+    s.create_user("onelogin", "bob@example.com", "Bob", "Builder").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !second.snapshot().users.contains_key("bob") {
+        assert!(std::time::Instant::now() < deadline, "the new URL and token are used at once");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(s.user("bob").is_none(), "nothing went to the old URL");
+    let audit = Database::new(&s.dir.join("usersync.db"))
+        .audit(usersync::store::AuditFilter { action: Some("admin".into()), limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    assert!(audit.iter().any(|e| e.detail.contains("Confluence connection changed") && e.user_name == "root"));
+    assert!(audit.iter().all(|e| !e.detail.contains("pat-0123456789-secret")), "never the secret");
+
+    // Kept across a restart: the saved connection wins over the file's.
+    let (emulator, dir) = (s.emulator.clone(), s.dir.clone());
+    drop(s);
+    let s = super::harness::Stack::host(emulator, dir, "", &[AppSpec::new("onelogin", "onelogin")]).await;
+    s.create_user("onelogin", "cy@example.com", "Cy", "Young").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // (Restarted without the username rules of `stack_with_accounts`: the e-mail is the username.)
+    while !second.snapshot().users.contains_key("cy@example.com") {
+        assert!(std::time::Instant::now() < deadline, "after a restart too");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
