@@ -157,6 +157,13 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
         };
     }
     let admin = Arc::new(admin);
+    // The people search's index, built once in the background rather than by the first search.
+    let warm = Arc::downgrade(&admin);
+    tokio::task::spawn_blocking(move || {
+        if let Some(admin) = warm.upgrade() {
+            admin.search_people("", None);
+        }
+    });
     let api = router(HttpState { inbound: inbound.clone(), tokens, limits, admin: admin.clone(), throttle });
     let router = if config.console.enabled {
         let console = ConsoleState {

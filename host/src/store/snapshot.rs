@@ -42,6 +42,16 @@ impl StoredResource {
     }
 }
 
+/// Two stored resources are the same when they are the same resource at the same version
+/// with the same bytes (what lets the persistent maps be diffed, `imbl::OrdMap::diff`).
+impl PartialEq for StoredResource {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.version == other.version && self.id == other.id && self.json == other.json
+    }
+}
+
+impl Eq for StoredResource {}
+
 /// The weak ETag for a version number.
 pub fn etag(version: u64) -> String {
     format!("W/\"{version}\"")
