@@ -129,43 +129,70 @@ try {
   await page.getByRole("heading", { name: "Result" }).waitFor();
   await shot(page, "app-sync-result");
 
-  step = "Add new app: Okta, named, the standard module copied; the URL and token once";
+  step = "Add new app: OneLogin, named, the standard module copied; copy the URL and token, POST a user";
   await page.goto(`${url}/console/`);
   await page.getByRole("link", { name: "Add new app" }).click();
-  await page.getByText("Okta", { exact: true }).click();
-  await page.getByLabel("Name", { exact: true }).fill("okta");
+  await page.getByText("OneLogin", { exact: true }).click();
+  await page.getByLabel("Name", { exact: true }).fill("onelogin-eu");
   await page.getByLabel("Rules module").selectOption("onelogin");
-  await page.getByLabel("Label of its first token").fill("Okta production");
+  await page.getByLabel("Label of its first token").fill("OneLogin EU");
   await page.getByLabel("Your password (again: the next page shows a secret)").fill(process.env.ADMIN_PASSWORD);
   await shot(page, "app-new");
   await page.getByRole("button", { name: "Create the app" }).click();
-  await page.getByRole("heading", { name: "App okta is ready" }).waitFor();
-  await page.getByText("SCIM connector base URL").waitFor();
+  await page.getByRole("heading", { name: "App onelogin-eu is ready" }).waitFor();
+  await page.getByText("SCIM Bearer Token").first().waitFor();
   await shot(page, "app-new-ready");
+  await page.locator("[data-copy=scim-url]").click();
+  const euUrl = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(euUrl, `${url}/scim/v2/onelogin-eu`);
   await page.locator("[data-copy=new-token]").click();
-  const oktaToken = await page.evaluate(() => navigator.clipboard.readText());
-  const oktaList = await fetch(`${url}/scim/v2/okta/Users`, { headers: { authorization: `Bearer ${oktaToken}` } });
-  assert.equal(oktaList.status, 200, "the new app answers at once with its token");
+  const euToken = await page.evaluate(() => navigator.clipboard.readText());
+  const scim = (method, path, body) =>
+    fetch(`${euUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${euToken}`, "content-type": "application/scim+json" },
+      body: body && JSON.stringify(body),
+    });
+  const kim = await scim("POST", "/Users", {
+    schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    userName: "kim@example.com",
+    name: { givenName: "Kim", familyName: "Lee" },
+    emails: [{ value: "kim@example.com", primary: true }],
+    active: true,
+  });
+  assert.equal(kim.status, 201, "the new app takes a user at once with the copied URL and token");
+  const kimId = (await kim.json()).id;
 
-  step = "User and group sync: change a setting, review the dry run, save";
+  step = "User and group sync: map a group from the form, review the dry run, save";
   await page.getByRole("link", { name: "User and group sync settings" }).click();
   await page.getByRole("group", { name: "Group sync" }).waitFor();
   await shot(page, "app-settings");
-  await page.locator("#s-default_groups_all").fill("okta-people");
+  await page.locator("#s-group_mapping").fill("Engineering = eng-team");
   await page.getByRole("button", { name: "Review the change" }).click();
   await page.getByRole("heading", { name: "Review the change" }).waitFor();
-  assert.ok(await page.getByText("settings.default_groups_all").isVisible());
+  assert.ok(await page.getByText("settings.group_mapping").isVisible());
   await shot(page, "app-settings-review");
   await page.getByRole("button", { name: "Save" }).click();
   await page.waitForURL(/\/settings\?saved=1$/);
-  assert.equal(await page.locator("#s-default_groups_all").inputValue(), "okta-people");
+  assert.match(await page.locator("#s-group_mapping").inputValue(), /Engineering = eng-team/);
+
+  step = "the next SCIM change follows the mapping";
+  const group = await scim("POST", "/Groups", {
+    schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+    displayName: "Engineering",
+    members: [{ value: kimId }],
+  });
+  assert.equal(group.status, 201);
+  await page.goto(`${url}/console/apps/onelogin-eu/people/${kimId}`);
+  await page.getByText("eng-team").first().waitFor();
 
   step = "Group sync: preview what an IdP group becomes, with the form's settings";
-  await page.locator("#s-group_mapping").fill("Engineering = eng-team");
-  await page.getByLabel("Preview: what does an IdP group become?").fill("Engineering");
+  await page.goto(`${url}/console/apps/onelogin-eu/settings`);
+  await page.locator("#s-group_mapping").fill("Engineering = eng-team\nSales = sales-team");
+  await page.getByLabel("Preview: what does an IdP group become?").fill("Sales");
   await page.getByRole("button", { name: "Preview with these settings" }).click();
   await page.getByText("gets:").waitFor();
-  assert.match(await page.locator("#preview").textContent(), /eng-team/);
+  assert.match(await page.locator("#preview").textContent(), /sales-team/);
   await page.locator("#preview").scrollIntoViewIfNeeded();
   await shot(page, "app-settings-preview");
 
