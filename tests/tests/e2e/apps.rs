@@ -508,3 +508,53 @@ async fn a_file_app_moves_to_the_console_keeping_its_people_and_tokens() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// What administrators type into an app's settings is shown back escaped: on the settings
+/// form, the review, and the audit log (whose entries quote the values before and after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_are_escaped_wherever_they_are_shown() {
+    const CORPUS: [&str; 4] = [
+        "<script>alert(1)</script>",
+        "\"><img src=x onerror=alert(1)>",
+        "'><svg onload=alert(1)>",
+        "</textarea><script>alert(2)</script>",
+    ];
+    let s = Stack::start("apps-xss", &[AppSpec::new("onelogin", "onelogin")]).await;
+    let db = Database::new(&s.dir.join("usersync.db"));
+    create_account(&db, "root", PASSWORD, Role::Admin, false).await.unwrap();
+    let (status, _) = admin(
+        &s,
+        "POST",
+        "/apps",
+        Some(json!({"app": {"name": "okta", "kind": "okta"}, "moduleFrom": "onelogin"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let c = Console::login(&s, "root").await;
+    let csrf = c.csrf().await;
+    for (n, payload) in CORPUS.iter().enumerate() {
+        let (_, got) = admin(&s, "GET", "/apps/okta", None, None).await;
+        let mut def = got["definition"].clone();
+        def["settings"]["on_the_fly_rewrite_replacement"] = json!(payload);
+        def["settings"]["default_groups_all"] = json!([payload]);
+        let version = (n + 1).to_string();
+        let (status, body) = admin(&s, "PUT", "/apps/okta", Some(def), Some(&version)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, review) = c
+            .post(
+                "/console/apps/okta/settings",
+                &[("csrf", &csrf), ("version", &(n + 2).to_string()), ("s.group_filter", payload), ("step", "review")],
+            )
+            .await;
+        for (page, html) in [
+            ("settings", c.get("/console/apps/okta/settings").await.1),
+            ("audit", c.get("/console/audit?app=okta").await.1),
+            ("review", review),
+        ] {
+            for raw in ["<script>alert", "<img src=x", "<svg onload", "</textarea><script>"] {
+                assert!(!html.contains(raw), "{page} shows {raw:?} unescaped for {payload:?}");
+            }
+        }
+    }
+}
