@@ -30,7 +30,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{error_response, json_response, HttpState};
 use crate::admin::apps::ChangeError;
@@ -144,25 +144,70 @@ fn typed<T: Serialize>(code: StatusCode, body: &T) -> Response {
     }
 }
 
+/// A person's decided Confluence state, as the admin API sends it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionBody<'a> {
+    id: &'a str,
+    module: &'a str,
+    module_hash: &'a str,
+    decided_at: &'a str,
+    /// `provision` or `skip`.
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confluence: Option<AccountBody<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountBody<'a> {
+    username: &'a str,
+    full_name: &'a str,
+    email: &'a str,
+    active: bool,
+    groups: &'a [String],
+    custom_fields: Vec<NameValue<'a>>,
+}
+
+#[derive(Serialize)]
+struct NameValue<'a> {
+    name: &'a str,
+    value: &'a str,
+}
+
+/// A person's decided Confluence state, typed for the admin API and the CLI.
+pub fn decision_body(d: &DesiredUser) -> DecisionBody<'_> {
+    let (outcome, confluence, reason) = match &d.outcome {
+        DesiredOutcome::Provision(a) => (
+            "provision",
+            Some(AccountBody {
+                username: &a.username,
+                full_name: &a.full_name,
+                email: &a.email,
+                active: a.active,
+                groups: &a.groups,
+                custom_fields: a.custom_fields.iter().map(|(name, value)| NameValue { name, value }).collect(),
+            }),
+            None,
+        ),
+        DesiredOutcome::Skip { reason } => ("skip", None, Some(reason.as_str())),
+    };
+    DecisionBody {
+        id: &d.scim_id,
+        module: &d.module_name,
+        module_hash: &d.module_hash,
+        decided_at: &d.decided_at,
+        outcome,
+        confluence,
+        reason,
+    }
+}
+
 /// A person's decided Confluence state as JSON.
 pub fn desired_json(d: &DesiredUser) -> Value {
-    let mut v =
-        json!({"id": &*d.scim_id, "module": d.module_name, "moduleHash": d.module_hash, "decidedAt": d.decided_at});
-    match &d.outcome {
-        DesiredOutcome::Provision(a) => {
-            v["outcome"] = json!("provision");
-            v["confluence"] = json!({
-                "username": a.username, "fullName": a.full_name, "email": a.email, "active": a.active,
-                "groups": a.groups,
-                "customFields": a.custom_fields.iter().map(|(k, val)| json!({"name": k, "value": val})).collect::<Vec<_>>(),
-            });
-        }
-        DesiredOutcome::Skip { reason } => {
-            v["outcome"] = json!("skip");
-            v["reason"] = json!(reason);
-        }
-    }
-    v
+    serde_json::to_value(decision_body(d)).unwrap_or(Value::Null)
 }
 
 pub(super) async fn person(
@@ -175,9 +220,61 @@ pub(super) async fn person(
     }
     let snap = state.inbound.snapshot();
     match snap.app(&app).and_then(|a| a.desired.get(id.as_str())) {
-        Some(d) => json_response(StatusCode::OK, desired_json(d).to_string()),
+        Some(d) => typed(StatusCode::OK, &decision_body(d)),
         None => error_response(&ScimError::not_found(format!("no decision for person {id} in app {app}"))),
     }
+}
+
+/// An operation waiting, held or parked, as the admin API sends it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OpBody {
+    seq: u64,
+    user: String,
+    op: crate::sync::Op,
+    person: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// An operation Confluence refused.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FailedBody {
+    seq: u64,
+    user: String,
+    /// The operation (as stored; `null` if it no longer reads).
+    op: Value,
+    person: String,
+    queued_at: String,
+    failed_at: String,
+    error: String,
+}
+
+/// The deprovisioning circuit breaker's window.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BreakerBody {
+    enabled: bool,
+    tripped: bool,
+    deprovisions_in_window: usize,
+    threshold: usize,
+    window_secs: u64,
+}
+
+/// `GET .../outbox`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutboxBody {
+    app: String,
+    queued: Option<usize>,
+    held: Value,
+    held_for_approval: Vec<OpBody>,
+    breaker: Option<BreakerBody>,
+    parked: Vec<OpBody>,
+    failed: Vec<FailedBody>,
 }
 
 pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, Path(app): Path<String>) -> Response {
@@ -188,37 +285,52 @@ pub(super) async fn outbox(State(state): State<HttpState>, headers: HeaderMap, P
     let sync = sync.as_ref();
     let queued = sync.map(|s| s.outbox().len(&app));
     let held = super::held_json(sync.and_then(|s| s.held()));
-    let parked: Vec<Value> = sync
+    let parked: Vec<OpBody> = sync
         .map(|s| s.outbox().parked(&app))
         .unwrap_or_default()
         .into_iter()
-        .map(|p| {
-            json!({"seq": p.queued.seq, "user": p.queued.subject, "op": p.queued.op, "person": p.queued.origin,
-                "group": p.group, "reason": p.reason})
+        .map(|p| OpBody {
+            seq: p.queued.seq,
+            user: p.queued.subject,
+            op: p.queued.op,
+            person: p.queued.origin,
+            group: Some(p.group),
+            reason: Some(p.reason),
         })
         .collect();
-    let held_ops: Vec<Value> = sync
+    let held_ops: Vec<OpBody> = sync
         .map(|s| s.outbox().held(&app))
         .unwrap_or_default()
         .into_iter()
-        .map(|q| json!({"seq": q.seq, "user": q.subject, "op": q.op, "person": q.origin}))
+        .map(|q| OpBody { seq: q.seq, user: q.subject, op: q.op, person: q.origin, group: None, reason: None })
         .collect();
-    let breaker = sync.and_then(|s| s.outbox().breaker_window(&app, state.inbound.people(&app))).map(|(count, threshold, b)| {
-        json!({"enabled": b.enabled, "tripped": !held_ops.is_empty(), "deprovisionsInWindow": count, "threshold": threshold,
-            "windowSecs": b.window.as_secs()})
-    });
+    let breaker =
+        sync.and_then(|s| s.outbox().breaker_window(&app, state.inbound.people(&app))).map(|(count, threshold, b)| {
+            BreakerBody {
+                enabled: b.enabled,
+                tripped: !held_ops.is_empty(),
+                deprovisions_in_window: count,
+                threshold,
+                window_secs: b.window.as_secs(),
+            }
+        });
     match state.admin.database().failed(Some(app.clone()), 1000).await {
         Ok(rows) => {
-            let items: Vec<Value> = rows
+            let failed = rows
                 .into_iter()
-                .map(|f| json!({"seq": f.row.seq, "user": f.row.subject, "op": serde_json::from_str::<Value>(&f.row.op).unwrap_or(Value::Null),
-                    "person": f.row.origin, "queuedAt": f.row.queued_at, "failedAt": f.failed_at, "error": f.error}))
+                .map(|f| FailedBody {
+                    seq: f.row.seq,
+                    user: f.row.subject,
+                    op: serde_json::from_str::<Value>(&f.row.op).unwrap_or(Value::Null),
+                    person: f.row.origin,
+                    queued_at: f.row.queued_at,
+                    failed_at: f.failed_at,
+                    error: f.error,
+                })
                 .collect();
-            json_response(
+            typed(
                 StatusCode::OK,
-                json!({"app": app, "queued": queued, "held": held, "heldForApproval": held_ops, "breaker": breaker,
-                    "parked": parked, "failed": items})
-                .to_string(),
+                &OutboxBody { app, queued, held, held_for_approval: held_ops, breaker, parked, failed },
             )
         }
         Err(e) => error_response(&ScimError::internal(e.to_string())),
@@ -251,9 +363,27 @@ pub(super) async fn settle_refused(
         other => return error_response(&ScimError::not_found(format!("no action {other}: retry or discard"))),
     };
     match state.admin.settle_failed("admin-api", &app, seq, retry).await {
-        Ok(()) => json_response(StatusCode::OK, json!({"app": app, "seq": seq, "retried": retry}).to_string()),
+        Ok(()) => typed(StatusCode::OK, &RefusedSettled { app, seq, retried: retry }),
         Err(e) => admin_error(&e),
     }
+}
+
+/// `POST .../outbox/refused/{seq}/...`.
+#[derive(Serialize)]
+struct RefusedSettled {
+    app: String,
+    seq: u64,
+    retried: bool,
+}
+
+/// `POST .../outbox/approve|discard`: how many held operations were released.
+#[derive(Serialize)]
+struct HeldSettled {
+    app: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approved: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discarded: Option<usize>,
 }
 
 async fn settle(state: HttpState, headers: HeaderMap, app: String, approved: bool) -> Response {
@@ -262,8 +392,8 @@ async fn settle(state: HttpState, headers: HeaderMap, app: String, approved: boo
     }
     match state.inbound.settle_held(&app, approved).await {
         Ok(n) => {
-            let key = if approved { "approved" } else { "discarded" };
-            json_response(StatusCode::OK, json!({"app": app, key: n}).to_string())
+            let (approved, discarded) = if approved { (Some(n), None) } else { (None, Some(n)) };
+            typed(StatusCode::OK, &HeldSettled { app, approved, discarded })
         }
         Err(e) => error_response(&e),
     }
@@ -277,18 +407,68 @@ pub(super) struct SyncQuery {
     wait_seconds: Option<u64>,
 }
 
+/// A Synchronize report, as the admin API sends it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportBody<'a> {
+    app: &'a str,
+    dry_run: bool,
+    summary: SummaryBody,
+    plan: Vec<PlannedBody<'a>>,
+    failed: Vec<FailedPersonBody<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SummaryBody {
+    people: usize,
+    in_step: usize,
+    users_created: usize,
+    users_updated: usize,
+    users_enabled: usize,
+    users_disabled: usize,
+    groups_created: usize,
+    members_added: usize,
+    members_removed: usize,
+}
+
+#[derive(Serialize)]
+struct PlannedBody<'a> {
+    person: &'a str,
+    operation: String,
+}
+
+#[derive(Serialize)]
+struct FailedPersonBody<'a> {
+    person: &'a str,
+    error: &'a str,
+}
+
+/// A Synchronize report, typed for the admin API and the CLI.
+pub fn report_body(r: &SyncReport) -> ReportBody<'_> {
+    let s = &r.summary;
+    ReportBody {
+        app: &r.app,
+        dry_run: r.dry_run,
+        summary: SummaryBody {
+            people: s.people,
+            in_step: s.in_step,
+            users_created: s.users_created,
+            users_updated: s.users_updated,
+            users_enabled: s.users_enabled,
+            users_disabled: s.users_disabled,
+            groups_created: s.groups_created,
+            members_added: s.members_added,
+            members_removed: s.members_removed,
+        },
+        plan: r.plan.iter().map(|(origin, op)| PlannedBody { person: origin, operation: op.describe() }).collect(),
+        failed: r.failed.iter().map(|(id, e)| FailedPersonBody { person: id, error: e }).collect(),
+    }
+}
+
 /// A Synchronize report as JSON.
 pub fn report_json(r: &SyncReport) -> Value {
-    let s = &r.summary;
-    json!({
-        "app": r.app,
-        "dryRun": r.dry_run,
-        "summary": {"people": s.people, "inStep": s.in_step, "usersCreated": s.users_created, "usersUpdated": s.users_updated,
-            "usersEnabled": s.users_enabled, "usersDisabled": s.users_disabled, "groupsCreated": s.groups_created,
-            "membersAdded": s.members_added, "membersRemoved": s.members_removed},
-        "plan": r.plan.iter().map(|(origin, op)| json!({"person": origin, "operation": op.describe()})).collect::<Vec<_>>(),
-        "failed": r.failed.iter().map(|(id, e)| json!({"person": id, "error": e})).collect::<Vec<_>>(),
-    })
+    serde_json::to_value(report_body(r)).unwrap_or(Value::Null)
 }
 
 pub(super) async fn sync(
@@ -303,24 +483,34 @@ pub(super) async fn sync(
     let wait = Duration::from_secs(q.wait_seconds.unwrap_or(600).min(3600));
     let progress = |line: &str| tracing::info!(%app, "synchronize: {line}");
     match state.inbound.synchronize(&app, q.dry_run, wait, &progress).await {
-        Ok(report) => json_response(StatusCode::OK, report_json(&report).to_string()),
+        Ok(report) => typed(StatusCode::OK, &report_body(&report)),
         Err(e) => error_response(&e),
     }
+}
+
+/// A change refused because the app changed meanwhile: a SCIM error body with the app as
+/// it is now.
+#[derive(Serialize)]
+struct ChangedBody<'a> {
+    schemas: [&'static str; 1],
+    status: &'static str,
+    detail: String,
+    current: Option<&'a crate::admin::apps::AppDefinition>,
 }
 
 /// An admin-side refusal as a SCIM error body (a concurrent change: 412, with the app as it
 /// is now under `current`).
 fn change_error(e: &ChangeError) -> Response {
     match e {
-        ChangeError::Changed { current, .. } => {
-            let body = json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                "status": "412",
-                "detail": e.to_string(),
-                "current": current,
-            });
-            json_response(StatusCode::PRECONDITION_FAILED, body.to_string())
-        }
+        ChangeError::Changed { current, .. } => typed(
+            StatusCode::PRECONDITION_FAILED,
+            &ChangedBody {
+                schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                status: "412",
+                detail: e.to_string(),
+                current: current.as_deref(),
+            },
+        ),
         ChangeError::Admin(e) => admin_error(e),
     }
 }
@@ -355,12 +545,25 @@ fn definition_of(value: Value) -> Result<AppConfig, ScimError> {
     serde_json::from_value(value).map_err(|e| ScimError::invalid_value(format!("not an app definition: {e}")))
 }
 
+/// `GET /admin/v1/apps`.
+#[derive(Serialize)]
+struct AppsBody {
+    apps: Vec<crate::admin::apps::AppDefinition>,
+}
+
+/// `PUT /admin/v1/apps/{app}`: the version the change made.
+#[derive(Serialize)]
+struct SavedBody {
+    name: String,
+    version: u64,
+}
+
 pub(super) async fn list_apps(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     if let Some(r) = authorize(&state, &headers) {
         return r;
     }
     match state.admin.definitions().await {
-        Ok(apps) => typed(StatusCode::OK, &json!({ "apps": apps })),
+        Ok(apps) => typed(StatusCode::OK, &AppsBody { apps }),
         Err(e) => admin_error(&e),
     }
 }
@@ -432,7 +635,7 @@ pub(super) async fn put_app(
         Err(e) => return error_response(&e),
     };
     match state.admin.update_app("admin-api", &app, def, version).await {
-        Ok(version) => typed(StatusCode::OK, &json!({ "name": app, "version": version })),
+        Ok(version) => typed(StatusCode::OK, &SavedBody { name: app, version }),
         Err(e) => change_error(&e),
     }
 }
