@@ -419,28 +419,8 @@ async fn create_token(
     Path(app): Path<String>,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let overview = match state.admin.app(&app) {
-        Ok(a) => a,
-        Err(e) => return admin_error(&e),
-    };
-    let reauth = match state.admin.check_password(&s.username, &form.password).await {
-        Ok(role) => role.is_some(),
-        Err(e) => return admin_error(&e),
-    };
-    let (created, problem) = if reauth {
-        match state.admin.create_token(&s.username, &app, &form.label).await {
-            Ok(t) => (Some(t), None),
-            Err(e) => (None, Some(e.to_string())),
-        }
-    } else {
-        (None, Some("your password was not right: no token was made".to_owned()))
-    };
-    let tokens = match state.admin.tokens(&app).await {
-        Ok(t) => t,
-        Err(e) => return admin_error(&e),
-    };
-    let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    pages::app(&s, &overview, &tokens, created.as_ref(), problem.as_deref()).with_status(status)
+    let made = state.admin.create_token(&s.username, &app, &form.label);
+    with_password(&state, &s, &app, &form.password, "no token was made", made).await
 }
 
 /// Rotates a token after the administrator re-enters their password; the page shows the
@@ -451,28 +431,42 @@ async fn rotate_token(
     Path(app): Path<String>,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let overview = match state.admin.app(&app) {
+    let made = state.admin.rotate_token(&s.username, &app, &form.id);
+    with_password(&state, &s, &app, &form.password, "nothing was rotated", made).await
+}
+
+/// Runs `make` (which makes a token: its id and secret) only if `password` is the
+/// administrator's, and shows the app's page with the secret once, or why not.
+async fn with_password(
+    state: &ConsoleState,
+    s: &Session,
+    app: &str,
+    password: &str,
+    otherwise: &str,
+    make: impl std::future::Future<Output = Result<(String, String), AdminError>>,
+) -> Response {
+    let overview = match state.admin.app(app) {
         Ok(a) => a,
         Err(e) => return admin_error(&e),
     };
-    let reauth = match state.admin.check_password(&s.username, &form.password).await {
+    let reauth = match state.admin.check_password(&s.username, password).await {
         Ok(role) => role.is_some(),
         Err(e) => return admin_error(&e),
     };
     let (created, problem) = if reauth {
-        match state.admin.rotate_token(&s.username, &app, &form.id).await {
+        match make.await {
             Ok(t) => (Some(t), None),
             Err(e) => (None, Some(e.to_string())),
         }
     } else {
-        (None, Some("your password was not right: nothing was rotated".to_owned()))
+        (None, Some(format!("your password was not right: {otherwise}")))
     };
-    let tokens = match state.admin.tokens(&app).await {
+    let tokens = match state.admin.tokens(app).await {
         Ok(t) => t,
         Err(e) => return admin_error(&e),
     };
     let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    pages::app(&s, &overview, &tokens, created.as_ref(), problem.as_deref()).with_status(status)
+    pages::app(s, &overview, &tokens, created.as_ref(), problem.as_deref()).with_status(status)
 }
 
 async fn revoke_token(
