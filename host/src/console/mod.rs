@@ -712,12 +712,16 @@ async fn sync_page(
 }
 
 /// The run's progress (or, once done, its report), for the page's htmx poll.
-async fn sync_progress(State(state): State<ConsoleState>, Path(app): Path<String>) -> Response {
+async fn sync_progress(
+    State(state): State<ConsoleState>,
+    axum::Extension(s): Sess,
+    Path(app): Path<String>,
+) -> Response {
     let base = format!("/console/apps/{}", pages::path_segment(&app));
     match state.admin.sync_run(&app) {
         Some(run) => (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            pages::sync_run(&base, &run, &pages::PlanQuery::default()).into_string(),
+            pages::sync_run(&s, &base, &run, &pages::PlanQuery::default()).into_string(),
         )
             .into_response(),
         None => pages::error(StatusCode::NOT_FOUND, "no Synchronize has run since the start"),

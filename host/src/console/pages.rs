@@ -585,30 +585,40 @@ pub const PLAN_PAGE: usize = 100;
 
 pub fn sync(s: &Session, a: &AppOverview, run: Option<&SyncRun>, problem: Option<&str>, query: &PlanQuery) -> Response {
     let base = format!("/console/apps/{}", path_segment(&a.name));
-    let running = run.is_some_and(SyncRun::running);
     let body = html! {
         (tabs(a, "sync"))
         p { "Synchronize runs every person of the app through the rules again, reads Confluence, and repairs any drift: missing users, names, e-mail, active state, and memberships granted or revoked." }
-        @if s.can_change() && !running {
+        @if let Some(p) = problem { p.problem role="alert" { (p) } }
+        @match run {
+            Some(run) => { (sync_run(s, &base, run, query)) }
+            None => { (sync_actions(s, &base)) }
+        }
+    };
+    respond(StatusCode::OK, page(s, &a.name, "apps", body))
+}
+
+/// "Dry run" and "Synchronize now", for an administrator.
+fn sync_actions(s: &Session, base: &str) -> Markup {
+    html! {
+        @if s.can_change() {
             div.actions {
                 form method="post" action={(base) "/sync"} { (csrf(s)) input type="hidden" name="mode" value="dry-run"; button.secondary type="submit" { "Dry run: show the plan" } }
                 form method="post" action={(base) "/sync"} { (csrf(s)) input type="hidden" name="mode" value="run"; button.primary type="submit" { "Synchronize now" } }
             }
         }
-        @if let Some(p) = problem { p.problem role="alert" { (p) } }
-        @if let Some(run) = run { (sync_run(&base, run, query)) }
-    };
-    respond(StatusCode::OK, page(s, &a.name, "apps", body))
+    }
 }
 
 /// A Synchronize run: its progress while it runs (the page asks for it again every second
 /// with htmx; without JavaScript, "Refresh"), then its report, the plan paged and searchable.
-pub fn sync_run(base: &str, run: &SyncRun, query: &PlanQuery) -> Markup {
+pub fn sync_run(s: &Session, base: &str, run: &SyncRun, query: &PlanQuery) -> Markup {
     html! {
         section #sync-run aria-live="polite"
             hx-get=[run.running().then(|| format!("{base}/sync/progress"))]
             hx-trigger=[run.running().then_some("every 1s")]
             hx-swap=[run.running().then_some("outerHTML")] {
+            // Offered again once the run is done (the section is what the poll replaces).
+            @if !run.running() { (sync_actions(s, base)) }
             @match &run.outcome {
                 None => {
                     h2 { @if run.dry_run { "Dry run in progress" } @else { "Synchronize in progress" } }
