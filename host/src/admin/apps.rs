@@ -223,6 +223,13 @@ impl Admin {
             .map_err(|e| AdminError::Invalid(format!("the rules module refuses this: {e}")))
     }
 
+    /// `def`'s module loaded with its settings, not serving yet; `None` for an app without rules.
+    async fn prepared_module(&self, def: &AppConfig) -> Result<Option<(AppModule, Arc<LoadedModule>)>, AdminError> {
+        let Some(spec) = Self::module_spec(def)? else { return Ok(None) };
+        let module = self.prepare(&spec).await?;
+        Ok(Some((spec, module)))
+    }
+
     /// Serves `def`: its module (already `prepared`), its Confluence side, then the app.
     fn serve(
         &self,
@@ -303,13 +310,7 @@ impl Admin {
         let runtime = self.runtime()?;
         let app = App::from_config(&def, &runtime.public_url, precedence, AppSource::Console { version: 1 })
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
-        let prepared = match Self::module_spec(&def)? {
-            Some(spec) => {
-                let module = self.prepare(&spec).await?;
-                Some((spec, module))
-            }
-            None => None,
-        };
+        let prepared = self.prepared_module(&def).await?;
         let module = prepared.as_ref().map(|(_, m)| m.id().name.clone());
         let now = crate::clock::now_rfc3339();
         let record = AppRecord {
@@ -359,13 +360,7 @@ impl Admin {
         let next = version + 1;
         let app = App::from_config(&def, &runtime.public_url, precedence, AppSource::Console { version: next })
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
-        let prepared = match Self::module_spec(&def)? {
-            Some(spec) => {
-                let module = self.prepare(&spec).await?;
-                Some((spec, module))
-            }
-            None => None,
-        };
+        let prepared = self.prepared_module(&def).await?;
         let before = serde_json::to_value(&current).unwrap_or(Value::Null);
         let after = serde_json::to_value(&def).unwrap_or(Value::Null);
         let changes = describe_changes(&before, &after);
@@ -415,10 +410,7 @@ impl Admin {
         if let Err(e) = self.commit_change(name, None, Some(version), actor, detail, forget).await {
             // Serve it again, as it was.
             if let Some(app) = served {
-                let prepared = match Self::module_spec(&def) {
-                    Ok(Some(spec)) => self.prepare(&spec).await.ok().map(|m| (spec, m)),
-                    _ => None,
-                };
+                let prepared = self.prepared_module(&def).await.ok().flatten();
                 let public_url = &self.runtime()?.public_url;
                 let app = App::from_config(&def, public_url, app.precedence, app.source)
                     .map_err(|e| AdminError::Invalid(e.to_string()))?;
@@ -483,9 +475,14 @@ impl Admin {
         let def = def.clone();
         let runtime = self.runtime()?;
         let snap = self.inbound.snapshot();
-        let people: Vec<_> =
-            snap.collection(name, ResourceKind::User).map(|c| c.iter().cloned().collect()).unwrap_or_default();
-        let mut out = DryRun { people: people.len(), ..DryRun::default() };
+        let people = snap.collection(name, ResourceKind::User).map_or(0, |c| c.len());
+        let step = people.div_ceil(DRY_RUN_SAMPLE).max(1);
+        // The sample only: spread over the app, in creation order.
+        let sample: Vec<_> = snap
+            .collection(name, ResourceKind::User)
+            .map(|c| c.iter().step_by(step).cloned().collect())
+            .unwrap_or_default();
+        let mut out = DryRun { people, ..DryRun::default() };
         let Some(spec) = Self::module_spec(&def)? else { return Ok(out) };
         let module = match self.prepare(&spec).await {
             Ok(m) => m,
@@ -498,8 +495,7 @@ impl Admin {
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
         let rules =
             self.inbound.rules().ok_or_else(|| AdminError::Invalid("the rules engine is not running".into()))?;
-        let step = people.len().div_ceil(DRY_RUN_SAMPLE).max(1);
-        for user in people.iter().step_by(step) {
+        for user in &sample {
             out.sampled += 1;
             let now = snap.app(name).and_then(|d| d.desired.get(&user.id)).map(|d| d.outcome.clone());
             let change = match rules.trial_with(&app, module.clone(), &snap, user, None).await {
