@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod confluence;
 pub mod console;
+pub mod directory;
 pub mod http;
 pub mod inbound;
 pub mod model;

@@ -11,8 +11,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::person::person_from_stored;
+use super::person::{person_from_directory, person_from_stored};
 use super::App;
+use crate::config::IdpKind;
 use crate::rules::types::{AppInfo, AttributeDecision, ConfluenceUser, Directory, IdpGroup, RuleInput, Setting};
 use crate::rules::{ModuleRegistry, RuleFailure, RulesEngine, RulesError};
 use crate::scim::error::{ScimError, ScimResult, ScimType};
@@ -227,8 +228,12 @@ impl RulesHook {
             .and_then(|username| known.user(username))
             .unwrap_or_default();
         let input = RuleInput {
-            person: person_from_stored(user, &app.schemas.user, groups)
-                .map_err(|e| ScimError::internal(e.to_string()))?,
+            person: if app.kind == IdpKind::Ldap {
+                person_from_directory(user, groups)
+            } else {
+                person_from_stored(user, &app.schemas.user, groups)
+            }
+            .map_err(|e| ScimError::internal(e.to_string()))?,
             app: AppInfo {
                 name: app.name.to_string(),
                 idp_kind: app.kind.as_str().to_owned(),
@@ -430,6 +435,15 @@ fn display_name(r: &StoredResource) -> String {
     serde_json::from_slice::<Named>(&r.json).ok().and_then(|n| n.display_name).unwrap_or_default()
 }
 
+/// A group as the rules name it: its SCIM id, or for a directory app its DN (kept as the
+/// stored group's `externalId`).
+fn group_id(app: &App, group: &StoredResource) -> String {
+    match (&group.external_id, app.kind) {
+        (Some(dn), IdpKind::Ldap) => dn.to_string(),
+        _ => group.id.to_string(),
+    }
+}
+
 /// The IdP groups of `user_id`: as the snapshot has them, or, while a group change is
 /// being decided, with that group as it will be after the change.
 fn groups_of(
@@ -445,13 +459,13 @@ fn groups_of(
             groups
                 .groups_of(user_id)
                 .filter(|g| Some(&g.id) != changed_id.as_ref())
-                .map(|g| IdpGroup { id: g.id.to_string(), display_name: display_name(g) })
+                .map(|g| IdpGroup { id: group_id(app, g), display_name: display_name(g) })
                 .collect()
         })
         .unwrap_or_default();
     if let Some((_, Some(after))) = changing {
         if after.members.iter().any(|m| &**m == user_id) {
-            out.push(IdpGroup { id: after.id.to_string(), display_name: display_name(after) });
+            out.push(IdpGroup { id: group_id(app, after), display_name: display_name(after) });
         }
     }
     out.sort_by(|a, b| a.display_name.cmp(&b.display_name));

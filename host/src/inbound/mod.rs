@@ -9,6 +9,7 @@
 //! **API boundary:** HTTP handlers call [`Inbound`]; it returns canonical resources or a
 //! [`ScimError`].
 
+mod change;
 mod decide;
 mod held;
 mod list;
@@ -35,6 +36,7 @@ use crate::store::{
 };
 use crate::sync::plan::{plan_among, SnapshotApps};
 use crate::sync::AppSync;
+pub use change::{Applied, Change};
 pub use decide::{Action, RulesHook};
 pub use list::{ListPage, ListQuery, SortOrder};
 pub use synchronize::SyncReport;
@@ -257,7 +259,9 @@ impl Inbound {
         mut attrs: Map<String, Value>,
     ) -> ScimResult<Map<String, Value>> {
         screen::check_names(kind, &attrs, current)?;
-        if kind == ResourceKind::Group {
+        // A directory's groups list members the adapter resolved from the same listing;
+        // the users they name may be written after the group in the same run.
+        if kind == ResourceKind::Group && app.kind != IdpKind::Ldap {
             screen::screen_members(app, snap, current, &mut attrs, self.max_members_per_request)?;
         }
         Ok(attrs)
@@ -459,6 +463,7 @@ impl Inbound {
     /// [`UnknownMemberPolicy::Reject`]); 409 `uniqueness` when the name is taken (unless
     /// the app adopts duplicates, for users).
     pub async fn create(&self, app: &App, kind: ResourceKind, body: &Value, delivery: Delivery) -> ScimResult<Created> {
+        change::scim_writable(app)?;
         let rt = app.schemas.of(kind);
         let attrs = normalize_resource(body, rt, &self.limits)?;
         screen::check_names(kind, &attrs, None)?;
@@ -467,7 +472,10 @@ impl Inbound {
             let snap = self.store.snapshot();
             if let Some(existing) = snap.collection(&app.name, kind).and_then(|c| c.by_name(&key)).cloned() {
                 if kind == ResourceKind::User && app.duplicate == DuplicatePolicy::Adopt {
-                    match self.write_replacement(app, &snap, &existing, attrs.clone(), Action::Create, delivery).await {
+                    match self
+                        .write_replacement(app, &snap, &existing, attrs.clone(), Action::Create, delivery, &[])
+                        .await
+                    {
                         Ok(resource) => return Ok(Created { resource, adopted: true }),
                         Err(Retry::Again) => continue,
                         Err(Retry::Fail(e)) => return Err(e),
@@ -509,13 +517,14 @@ impl Inbound {
         if_match: Option<&str>,
         delivery: Delivery,
     ) -> ScimResult<Arc<StoredResource>> {
+        change::scim_writable(app)?;
         let rt = app.schemas.of(kind);
         let attrs = normalize_resource(body, rt, &self.limits)?;
         for _ in 0..MAX_ATTEMPTS {
             let snap = self.store.snapshot();
             let current = snap.get(&app.name, kind, id).cloned().ok_or_else(|| not_found(kind, id))?;
             check_if_match(&current, if_match)?;
-            match self.write_replacement(app, &snap, &current, attrs.clone(), Action::Replace, delivery).await {
+            match self.write_replacement(app, &snap, &current, attrs.clone(), Action::Replace, delivery, &[]).await {
                 Ok(r) => return Ok(r),
                 // With `If-Match`, the check above answers 412 if the resource itself changed.
                 Err(Retry::Again) => continue,
@@ -538,6 +547,7 @@ impl Inbound {
         if_match: Option<&str>,
         delivery: Delivery,
     ) -> ScimResult<Arc<StoredResource>> {
+        change::scim_writable(app)?;
         let rt = app.schemas.of(kind);
         let request = PatchRequest::parse(body)?;
         for _ in 0..MAX_ATTEMPTS {
@@ -550,7 +560,7 @@ impl Inbound {
                 return Ok(current);
             }
             let attrs = normalize_resource(&value, rt, &self.limits)?;
-            match self.write_replacement(app, &snap, &current, attrs, Action::Patch, delivery).await {
+            match self.write_replacement(app, &snap, &current, attrs, Action::Patch, delivery, &[]).await {
                 Ok(r) => return Ok(r),
                 Err(Retry::Again) => continue,
                 Err(Retry::Fail(e)) => return Err(e),
@@ -571,6 +581,7 @@ impl Inbound {
         if_match: Option<&str>,
         delivery: Delivery,
     ) -> ScimResult<()> {
+        change::scim_writable(app)?;
         for _ in 0..MAX_ATTEMPTS {
             let snap = self.store.snapshot();
             let current = snap.get(&app.name, kind, id).cloned().ok_or_else(|| not_found(kind, id))?;
@@ -617,6 +628,9 @@ impl Inbound {
         Ok(out)
     }
 
+    /// The pipeline's update step, whichever adapter calls it: screen, render, decide,
+    /// plan, apply or queue, commit (with `extra`, e.g. a directory cursor).
+    #[allow(clippy::too_many_arguments)]
     async fn write_replacement(
         &self,
         app: &App,
@@ -625,6 +639,7 @@ impl Inbound {
         attrs: Map<String, Value>,
         action: Action,
         delivery: Delivery,
+        extra: &[Mutation],
     ) -> Result<Arc<StoredResource>, Retry> {
         let kind = current.kind;
         let attrs = self.screened(app, snap, kind, Some(current), attrs).map_err(Retry::Fail)?;
@@ -637,6 +652,12 @@ impl Inbound {
             .render(app, snap, kind, &current.id, current.version + 1, &created, &now, attrs)
             .map_err(Retry::Fail)?;
         if same_content(current, &next) {
+            if !extra.is_empty() {
+                match self.store.commit(extra.to_vec()).await {
+                    Ok(()) => {}
+                    Err(e) => return Err(Retry::Fail(commit_error(e, kind))),
+                }
+            }
             return Ok(Arc::new(current.clone()));
         }
         let resource = Arc::new(next);
@@ -647,6 +668,7 @@ impl Inbound {
         }];
         let consequences = self.consequences(app, snap, Some(current), Some(&resource), action).await;
         mutations.extend(consequences.map_err(Retry::Fail)?);
+        mutations.extend_from_slice(extra);
         match self.commit(app, mutations, delivery).await.map_err(Retry::Fail)? {
             Ok(()) => Ok(resource),
             Err(CommitError::Conflict(Conflict::Stale { .. })) => Err(Retry::Again),

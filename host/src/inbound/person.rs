@@ -102,6 +102,64 @@ fn person_with_raw_json(user: &Value, raw_json: String, rt: &ResourceType, group
     }
 }
 
+/// Where a directory app's stored user or group keeps its LDAP entry: `{"dn": …,
+/// "attributes": {name: [values…]}}`, binary values already decoded (objectGUID, objectSid)
+/// or base64.
+pub const LDAP_ENTRY: &str = "urn:usersync:params:ldap:Entry";
+
+/// Builds the rules' view of a directory app's stored user: `source` is LDAP, `id` the
+/// entry's DN, `external_id` its stable id, `attributes` every fetched LDAP attribute under
+/// its LDAP name, and `raw_json` the LDAP entry. The groups come by DN and name.
+///
+/// # Errors
+/// The stored bytes are not JSON (only if corrupt).
+pub fn person_from_directory(user: &StoredResource, groups: Vec<IdpGroup>) -> Result<Person, serde_json::Error> {
+    let value: Value = serde_json::from_slice(&user.json)?;
+    let empty = Map::new();
+    let obj = value.as_object().unwrap_or(&empty);
+    let entry = obj.get(LDAP_ENTRY).cloned().unwrap_or(Value::Null);
+    let text = |key: &str| obj.get(key).and_then(scalar_text);
+    let attributes = entry
+        .get("attributes")
+        .and_then(Value::as_object)
+        .map(|attrs| {
+            attrs.iter().map(|(name, v)| Attribute { schema: None, name: name.clone(), values: texts(v) }).collect()
+        })
+        .unwrap_or_default();
+    let name = obj.get("name").and_then(Value::as_object).map(|n| {
+        let f = |k: &str| n.get(k).and_then(scalar_text);
+        Name {
+            formatted: f("formatted"),
+            family_name: f("familyName"),
+            given_name: f("givenName"),
+            middle_name: None,
+            honorific_prefix: None,
+            honorific_suffix: None,
+        }
+    });
+    Ok(Person {
+        source: Source::Ldap,
+        id: entry.get("dn").and_then(scalar_text).unwrap_or_default(),
+        external_id: Some(user.id.to_string()),
+        user_name: text("userName").unwrap_or_default(),
+        display_name: text("displayName"),
+        name,
+        nick_name: None,
+        title: text("title"),
+        user_type: None,
+        preferred_language: None,
+        locale: None,
+        timezone: None,
+        active: obj.get("active").and_then(Value::as_bool).unwrap_or(true),
+        emails: typed_values(obj.get("emails")),
+        phone_numbers: Vec::new(),
+        enterprise: None,
+        attributes,
+        groups,
+        raw_json: serde_json::to_string(&entry).unwrap_or_default(),
+    })
+}
+
 /// A scalar as text (strings as they are, numbers and booleans printed).
 fn scalar_text(v: &Value) -> Option<String> {
     match v {

@@ -10,6 +10,7 @@ use rusqlite::Connection;
 use super::accounts::{self, AccountRow, SessionRow};
 use super::apps::{self, AppRecord};
 use super::connection_settings::{self, ConnectionRow};
+use super::directory::{self, RunRecord};
 use super::tokens::{self, TokenInfo};
 use super::{open_connection, AuditEntry, FailedRow, StoreError};
 
@@ -95,6 +96,38 @@ impl Database {
     /// The database fails.
     pub async fn put_confluence_connection(&self, row: ConnectionRow) -> Result<(), StoreError> {
         self.run(move |conn| connection_settings::put(conn, &row)).await
+    }
+
+    /// Records a directory run (`id` 0: a new one) or a new status of one; its id.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn put_directory_run(&self, run: RunRecord) -> Result<i64, StoreError> {
+        self.run(move |conn| directory::put_run(conn, &run)).await
+    }
+
+    /// The newest directory runs of `app` (or of all), newest first.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn directory_runs(&self, app: Option<String>, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        self.run(move |conn| directory::runs(conn, app.as_deref(), limit)).await
+    }
+
+    /// One directory run.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn directory_run(&self, id: i64) -> Result<Option<RunRecord>, StoreError> {
+        self.run(move |conn| directory::run(conn, id)).await
+    }
+
+    /// Where `app`'s incremental sync resumes: (stream, cursor).
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn directory_cursors(&self, app: String) -> Result<Vec<(String, String)>, StoreError> {
+        self.run(move |conn| directory::cursors(conn, &app)).await
     }
 
     /// The apps made through the admin side, in creation order.

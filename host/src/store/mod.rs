@@ -18,6 +18,7 @@ pub mod apps;
 pub mod connection_settings;
 pub mod database;
 pub mod desired;
+pub mod directory;
 pub mod observed;
 pub mod outbox;
 pub mod snapshot;
@@ -141,6 +142,13 @@ pub enum Mutation {
     ForgetApp {
         app: Arc<str>,
     },
+    /// Sets (or, with `None`, forgets) where a directory app's incremental sync resumes,
+    /// in the transaction of the changes it covers.
+    Cursor {
+        app: Arc<str>,
+        stream: String,
+        cursor: Option<String>,
+    },
 }
 
 /// Why a commit was refused.
@@ -240,6 +248,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../migrations/0008_apps.sql")),
     (9, include_str!("../../migrations/0009_token_use.sql")),
     (10, include_str!("../../migrations/0010_confluence.sql")),
+    (11, include_str!("../../migrations/0011_directory.sql")),
 ];
 
 /// Applies the migrations in `host/migrations/` that the file has not seen yet.
@@ -539,8 +548,10 @@ fn apply_request(
                     return Ok(Err(conflict));
                 }
             }
+            Mutation::Cursor { app, stream, cursor } => directory::set_cursor(tx, app, stream, cursor.as_deref())?,
             Mutation::ForgetApp { app } => {
                 apps::forget(tx, app)?;
+                directory::forget(tx, app)?;
                 undo.push(Undo::Whole(Box::new(working.clone())));
                 working.forget_app(app);
             }

@@ -15,6 +15,9 @@ use crate::rules::{RuleLimits, RulesBudget};
 
 use crate::scim::schema::{AttrType, AttributeDef, CustomExtension, ResourceKind};
 
+mod directory;
+pub use directory::{DirectoryConfig, DirectoryType, Membership, SearchScope, SyncStrategy};
+
 /// Errors in the configuration file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -222,6 +225,9 @@ pub enum IdpKind {
     Okta,
     Entra,
     Generic,
+    /// An LDAP or Active Directory directory, pulled (`[apps.directory]`); it takes no
+    /// SCIM writes.
+    Ldap,
 }
 
 impl IdpKind {
@@ -231,6 +237,7 @@ impl IdpKind {
             IdpKind::Okta => "okta",
             IdpKind::Entra => "entra",
             IdpKind::Generic => "generic",
+            IdpKind::Ldap => "ldap",
         }
     }
 }
@@ -304,6 +311,9 @@ pub struct AppConfig {
     /// The deprovisioning circuit breaker (`[apps.breaker]`).
     #[serde(default)]
     pub breaker: BreakerConfig,
+    /// `[apps.directory]`: where an app of kind `ldap` reads its people and groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectoryConfig>,
 }
 
 /// `[apps.rate_limit]`: a token bucket over an app's authenticated SCIM requests (a Bulk
@@ -534,7 +544,7 @@ impl AppConfig {
     pub fn unknown_member_policy(&self) -> UnknownMemberPolicy {
         self.unknown_members.unwrap_or(match self.kind {
             IdpKind::Generic => UnknownMemberPolicy::Reject,
-            IdpKind::Onelogin | IdpKind::Okta | IdpKind::Entra => UnknownMemberPolicy::Drop,
+            IdpKind::Onelogin | IdpKind::Okta | IdpKind::Entra | IdpKind::Ldap => UnknownMemberPolicy::Drop,
         })
     }
 
@@ -782,6 +792,22 @@ impl AppConfig {
             )));
         }
         self.rule_settings()?;
+        match (&self.directory, self.kind) {
+            (Some(d), IdpKind::Ldap) => d.validate(&self.name)?,
+            (None, IdpKind::Ldap) => {
+                return Err(ConfigError::Invalid(format!(
+                    "app {}: kind \"ldap\" needs an [apps.directory] section",
+                    self.name
+                )))
+            }
+            (Some(_), _) => {
+                return Err(ConfigError::Invalid(format!(
+                    "app {}: [apps.directory] is for apps of kind \"ldap\"",
+                    self.name
+                )))
+            }
+            (None, _) => {}
+        }
         let mut urns = HashSet::new();
         for ext in &self.extensions {
             ext.to_extension()?;

@@ -1,0 +1,451 @@
+//! One directory app's runs: the full reconcile (a paged listing of every person and
+//! group, compared with what the app stores) and the incremental runs between them (RFC 4533
+//! content sync, Active Directory's `uSNChanged`, or `modifyTimestamp`). Every change goes
+//! through `Inbound::apply`, the same pipeline SCIM writes take, so the rules, the outbox
+//! and the audit log treat a directory person exactly like a SCIM one.
+//!
+//! Safety rails: nothing is deprovisioned after a search that failed or was cut short, or
+//! that found no people at all; and a run that would deprovision more than the app's
+//! threshold applies nothing and waits for an administrator's approval.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::client::{Conn, Entry, Target};
+use super::codec;
+use super::entry::{self, Skipped};
+use super::report::{Item, RunKind, RunReport};
+use super::DirectoryError;
+use crate::config::{Membership, SearchScope};
+use crate::inbound::{Applied, Change, Delivery, Inbound};
+use crate::scim::schema::ResourceKind;
+use crate::store::{Mutation, Store, StoredResource};
+
+/// Changes applied at once during a run: enough to fill the store's group commits.
+const CONCURRENCY: usize = 16;
+
+/// The attributes always read of a person, whatever the app fetches for its rules.
+const PERSON_ATTRS: [&str; 12] = [
+    "cn",
+    "sn",
+    "givenName",
+    "displayName",
+    "mail",
+    "title",
+    "userAccountControl",
+    "accountExpires",
+    "memberOf",
+    "entryUUID",
+    "objectGUID",
+    "modifyTimestamp",
+];
+
+/// A listing of the directory: its people and groups by stable id.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub people: BTreeMap<String, Map<String, Value>>,
+    pub groups: BTreeMap<String, Map<String, Value>>,
+    pub skipped: Vec<Skipped>,
+    pub referrals: Vec<String>,
+}
+
+/// A directory app's sync: where it reads, and where it writes.
+pub struct DirectorySync {
+    pub app: Arc<str>,
+    pub target: Target,
+    pub inbound: Arc<Inbound>,
+    pub store: Store,
+}
+
+impl DirectorySync {
+    /// The attributes a person search asks for.
+    pub fn person_attrs(&self) -> Vec<String> {
+        let cfg = &self.target.config;
+        let mut attrs: Vec<String> =
+            if cfg.attributes.is_empty() { vec!["*".to_owned()] } else { cfg.attributes.clone() };
+        attrs.extend(PERSON_ATTRS.iter().map(|a| (*a).to_owned()));
+        attrs.push(cfg.username_attribute().to_owned());
+        attrs.push(cfg.id_attribute().to_owned());
+        attrs.sort_by_key(|a| a.to_ascii_lowercase());
+        attrs.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        attrs
+    }
+
+    fn group_attrs(&self) -> Vec<String> {
+        let cfg = &self.target.config;
+        vec![
+            "*".to_owned(),
+            cfg.id_attribute().to_owned(),
+            "entryUUID".to_owned(),
+            "objectGUID".to_owned(),
+            "modifyTimestamp".to_owned(),
+        ]
+    }
+
+    /// Reads every person and group (paged), resolving memberships to stable ids.
+    ///
+    /// # Errors
+    /// Any search failed or was cut short: a partial listing is never returned.
+    pub async fn list(&self, conn: &mut Conn) -> Result<Listing, DirectoryError> {
+        let cfg = self.target.config.clone();
+        let now = time::OffsetDateTime::now_utc();
+        let attrs = self.person_attrs();
+        let attrs: Vec<&str> = attrs.iter().map(String::as_str).collect();
+        let found = conn.paged(&cfg.user_base, cfg.user_scope, cfg.user_filter(), &attrs, cfg.page_size).await?;
+        let mut listing = Listing { referrals: found.referrals, ..Listing::default() };
+        let mut by_dn: HashMap<String, String> = HashMap::new();
+        let mut member_of: Vec<(String, Vec<String>)> = Vec::new();
+        for e in &found.entries {
+            match (entry::stable_id(&cfg, e), entry::person(&cfg, e, now)) {
+                (Ok(id), Ok(attrs)) => {
+                    by_dn.insert(codec::normalize_dn(&e.dn), id.clone());
+                    if cfg.membership() == Membership::MemberOf {
+                        member_of.push((id.clone(), e.values("memberOf").cloned().unwrap_or_default()));
+                    }
+                    listing.people.insert(id, attrs);
+                }
+                (Err(s), _) | (_, Err(s)) => listing.skipped.push(s),
+            }
+        }
+        let Some(group_base) = cfg.group_base.clone() else { return Ok(listing) };
+        let gattrs = self.group_attrs();
+        let gattrs: Vec<&str> = gattrs.iter().map(String::as_str).collect();
+        let groups = conn.paged(&group_base, cfg.group_scope, cfg.group_filter(), &gattrs, cfg.page_size).await?;
+        listing.referrals.extend(groups.referrals);
+        let mut group_dns: HashMap<String, String> = HashMap::new();
+        let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut group_entries = Vec::new();
+        for g in groups.entries {
+            let id = match entry::stable_id(&cfg, &g) {
+                Ok(id) => id,
+                Err(s) => {
+                    listing.skipped.push(s);
+                    continue;
+                }
+            };
+            group_dns.insert(codec::normalize_dn(&g.dn), id.clone());
+            let ids = members.entry(id.clone()).or_default();
+            match cfg.membership() {
+                Membership::Member | Membership::UniqueMember => {
+                    let attr = if cfg.membership() == Membership::Member { "member" } else { "uniqueMember" };
+                    for dn in self.all_member_dns(conn, &g, attr).await? {
+                        if let Some(uid) = by_dn.get(&codec::normalize_dn(&dn)) {
+                            ids.insert(uid.clone());
+                        }
+                    }
+                }
+                Membership::MemberOf => {}
+            }
+            if cfg.nested_groups {
+                for dn in self.nested_members(conn, &g.dn).await? {
+                    if let Some(uid) = by_dn.get(&codec::normalize_dn(&dn)) {
+                        ids.insert(uid.clone());
+                    }
+                }
+            }
+            group_entries.push((id, g));
+        }
+        for (uid, dns) in member_of {
+            for dn in dns {
+                if let Some(gid) = group_dns.get(&codec::normalize_dn(&dn)) {
+                    members.entry(gid.clone()).or_default().insert(uid.clone());
+                }
+            }
+        }
+        for (id, g) in group_entries {
+            let ids: Vec<String> = members.remove(&id).unwrap_or_default().into_iter().collect();
+            listing.groups.insert(id, entry::group(&g, &ids));
+        }
+        Ok(listing)
+    }
+
+    /// A group's member DNs in `attr`, fetched in ranges when the server hands them out so
+    /// (AD past 1,500 members answers `member` empty and `member;range=0-1499` instead).
+    async fn all_member_dns(&self, conn: &mut Conn, group: &Entry, attr: &str) -> Result<Vec<String>, DirectoryError> {
+        let ranged = group.attrs.iter().find_map(|(name, values)| {
+            codec::parse_ranged_attribute(name).filter(|r| r.base.eq_ignore_ascii_case(attr)).map(|r| (r, values))
+        });
+        match ranged {
+            Some((range, first)) => {
+                let values = conn.ranged_values(&group.dn, &range, first.clone()).await?;
+                Ok(values)
+            }
+            None => Ok(entry::member_dns(group, attr)),
+        }
+    }
+
+    /// Every person in `group_dn` through nested groups (AD's LDAP_MATCHING_RULE_IN_CHAIN).
+    async fn nested_members(&self, conn: &mut Conn, group_dn: &str) -> Result<Vec<String>, DirectoryError> {
+        let cfg = &self.target.config;
+        let filter = format!(
+            "(&{}(memberOf:{}:={}))",
+            cfg.user_filter(),
+            codec::MATCHING_RULE_IN_CHAIN,
+            codec::escape_filter_value(group_dn)
+        );
+        let found = conn.paged(&cfg.user_base, cfg.user_scope, &filter, &["1.1"], cfg.page_size).await?;
+        Ok(found.entries.into_iter().map(|e| e.dn).collect())
+    }
+
+    /// A full reconcile: list the directory, then make the app match it. `allowed` lifts
+    /// the deletion threshold up to that many deprovisionings (an approved run).
+    pub async fn full(&self, allowed: Option<usize>, cursor: Option<(String, String)>) -> RunReport {
+        let mut report = RunReport::start(&self.app, RunKind::Full);
+        let listing = match self.target.open().await {
+            Ok(mut conn) => {
+                let listing = self.list(&mut conn).await;
+                conn.close().await;
+                listing
+            }
+            Err(e) => Err(e),
+        };
+        let listing = match listing {
+            Ok(l) => l,
+            Err(e) => return report.failed(&e),
+        };
+        for r in &listing.referrals {
+            report.warn(format!("referral not chased: {r}"));
+        }
+        for s in &listing.skipped {
+            report.skipped.push(Item::new(&s.dn, &s.dn, &s.reason));
+        }
+        let snap = self.inbound.snapshot();
+        let stored_people: Vec<Arc<StoredResource>> =
+            snap.collection(&self.app, ResourceKind::User).map(|c| c.iter().cloned().collect()).unwrap_or_default();
+        let stored_groups: Vec<Arc<StoredResource>> =
+            snap.collection(&self.app, ResourceKind::Group).map(|c| c.iter().cloned().collect()).unwrap_or_default();
+        if listing.people.is_empty() && !stored_people.is_empty() {
+            let e = DirectoryError::Refused(format!(
+                "the directory returned no people (the app has {}); nothing was changed or deprovisioned",
+                stored_people.len()
+            ));
+            return report.failed(&e);
+        }
+        let gone_people: Vec<&Arc<StoredResource>> =
+            stored_people.iter().filter(|r| !listing.people.contains_key(&*r.id)).collect();
+        let newly_inactive: Vec<(&String, &Map<String, Value>)> = listing
+            .people
+            .iter()
+            .filter(|(id, attrs)| {
+                attrs.get("active") == Some(&Value::Bool(false))
+                    && snap.get(&self.app, ResourceKind::User, id).is_some_and(|r| is_active(r))
+            })
+            .collect();
+        let deprovisions = gone_people.len() + newly_inactive.len();
+        let limit = self.threshold(stored_people.len());
+        if deprovisions > limit && allowed.is_none_or(|a| deprovisions > a) {
+            for r in &gone_people {
+                report.deleted.push(Item::new(&r.id, &r.name_key, "no longer in the directory"));
+            }
+            for (id, attrs) in &newly_inactive {
+                report.disabled.push(Item::new(id, &user_name(attrs), "disabled in the directory"));
+            }
+            report.awaiting(format!(
+                "this run would deprovision {deprovisions} people, more than the threshold of {limit}: nothing was applied; approve it to go ahead"
+            ));
+            return report.finish();
+        }
+        // Groups first: people written after them find their groups in place and are
+        // decided once.
+        let group_changes = listing.groups.into_iter().map(|(id, attrs)| Change::Put {
+            kind: ResourceKind::Group,
+            id: Arc::from(id.as_str()),
+            attrs,
+        });
+        self.apply_all(group_changes, &mut report).await;
+        let person_changes = listing.people.into_iter().map(|(id, attrs)| Change::Put {
+            kind: ResourceKind::User,
+            id: Arc::from(id.as_str()),
+            attrs,
+        });
+        self.apply_all(person_changes, &mut report).await;
+        let gone_groups = stored_groups
+            .iter()
+            .filter(|g| !self.group_listed(g, &report))
+            .map(|g| Change::Gone { kind: ResourceKind::Group, id: g.id.clone() });
+        self.apply_all(gone_groups.collect::<Vec<_>>().into_iter(), &mut report).await;
+        let gone = gone_people.into_iter().map(|r| Change::Gone { kind: ResourceKind::User, id: r.id.clone() });
+        self.apply_all(gone.collect::<Vec<_>>().into_iter(), &mut report).await;
+        if let Some((stream, value)) = cursor {
+            if let Err(e) = self.store.commit(vec![self.cursor(&stream, Some(value))]).await {
+                report.warn(format!("cannot store the cursor: {e}"));
+            }
+        }
+        report.finish()
+    }
+
+    /// Whether a stored group was in this run's listing (it was written, or found unchanged).
+    fn group_listed(&self, group: &StoredResource, report: &RunReport) -> bool {
+        report.seen_groups.contains(&*group.id)
+    }
+
+    /// The most people one run may deprovision without approval.
+    pub fn threshold(&self, people: usize) -> usize {
+        let cfg = &self.target.config;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let share = (people as f64 * cfg.deletion_threshold_percent / 100.0).floor() as usize;
+        share.max(cfg.deletion_threshold_count)
+    }
+
+    pub fn cursor(&self, stream: &str, value: Option<String>) -> Mutation {
+        Mutation::Cursor { app: self.app.clone(), stream: stream.to_owned(), cursor: value }
+    }
+
+    /// Applies changes, [`CONCURRENCY`] at a time, each into the report.
+    pub async fn apply_all(&self, changes: impl Iterator<Item = Change>, report: &mut RunReport) {
+        use futures_util::stream::{self, StreamExt};
+        let Some(app) = self.inbound.app(&self.app) else {
+            report.warn("the app was removed during the run".to_owned());
+            return;
+        };
+        let app = &app;
+        let results: Vec<(Change, Result<Applied, String>)> = stream::iter(changes)
+            .map(|change| async move {
+                let result =
+                    self.inbound.apply(app, change.clone(), Vec::new(), Delivery::Queued).await.map_err(|e| e.detail);
+                (change, result)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for (change, result) in results {
+            report.record(&change, result);
+        }
+    }
+
+    /// Applies one change with `extra` (the cursor that covers it) in its transaction.
+    pub async fn apply_one(&self, change: Change, extra: Vec<Mutation>, report: &mut RunReport) {
+        let Some(app) = self.inbound.app(&self.app) else { return };
+        let result = self.inbound.apply(&app, change.clone(), extra, Delivery::Queued).await.map_err(|e| e.detail);
+        report.record(&change, result);
+    }
+
+    /// Commits a cursor alone (a run that changed nothing).
+    pub async fn store_cursor(&self, stream: &str, value: Option<String>, report: &mut RunReport) {
+        if let Err(e) = self.store.commit(vec![self.cursor(stream, value)]).await {
+            report.warn(format!("cannot store the cursor: {e}"));
+        }
+    }
+
+    /// The stored person or group whose entry is `dn` (or whose entryUUID is `uuid`).
+    pub fn stored_by_uuid(&self, uuid: &str) -> Option<(ResourceKind, Arc<str>)> {
+        let snap = self.inbound.snapshot();
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            if let Some(r) = snap.get(&self.app, kind, uuid) {
+                return Some((kind, r.id.clone()));
+            }
+        }
+        // An id attribute other than entryUUID: look the UUID up in the stored entries.
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            let Some(coll) = snap.collection(&self.app, kind) else { continue };
+            for r in coll.iter() {
+                let Ok(v) = r.value() else { continue };
+                let found = v
+                    .pointer(&format!("/{}/attributes/entryUUID/0", crate::inbound::person::LDAP_ENTRY))
+                    .and_then(Value::as_str)
+                    .is_some_and(|u| u.eq_ignore_ascii_case(uuid));
+                if found {
+                    return Some((kind, r.id.clone()));
+                }
+            }
+        }
+        None
+    }
+
+    /// Person ids by their entry's normalised DN, from what the app stores.
+    pub fn people_by_dn(&self) -> HashMap<String, String> {
+        let snap = self.inbound.snapshot();
+        snap.collection(&self.app, ResourceKind::User)
+            .map(|c| {
+                c.iter()
+                    .filter_map(|r| r.external_id.as_ref().map(|dn| (codec::normalize_dn(dn), r.id.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A group entry's stored attributes, its members resolved against the stored people
+    /// and `extra` (people of the same batch, by normalised DN).
+    pub async fn group_change(
+        &self,
+        conn: &mut Conn,
+        group: &Entry,
+        people: &HashMap<String, String>,
+    ) -> Result<Change, DirectoryError> {
+        let cfg = self.target.config.clone();
+        let id =
+            entry::stable_id(&cfg, group).map_err(|s| DirectoryError::Malformed(format!("{}: {}", s.dn, s.reason)))?;
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        match cfg.membership() {
+            Membership::Member | Membership::UniqueMember => {
+                let attr = if cfg.membership() == Membership::Member { "member" } else { "uniqueMember" };
+                for dn in self.all_member_dns(conn, group, attr).await? {
+                    if let Some(uid) = people.get(&codec::normalize_dn(&dn)) {
+                        ids.insert(uid.clone());
+                    }
+                }
+            }
+            Membership::MemberOf => {
+                let filter = format!("(&{}(memberOf={}))", cfg.user_filter(), codec::escape_filter_value(&group.dn));
+                let found = conn.paged(&cfg.user_base, cfg.user_scope, &filter, &["1.1"], cfg.page_size).await?;
+                for e in found.entries {
+                    if let Some(uid) = people.get(&codec::normalize_dn(&e.dn)) {
+                        ids.insert(uid.clone());
+                    }
+                }
+            }
+        }
+        if cfg.nested_groups {
+            for dn in self.nested_members(conn, &group.dn).await? {
+                if let Some(uid) = people.get(&codec::normalize_dn(&dn)) {
+                    ids.insert(uid.clone());
+                }
+            }
+        }
+        let ids: Vec<String> = ids.into_iter().collect();
+        Ok(Change::Put { kind: ResourceKind::Group, id: Arc::from(id.as_str()), attrs: entry::group(group, &ids) })
+    }
+
+    /// Whether an entry is a group of the app (under the group base, of a group class).
+    pub fn is_group(&self, e: &Entry) -> bool {
+        let cfg = &self.target.config;
+        let Some(base) = &cfg.group_base else { return false };
+        codec::dn_is_under(&e.dn, base)
+            && e.values("objectClass").is_some_and(|classes| {
+                classes.iter().any(|c| {
+                    let c = c.to_ascii_lowercase();
+                    c == "group" || c == "groupofnames" || c == "groupofuniquenames" || c == "posixgroup"
+                })
+            })
+    }
+
+    /// The scope and the base that cover both the people and the groups (for one content
+    /// sync search over both).
+    pub fn common_base(&self) -> (String, SearchScope) {
+        let cfg = &self.target.config;
+        let Some(group_base) = &cfg.group_base else { return (cfg.user_base.clone(), cfg.user_scope) };
+        let a: Vec<String> = cfg.user_base.split(',').map(|p| p.trim().to_owned()).collect();
+        let b: Vec<String> = group_base.split(',').map(|p| p.trim().to_owned()).collect();
+        let common: Vec<String> = a
+            .iter()
+            .rev()
+            .zip(b.iter().rev())
+            .take_while(|(x, y)| x.eq_ignore_ascii_case(y))
+            .map(|(x, _)| x.clone())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        (common.join(","), SearchScope::Sub)
+    }
+}
+
+fn is_active(r: &StoredResource) -> bool {
+    r.value().ok().and_then(|v| v.get("active").and_then(Value::as_bool)).unwrap_or(true)
+}
+
+fn user_name(attrs: &Map<String, Value>) -> String {
+    attrs.get("userName").and_then(Value::as_str).unwrap_or_default().to_owned()
+}
