@@ -34,6 +34,8 @@ pub enum StartError {
     Confluence(String),
     #[error("TLS: {0}")]
     Tls(#[from] crate::http::tls::TlsError),
+    #[error("directory: {0}")]
+    Directory(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
 }
@@ -44,6 +46,8 @@ pub struct Service {
     pub inbound: Arc<Inbound>,
     /// Each app's Confluence side (empty without `[confluence]`).
     pub confluence: HashMap<String, Arc<AppSync>>,
+    /// Each directory app's runner.
+    pub directories: Arc<crate::directory::Directories>,
 }
 
 /// Logs to stderr, filtered by `USERSYNC_LOG` (`tracing` directives; default
@@ -142,7 +146,16 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
         confluence: wiring.map(|w| w as Arc<dyn ConfluenceApps>),
         tokens: Some(tokens.clone()),
     };
-    let mut admin = Admin::new(inbound.clone(), store, Database::new(&db)).with_runtime(runtime);
+    // Directory apps: each pulled on its own schedule, into the same pipeline.
+    let directories = Arc::new(crate::directory::Directories::default());
+    for app in config.apps.iter().filter(|a| a.directory.is_some()) {
+        let runner = crate::directory::start(app, &config.base_dir, inbound.clone(), store.clone(), Database::new(&db))
+            .map_err(|e| StartError::Directory(format!("app {}: {e}", app.name)))?;
+        directories.insert(&app.name, runner);
+    }
+    let mut admin = Admin::new(inbound.clone(), store, Database::new(&db))
+        .with_runtime(runtime)
+        .with_directories(directories.clone());
     if let Some(c) = &config.confluence {
         let sign_in = match (&c.username, &c.password_env, &c.password_file, &c.token_env, &c.token_file) {
             (Some(user), Some(var), _, _, _) => format!("user {user}, password from ${var}"),
@@ -179,7 +192,7 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
     } else {
         api
     };
-    Ok(Service { router, inbound, confluence: confluence_apps })
+    Ok(Service { router, inbound, confluence: confluence_apps, directories })
 }
 
 /// How often the groups the rules need are checked again (only after a module change, or

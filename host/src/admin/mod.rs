@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod apps;
 pub mod connection;
+pub mod directory;
 pub mod runs;
 mod search;
 
@@ -61,6 +62,8 @@ pub struct Admin {
     runs: runs::SyncRuns,
     /// The people search's index, brought up to date by each search.
     search: std::sync::Mutex<search::SearchIndex>,
+    /// The directory apps' runners.
+    directories: Arc<crate::directory::Directories>,
 }
 
 /// The Confluence page.
@@ -213,7 +216,15 @@ impl Admin {
             runtime: None,
             runs: runs::SyncRuns::default(),
             search: std::sync::Mutex::new(search::SearchIndex::default()),
+            directories: Arc::new(crate::directory::Directories::default()),
         }
+    }
+
+    /// The directory apps' runners (started by the server).
+    #[must_use]
+    pub fn with_directories(mut self, directories: Arc<crate::directory::Directories>) -> Self {
+        self.directories = directories;
+        self
     }
 
     /// Lets apps be created, changed and removed at run time.

@@ -16,6 +16,9 @@ use super::codec;
 use super::DirectoryError;
 use crate::config::{DirectoryConfig, SearchScope};
 
+/// The values asked for per range-retrieval request (AD's default MaxValRange).
+pub const RANGE_STEP: usize = 1500;
+
 /// One entry as read: text values, and the values that are not UTF-8 kept as bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
@@ -323,6 +326,26 @@ impl Conn {
             last = chunk.0;
         }
         Ok(values)
+    }
+
+    /// Every value of `attr` of `dn`, asked for in ranges of [`RANGE_STEP`] from the first.
+    ///
+    /// # Errors
+    /// A chunk's search failed.
+    pub async fn ranged_from_start(&mut self, dn: &str, attr: &str) -> Result<Vec<String>, DirectoryError> {
+        let request = format!("{attr};range=0-{}", RANGE_STEP - 1);
+        let entry = self
+            .read(dn, &[request.as_str()])
+            .await?
+            .ok_or_else(|| DirectoryError::Malformed(format!("{dn} vanished during range retrieval")))?;
+        let ranged = entry.attrs.iter().find_map(|(name, vals)| {
+            codec::parse_ranged_attribute(name).filter(|r| r.base.eq_ignore_ascii_case(attr)).map(|r| (r, vals.clone()))
+        });
+        match ranged {
+            Some((range, first)) => self.ranged_values(dn, &range, first).await,
+            // The server ignored the range: the plain attribute is whole.
+            None => Ok(entry.values(attr).cloned().unwrap_or_default()),
+        }
     }
 
     /// The underlying handle, for a search kept open (RFC 4533 refreshAndPersist).

@@ -124,7 +124,9 @@ pub fn person(
     attrs.insert("externalId".into(), json!(entry.dn));
     let given = entry.first("givenName");
     let family = entry.first("sn");
-    let display = entry.first("displayName").or_else(|| entry.first("cn"));
+    // Only LDAP's own displayName: the SDK's LDAP order is displayName, then givenName +
+    // sn, then cn, and a cn copied here would hide a changed sn.
+    let display = entry.first("displayName");
     if given.is_some() || family.is_some() {
         let mut name = Map::new();
         if let Some(g) = given {

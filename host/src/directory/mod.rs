@@ -86,3 +86,24 @@ impl Directories {
         names
     }
 }
+
+/// Starts a directory app's runner: its target built from `app`'s `[apps.directory]` (the
+/// password read from the environment or its file) and its schedule spawned.
+///
+/// # Errors
+/// The app has no directory section, or its password or CA file cannot be read.
+pub fn start(
+    app: &crate::config::AppConfig,
+    base_dir: &std::path::Path,
+    inbound: Arc<crate::inbound::Inbound>,
+    store: crate::store::Store,
+    db: crate::store::Database,
+) -> Result<Arc<DirectoryRunner>, DirectoryError> {
+    let config = app.directory.clone().ok_or_else(|| DirectoryError::NoApp(app.name.clone()))?;
+    let password = config.password(base_dir).map_err(|e| DirectoryError::Config(e.to_string()))?;
+    let target = client::Target::new(config, password, base_dir)?;
+    let sync = Arc::new(sync::DirectorySync { app: Arc::from(app.name.as_str()), target, inbound, store });
+    let runner = DirectoryRunner::new(sync, db);
+    runner.spawn();
+    Ok(runner)
+}

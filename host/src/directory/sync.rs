@@ -172,7 +172,17 @@ impl DirectorySync {
                 let values = conn.ranged_values(&group.dn, &range, first.clone()).await?;
                 Ok(values)
             }
-            None => Ok(entry::member_dns(group, attr)),
+            None => {
+                let values = entry::member_dns(group, attr);
+                if self.target.config.is_ad() && values.len() >= super::client::RANGE_STEP {
+                    // AD hands out at most MaxValRange values of an attribute at once (1,500
+                    // by default, but a domain may set less or more): read a large list in
+                    // ranges so none is missed, whatever the server's limit.
+                    conn.ranged_from_start(&group.dn, attr).await
+                } else {
+                    Ok(values)
+                }
+            }
         }
     }
 

@@ -44,7 +44,7 @@ use crate::store::{AuditFilter, DesiredOutcome, DesiredUser};
 pub const ADMIN: &str = "@admin";
 
 /// The error response for a request without a valid admin token, or for an unknown app.
-fn refuse(state: &HttpState, headers: &HeaderMap, app: &str) -> Option<Response> {
+pub(super) fn refuse(state: &HttpState, headers: &HeaderMap, app: &str) -> Option<Response> {
     authorize(state, headers).or_else(|| known_app(state, app))
 }
 
@@ -137,7 +137,7 @@ pub(super) async fn audit(
 }
 
 /// A typed body as JSON.
-fn typed<T: Serialize>(code: StatusCode, body: &T) -> Response {
+pub(super) fn typed<T: Serialize>(code: StatusCode, body: &T) -> Response {
     match serde_json::to_string(body) {
         Ok(s) => json_response(code, s),
         Err(e) => error_response(&ScimError::internal(e.to_string())),
@@ -515,7 +515,7 @@ fn change_error(e: &ChangeError) -> Response {
     }
 }
 
-fn admin_error(e: &AdminError) -> Response {
+pub(super) fn admin_error(e: &AdminError) -> Response {
     let scim = match e {
         AdminError::NoApp(_) => ScimError::not_found(e.to_string()),
         AdminError::Invalid(m) | AdminError::Refused(m) => ScimError::invalid_value(m.clone()),

@@ -14,6 +14,7 @@
 //! **Architecture invariant:** handlers only translate HTTP to [`Inbound`] calls and back.
 
 pub mod admin;
+mod admin_directory;
 mod bulk;
 mod connection;
 mod discovery;
@@ -153,6 +154,14 @@ pub fn router(state: HttpState) -> Router {
         .route("/admin/v1/apps/{app}/outbox/discard", post(admin::discard))
         .route("/admin/v1/apps/{app}/outbox/refused/{seq}/{verdict}", post(admin::settle_refused))
         .route("/admin/v1/apps/{app}/sync", post(admin::sync))
+        .route("/admin/v1/apps/{app}/directory", get(admin_directory::status))
+        .route("/admin/v1/apps/{app}/directory/runs", get(admin_directory::runs))
+        .route("/admin/v1/apps/{app}/directory/runs/{id}", get(admin_directory::run))
+        .route("/admin/v1/apps/{app}/directory/runs/{id}/{verdict}", post(admin_directory::settle))
+        .route("/admin/v1/apps/{app}/directory/sync", post(admin_directory::sync))
+        .route("/admin/v1/apps/{app}/directory/test", post(admin_directory::test_user))
+        .route("/admin/v1/apps/{app}/directory/test-connection", post(admin_directory::test_connection))
+        .route("/admin/v1/apps/{app}/directory/test-auth", post(admin_directory::test_auth))
         .merge(scim)
         .fallback(not_found)
         .with_state(state.clone());

@@ -39,6 +39,8 @@ pub struct Stack {
     pub tokens: HashMap<String, String>,
     pub confluence: HashMap<String, Arc<AppSync>>,
     pub inbound: Arc<usersync::inbound::Inbound>,
+    /// The directory apps' runners.
+    pub directories: Arc<usersync::directory::Directories>,
     pub dir: PathBuf,
     pub http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
@@ -47,6 +49,9 @@ pub struct Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         self.server.abort();
+        for name in self.directories.names() {
+            self.directories.remove(&name);
+        }
         // A stack restarted on the same store must not have the old one's workers still
         // applying its in-memory queue.
         for sync in self.confluence.values() {
@@ -203,6 +208,7 @@ impl Stack {
             tokens,
             confluence: service.confluence,
             inbound: service.inbound,
+            directories: service.directories,
             dir,
             http: reqwest::Client::new(),
             server,
@@ -267,6 +273,20 @@ impl Stack {
     /// The Confluence groups `username` is in.
     pub fn groups_of(&self, username: &str) -> Vec<String> {
         self.emulator.snapshot().groups.into_iter().filter(|(_, m)| m.contains(username)).map(|(g, _)| g).collect()
+    }
+
+    /// An admin API request (`/admin/v1{path}`, with the admin token): status and JSON body.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}/admin/v1{path}", self.url);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, url).bearer_auth(&self.tokens[usersync::http::admin::ADMIN]);
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        let response = request.send().await.expect("admin request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// The service's health with its details (`/admin/v1/health`, with the admin token).

@@ -18,6 +18,7 @@ mod flows;
 mod grants;
 mod harness;
 mod kill;
+mod ldap;
 mod ldap_servers;
 mod settings;
 mod synchronize;
