@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod active_directory;
 mod apps;
 mod breaker;
 mod browser;
