@@ -9,6 +9,7 @@
 //! crate imports it. It is the one place besides `main` where errors are `anyhow`.
 
 pub mod check;
+pub mod ldap;
 pub mod rules_crate;
 
 use std::path::PathBuf;
@@ -84,6 +85,11 @@ enum Command {
         app: String,
         /// Their SCIM id, or their Confluence username.
         id: String,
+    },
+    /// Directory (LDAP, Active Directory) apps: run reports, Test Sync, a run now, approval.
+    Ldap {
+        #[command(subcommand)]
+        command: ldap::LdapCommand,
     },
     /// Confluence operations waiting in the outbox (and why, when UserSync's own setup holds
     /// them), those the deprovisioning circuit breaker holds, and those Confluence refused;
@@ -270,6 +276,7 @@ pub fn run() -> Result<()> {
                 None => bail!("no decision stored for {id:?} in app {app}"),
             }
         }
+        Command::Ldap { command } => ldap::run(command)?,
         Command::Outbox { command: Some(OutboxCommand::Approve(args)), .. } => settle_held(args, true)?,
         Command::Outbox { command: Some(OutboxCommand::Discard(args)), .. } => settle_held(args, false)?,
         Command::Outbox { config, app, command: None } => {

@@ -62,15 +62,7 @@ pub struct DirectorySync {
 impl DirectorySync {
     /// The attributes a person search asks for.
     pub fn person_attrs(&self) -> Vec<String> {
-        let cfg = &self.target.config;
-        let mut attrs: Vec<String> =
-            if cfg.attributes.is_empty() { vec!["*".to_owned()] } else { cfg.attributes.clone() };
-        attrs.extend(PERSON_ATTRS.iter().map(|a| (*a).to_owned()));
-        attrs.push(cfg.username_attribute().to_owned());
-        attrs.push(cfg.id_attribute().to_owned());
-        attrs.sort_by_key(|a| a.to_ascii_lowercase());
-        attrs.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-        attrs
+        person_attrs(&self.target.config)
     }
 
     fn group_attrs(&self) -> Vec<String> {
@@ -450,6 +442,18 @@ impl DirectorySync {
             .collect();
         (common.join(","), SearchScope::Sub)
     }
+}
+
+/// The attributes a person search asks for: the app's list (all by default) and those the
+/// pipeline always reads.
+pub fn person_attrs(cfg: &crate::config::DirectoryConfig) -> Vec<String> {
+    let mut attrs: Vec<String> = if cfg.attributes.is_empty() { vec!["*".to_owned()] } else { cfg.attributes.clone() };
+    attrs.extend(PERSON_ATTRS.iter().map(|a| (*a).to_owned()));
+    attrs.push(cfg.username_attribute().to_owned());
+    attrs.push(cfg.id_attribute().to_owned());
+    attrs.sort_by_key(|a| a.to_ascii_lowercase());
+    attrs.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    attrs
 }
 
 fn is_active(r: &StoredResource) -> bool {

@@ -13,9 +13,9 @@ use super::codec;
 use super::entry;
 use super::sync::DirectorySync;
 use super::DirectoryError;
-use crate::config::Membership;
+use crate::config::{DirectoryConfig, Membership};
 use crate::inbound::RulesHook;
-use crate::rules::types::{AttributeDecision, IdpGroup};
+use crate::rules::types::{AttributeDecision, Decisions, IdpGroup};
 use crate::scim::schema::ResourceKind;
 use crate::store::StoredResource;
 
@@ -102,20 +102,17 @@ pub struct TestSync {
     pub decision_error: Option<String>,
 }
 
-/// Looks `login` up by the app's username attribute and decides about them.
+/// Looks `login` up by the app's username attribute (escaped per RFC 4515): the entry and
+/// its groups.
 ///
 /// # Errors
-/// The directory failed, or has no such person.
-pub async fn test_user(
-    sync: &DirectorySync,
-    rules: Option<&Arc<RulesHook>>,
-    login: &str,
-) -> Result<TestSync, DirectoryError> {
-    let cfg = sync.target.config.clone();
-    let mut conn = sync.target.open().await?;
+/// The directory failed, or has no such person (or several).
+pub async fn look_up(target: &Target, login: &str) -> Result<(Entry, Vec<FoundGroup>), DirectoryError> {
+    let cfg = &target.config;
+    let mut conn = target.open().await?;
     let filter =
         format!("(&{}({}={}))", cfg.user_filter(), cfg.username_attribute(), codec::escape_filter_value(login.trim()));
-    let attrs = sync.person_attrs();
+    let attrs = super::sync::person_attrs(cfg);
     let attrs: Vec<&str> = attrs.iter().map(String::as_str).collect();
     let found = conn.paged(&cfg.user_base, cfg.user_scope, &filter, &attrs, cfg.page_size).await?;
     let person: Entry = match found.entries.len() {
@@ -133,37 +130,41 @@ pub async fn test_user(
             return Err(DirectoryError::Refused(format!("{n} people have {}={login}", cfg.username_attribute())));
         }
     };
-    let groups = groups_of(sync, &mut conn, &person).await?;
+    let groups = groups_of(cfg, &mut conn, &person).await?;
     conn.close().await;
+    Ok((person, groups))
+}
+
+/// What Test Sync shows of an entry, before any decision.
+pub fn shown(cfg: &DirectoryConfig, person: &Entry, groups: &[FoundGroup]) -> TestSync {
     let now = time::OffsetDateTime::now_utc();
-    let (active, inactive_reason) = entry::active(&cfg, &person, now);
-    let id = entry::stable_id(&cfg, &person).ok();
-    let mut out = TestSync {
+    let (active, inactive_reason) = entry::active(cfg, person, now);
+    TestSync {
         dn: person.dn.clone(),
-        id: id.clone(),
+        id: entry::stable_id(cfg, person).ok(),
         username: person.first(cfg.username_attribute()).map(str::to_owned),
         active,
         inactive_reason: inactive_reason.map(str::to_owned),
-        attributes: entry::decoded(&person),
-        groups: groups.clone(),
+        attributes: entry::decoded(person),
+        groups: groups.to_vec(),
         decisions: None,
         decision_error: None,
-    };
-    let app = sync.inbound.app(&sync.app).ok_or_else(|| DirectoryError::NoApp(sync.app.to_string()))?;
-    let Some(rules) = rules.filter(|_| app.settings.is_some()) else {
-        out.decision_error = Some(format!("app {} has no rules module", app.name));
-        return Ok(out);
-    };
-    let attrs = match entry::person(&cfg, &person, now) {
-        Ok(a) => a,
-        Err(s) => {
-            out.decision_error = Some(s.reason);
-            return Ok(out);
-        }
-    };
+    }
+}
+
+/// The person as the pipeline would store them, and their groups as the rules see them.
+///
+/// # Errors
+/// The entry has no username.
+pub fn as_stored(
+    cfg: &DirectoryConfig,
+    person: &Entry,
+    groups: &[FoundGroup],
+) -> Result<(StoredResource, Vec<IdpGroup>), String> {
+    let attrs = entry::person(cfg, person, time::OffsetDateTime::now_utc()).map_err(|s| s.reason)?;
     let user_name = attrs.get("userName").and_then(serde_json::Value::as_str).unwrap_or_default().to_lowercase();
-    let id: Arc<str> = Arc::from(id.unwrap_or_else(|| "test-sync".to_owned()).as_str());
-    let mut json = attrs.clone();
+    let id: Arc<str> = Arc::from(entry::stable_id(cfg, person).unwrap_or_else(|_| "test-sync".to_owned()).as_str());
+    let mut json = attrs;
     json.insert("id".into(), serde_json::Value::String(id.to_string()));
     let stored = StoredResource {
         kind: ResourceKind::User,
@@ -175,35 +176,66 @@ pub async fn test_user(
         members: Arc::from(Vec::new()),
     };
     let idp_groups = groups.iter().map(|g| IdpGroup { id: g.dn.clone(), display_name: g.name.clone() }).collect();
+    Ok((stored, idp_groups))
+}
+
+/// The decisions as shown.
+pub fn view(d: &Decisions) -> DecisionsView {
+    let mut view = DecisionsView {
+        module: format!("{} {}", d.module.name, d.module.hash),
+        outcome: "provision".into(),
+        username: None,
+        full_name: None,
+        email: None,
+        active: None,
+        skip_reason: None,
+        custom_fields: d.custom_fields.iter().map(|f| (f.name.clone(), f.value.clone())).collect(),
+        groups: d.groups.add.clone(),
+        groups_remove: d.groups.remove.clone(),
+    };
+    match &d.attributes {
+        AttributeDecision::Provision(m) => {
+            view.username = Some(m.username.clone());
+            view.full_name = Some(m.full_name.clone());
+            view.email = Some(m.email.clone());
+            view.active = Some(m.active);
+        }
+        AttributeDecision::Skip(reason) | AttributeDecision::Reject(reason) => {
+            view.outcome = "skip".into();
+            view.skip_reason = Some(reason.clone());
+        }
+    }
+    view
+}
+
+/// Test Sync in the running service: the person looked up, and the app's module deciding
+/// about them as it would in a run (what UserSync knows of Confluence included).
+///
+/// # Errors
+/// The directory failed, or has no such person.
+pub async fn test_user(
+    sync: &DirectorySync,
+    rules: Option<&Arc<RulesHook>>,
+    login: &str,
+) -> Result<TestSync, DirectoryError> {
+    let cfg = &sync.target.config;
+    let (person, groups) = look_up(&sync.target, login).await?;
+    let mut out = shown(cfg, &person, &groups);
+    let app = sync.inbound.app(&sync.app).ok_or_else(|| DirectoryError::NoApp(sync.app.to_string()))?;
+    let Some(rules) = rules.filter(|_| app.settings.is_some()) else {
+        out.decision_error = Some(format!("app {} has no rules module", app.name));
+        return Ok(out);
+    };
+    let (stored, idp_groups) = match as_stored(cfg, &person, &groups) {
+        Ok(s) => s,
+        Err(reason) => {
+            out.decision_error = Some(reason);
+            return Ok(out);
+        }
+    };
     let snap = sync.inbound.snapshot();
     match rules.trial(&app, &snap, &stored, Some(idp_groups)).await {
-        Ok(d) => {
-            let mut view = DecisionsView {
-                module: format!("{} {}", d.module.name, d.module.hash),
-                outcome: "provision".into(),
-                username: None,
-                full_name: None,
-                email: None,
-                active: None,
-                skip_reason: None,
-                custom_fields: d.custom_fields.iter().map(|f| (f.name.clone(), f.value.clone())).collect(),
-                groups: d.groups.add.clone(),
-                groups_remove: d.groups.remove.clone(),
-            };
-            match d.attributes {
-                AttributeDecision::Provision(m) => {
-                    view.username = Some(m.username);
-                    view.full_name = Some(m.full_name);
-                    view.email = Some(m.email);
-                    view.active = Some(m.active);
-                }
-                AttributeDecision::Skip(reason) | AttributeDecision::Reject(reason) => {
-                    view.outcome = "skip".into();
-                    view.skip_reason = Some(reason);
-                }
-            }
-            out.decisions = Some(view);
-        }
+        Ok(d) => out.decisions = Some(view(&d)),
         Err(e) => out.decision_error = Some(e),
     }
     Ok(out)
@@ -211,11 +243,10 @@ pub async fn test_user(
 
 /// The person's groups: by the app's membership attribute, nested ones included when on.
 async fn groups_of(
-    sync: &DirectorySync,
+    cfg: &DirectoryConfig,
     conn: &mut super::client::Conn,
     person: &Entry,
 ) -> Result<Vec<FoundGroup>, DirectoryError> {
-    let cfg = &sync.target.config;
     let Some(group_base) = &cfg.group_base else { return Ok(Vec::new()) };
     let dn = codec::escape_filter_value(&person.dn);
     let filter = match (cfg.membership(), cfg.nested_groups) {

@@ -308,6 +308,16 @@ async fn test_sync_shows_attributes_groups_and_decisions_and_changes_nothing() {
     s.settle().await;
     assert!(s.user("new").is_none());
 
+    // The CLI's Test Sync, in its own process's way (the module loaded there), and its run list.
+    let config = usersync::config::Config::load(&s.dir.join("usersync.toml")).expect("config");
+    let cli = config.clone();
+    let t = tokio::task::spawn_blocking(move || usersync::cli::ldap::test(&cli, "corp", "ada")).await.expect("task");
+    let t = serde_json::to_value(t.expect("usersync ldap test")).expect("json");
+    assert_eq!(t["decisions"]["username"], "ada", "{t}");
+    assert_eq!(t["groups"][0]["dn"], format!("cn=engineers,{GROUPS}"), "{t}");
+    let listed = usersync::cli::ldap::runs(&config, "corp", None, 10).expect("usersync ldap runs");
+    assert!(listed.contains("full") && listed.contains("succeeded"), "{listed}");
+
     let (status, c) = s.admin("POST", "/apps/corp/directory/test-connection", None).await;
     assert_eq!(status, 200, "{c}");
     assert_eq!(c["strategy"], "syncrepl_persist");
