@@ -24,3 +24,12 @@ CREATE TABLE directory_runs (
     report      TEXT NOT NULL
 );
 CREATE INDEX directory_runs_by_app ON directory_runs (app, id);
+
+-- A directory app's bind password set through the admin side (write-only there: never
+-- listed, shown or logged). Apps from the configuration file name an environment variable
+-- or a file instead.
+CREATE TABLE directory_secrets (
+    app        TEXT PRIMARY KEY,
+    password   TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);

@@ -147,9 +147,13 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
         tokens: Some(tokens.clone()),
     };
     // Directory apps: each pulled on its own schedule, into the same pipeline.
+    let stored_apps: Vec<String> = stored.iter().map(|(a, _)| a.name.clone()).collect();
     let directories = Arc::new(crate::directory::Directories::default());
     for app in config.apps.iter().filter(|a| a.directory.is_some()) {
-        let runner = crate::directory::start(app, &config.base_dir, inbound.clone(), store.clone(), Database::new(&db))
+        let stored = crate::store::directory::password(&open_connection(&db)?, &app.name)?;
+        let base =
+            if stored_apps.contains(&app.name) { db.parent().unwrap_or(&config.base_dir) } else { &config.base_dir };
+        let runner = crate::directory::start(app, base, inbound.clone(), store.clone(), Database::new(&db), stored)
             .map_err(|e| StartError::Directory(format!("app {}: {e}", app.name)))?;
         directories.insert(&app.name, runner);
     }

@@ -256,6 +256,27 @@ impl Admin {
         Ok(())
     }
 
+    /// Starts (again) the runner of a directory app, with its settings as now served; stops
+    /// it for an app that is no longer one.
+    pub(super) async fn serve_directory(&self, def: &AppConfig) -> Result<(), AdminError> {
+        if def.directory.is_none() {
+            self.directories.remove(&def.name);
+            return Ok(());
+        }
+        let stored = self.db.directory_password(def.name.clone()).await?;
+        let runner = crate::directory::start(
+            def,
+            self.db.folder(),
+            self.inbound.clone(),
+            self.store.clone(),
+            self.db.clone(),
+            stored,
+        )
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        self.directories.insert(&def.name, runner);
+        Ok(())
+    }
+
     /// Creates an app. `module_from` copies the module another app serves (with none, the
     /// app stores what its identity provider sends and decides nothing until a module is
     /// uploaded). Returns its SCIM base URL and a first token, to show once.
@@ -330,6 +351,7 @@ impl Admin {
         self.commit_change(&def.name, Some(record), None, actor, detail, Vec::new()).await?;
         let base_url = app.base_url.clone();
         self.serve(&def, app, prepared)?;
+        self.serve_directory(&def).await?;
         let (token_id, token) =
             self.db.create_token(def.name.clone(), token_label.trim().to_owned()).await.map_err(AdminError::from)?;
         self.reload_tokens();
@@ -381,6 +403,7 @@ impl Admin {
             );
         }
         self.serve(&def, app, prepared)?;
+        self.serve_directory(&def).await?;
         tracing::info!(app = %name, %actor, version = next, "app changed");
         Ok(next)
     }
@@ -400,6 +423,7 @@ impl Admin {
         let people = self.inbound.people(name);
         let served = self.inbound.app(name);
         let sync = self.inbound.remove_app(name);
+        self.directories.remove(name);
         if let (Some(sync), Ok(runtime)) = (&sync, self.runtime()) {
             if let Some(c) = &runtime.confluence {
                 c.stop(name, sync, false);

@@ -107,6 +107,34 @@ impl Admin {
         Ok(())
     }
 
+    /// Stores a directory app's bind password (write-only: never shown, listed or logged)
+    /// and restarts its runner with it. Only for apps made through the admin side; a file
+    /// app names an environment variable or a file.
+    ///
+    /// # Errors
+    /// No such console-made directory app, or the store fails.
+    pub async fn set_directory_password(&self, actor: &str, app: &str, password: &str) -> Result<(), AdminError> {
+        self.directory(app)?;
+        if self.inbound.app(app).is_some_and(|a| a.source == crate::inbound::AppSource::File) {
+            return Err(AdminError::ReadOnly(app.to_owned()));
+        }
+        if password.is_empty() {
+            return Err(AdminError::Invalid("the password is empty".into()));
+        }
+        self.db.set_directory_password(app.to_owned(), Some(password.to_owned())).await?;
+        let def = self
+            .db
+            .app_records()
+            .await?
+            .into_iter()
+            .find(|r| r.name == app)
+            .and_then(|r| serde_json::from_str::<crate::config::AppConfig>(&r.definition).ok())
+            .ok_or_else(|| AdminError::NoApp(app.to_owned()))?;
+        self.serve_directory(&def).await?;
+        self.record(actor, app, "directory", "bind password changed").await;
+        Ok(())
+    }
+
     /// Test connection: TCP, TLS and the root DSE.
     ///
     /// # Errors

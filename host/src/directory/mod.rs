@@ -88,7 +88,8 @@ impl Directories {
 }
 
 /// Starts a directory app's runner: its target built from `app`'s `[apps.directory]` (the
-/// password read from the environment or its file) and its schedule spawned.
+/// password read from the environment or its file, else `stored_password`) and its schedule
+/// spawned.
 ///
 /// # Errors
 /// The app has no directory section, or its password or CA file cannot be read.
@@ -98,9 +99,14 @@ pub fn start(
     inbound: Arc<crate::inbound::Inbound>,
     store: crate::store::Store,
     db: crate::store::Database,
+    stored_password: Option<String>,
 ) -> Result<Arc<DirectoryRunner>, DirectoryError> {
     let config = app.directory.clone().ok_or_else(|| DirectoryError::NoApp(app.name.clone()))?;
-    let password = config.password(base_dir).map_err(|e| DirectoryError::Config(e.to_string()))?;
+    // The environment or a file, as the definition names; else what the admin side stored.
+    let password = match config.password(base_dir).map_err(|e| DirectoryError::Config(e.to_string()))? {
+        Some(p) => Some(p),
+        None => stored_password,
+    };
     let target = client::Target::new(config, password, base_dir)?;
     let sync = Arc::new(sync::DirectorySync { app: Arc::from(app.name.as_str()), target, inbound, store });
     let runner = DirectoryRunner::new(sync, db);

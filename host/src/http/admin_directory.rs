@@ -185,3 +185,40 @@ pub(super) async fn test_auth(State(state): State<HttpState>, headers: HeaderMap
         Err(e) => admin_error(&e),
     }
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PasswordBody {
+    password: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PasswordSet {
+    app: String,
+    /// Never the password itself.
+    stored: bool,
+}
+
+/// `PUT …/directory/password` `{"password": "…"}`: the bind password of a directory app
+/// made through the admin side, stored write-only; the runner restarts with it.
+pub(super) async fn set_password(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+    body: axum::body::Body,
+) -> Response {
+    if let Some(r) = refuse(&state, &headers, &app) {
+        return r;
+    }
+    let body: PasswordBody = match super::read_json(&headers, body, state.limits.max_body_bytes).await {
+        Ok(v) => match serde_json::from_value(v) {
+            Ok(b) => b,
+            Err(_) => return error_response(&ScimError::invalid_value("body: {\"password\": \"…\"} expected")),
+        },
+        Err(e) => return error_response(&e),
+    };
+    match state.admin.set_directory_password("admin-api", &app, &body.password).await {
+        Ok(()) => typed(StatusCode::OK, &PasswordSet { app, stored: true }),
+        Err(e) => admin_error(&e),
+    }
+}

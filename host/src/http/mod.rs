@@ -162,6 +162,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/admin/v1/apps/{app}/directory/test", post(admin_directory::test_user))
         .route("/admin/v1/apps/{app}/directory/test-connection", post(admin_directory::test_connection))
         .route("/admin/v1/apps/{app}/directory/test-auth", post(admin_directory::test_auth))
+        .route("/admin/v1/apps/{app}/directory/password", axum::routing::put(admin_directory::set_password))
         .merge(scim)
         .fallback(not_found)
         .with_state(state.clone());

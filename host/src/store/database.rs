@@ -122,6 +122,22 @@ impl Database {
         self.run(move |conn| directory::run(conn, id)).await
     }
 
+    /// The bind password stored for a directory app (never shown; for its runner only).
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn directory_password(&self, app: String) -> Result<Option<String>, StoreError> {
+        self.run(move |conn| directory::password(conn, &app)).await
+    }
+
+    /// Stores a directory app's bind password (`None`: forgets it).
+    ///
+    /// # Errors
+    /// The database fails.
+    pub async fn set_directory_password(&self, app: String, password: Option<String>) -> Result<(), StoreError> {
+        self.run(move |conn| directory::set_password(conn, &app, password.as_deref())).await
+    }
+
     /// Where `app`'s incremental sync resumes: (stream, cursor).
     ///
     /// # Errors

@@ -115,8 +115,40 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
-/// Forgets an app's cursors (not its run reports, which are its history).
+/// Forgets an app's cursors and stored password (not its run reports, its history).
 pub(crate) fn forget(tx: &Connection, app: &str) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM directory_cursors WHERE app = ?1")?.execute([app])?;
+    tx.prepare_cached("DELETE FROM directory_secrets WHERE app = ?1")?.execute([app])?;
+    Ok(())
+}
+
+/// The bind password stored for `app`, if one was set through the admin side.
+///
+/// # Errors
+/// The database fails.
+pub fn password(conn: &Connection, app: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT password FROM directory_secrets WHERE app = ?1")?
+        .query_row([app], |r| r.get(0))
+        .optional()?)
+}
+
+/// Stores (or with `None` forgets) `app`'s bind password.
+///
+/// # Errors
+/// The database fails.
+pub fn set_password(conn: &Connection, app: &str, password: Option<&str>) -> Result<(), StoreError> {
+    match password {
+        Some(p) => {
+            conn.prepare_cached(
+                "INSERT INTO directory_secrets (app, password, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (app) DO UPDATE SET password = excluded.password, updated_at = excluded.updated_at",
+            )?
+            .execute(params![app, p, crate::clock::now_rfc3339()])?;
+        }
+        None => {
+            conn.prepare_cached("DELETE FROM directory_secrets WHERE app = ?1")?.execute([app])?;
+        }
+    }
     Ok(())
 }

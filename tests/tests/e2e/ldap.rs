@@ -351,3 +351,50 @@ async fn a_directory_app_refuses_scim_writes() {
     assert_eq!(status, 403, "{error}");
     assert!(error["detail"].as_str().is_some_and(|d| d.contains("LDAP directory")), "{error}");
 }
+
+/// A directory app made through the admin API: its bind password is stored write-only
+/// (never in its definition), and once set, the app syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_directory_app_made_through_the_admin_api_syncs_with_its_stored_password() {
+    if !slapd_here() {
+        return;
+    }
+    let slapd = Slapd::start(&person_ldif("ada", "Ada", "Lovelace")).expect("slapd");
+    let s = Stack::start("ldap-admin-api", &[AppSpec::new("onelogin", "onelogin")]).await;
+    let app = json!({"name": "dir", "kind": "ldap",
+        "settings": {"on_the_fly": true},
+        "directory": {"urls": [slapd.url()], "bind_dn": slapd.admin_dn(), "user_base": PEOPLE, "group_base": GROUPS,
+                      "strategy": "syncrepl", "incremental_interval_secs": 1}});
+    let (status, created) = s.admin("POST", "/apps", Some(json!({"app": app, "moduleFrom": "onelogin"}))).await;
+    assert_eq!(status, 201, "{created}");
+    // Without a password the bind is refused, and named so.
+    let (status, a) = s.admin("POST", "/apps/dir/directory/test-auth", None).await;
+    assert_eq!(status, 400, "{a}");
+    assert!(a["detail"].as_str().is_some_and(|d| d.contains("no password")), "{a}");
+    let (status, body) =
+        s.admin("PUT", "/apps/dir/directory/password", Some(json!({"password": slapd.admin_password()}))).await;
+    assert_eq!(status, 200, "{body}");
+    eventually("the app syncs with its stored password", || async { active(&s, "ada") == Some(true) }).await;
+    let (_, def) = s.admin("GET", "/apps/dir", None).await;
+    assert!(!def.to_string().contains(slapd.admin_password()), "the password is never shown: {def}");
+    slapd.ldapadd(&person_ldif("bob", "Bob", "Babbage")).expect("add");
+    eventually("changes follow", || async { active(&s, "bob") == Some(true) }).await;
+    // Removing the app stops its runner: a later change is not applied.
+    let (_, def) = s.admin("GET", "/apps/dir", None).await;
+    let version = def["version"].as_u64().expect("version");
+    let url = format!("{}/admin/v1/apps/dir", s.url);
+    let token = &s.tokens[usersync::http::admin::ADMIN];
+    let removed = s
+        .http
+        .delete(url)
+        .bearer_auth(token)
+        .header("if-match", format!("\"{version}\""))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(removed.status().as_u16(), 204);
+    slapd.ldapadd(&person_ldif("cy", "Cy", "Young")).expect("add");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    s.settle().await;
+    assert!(s.user("cy").is_none(), "a removed app's runner stopped");
+}
