@@ -50,7 +50,12 @@ enum Cmd {
     /// One SCIM Bulk request of many creates: its response time, and how long until
     /// Confluence has them all.
     Bulk(BulkArgs),
+    /// A directory app (issue 13): full sync from slapd, and one change's latency.
+    Ldap(ldap::LdapArgs),
 }
+
+#[path = "usersync-e2e-bench/ldap.rs"]
+mod ldap;
 
 #[derive(Args)]
 struct BulkArgs {
@@ -139,6 +144,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Cmd::Provision(args) => runtime.block_on(provision(args)),
         Cmd::Bulk(args) => runtime.block_on(bulk(args)),
+        Cmd::Ldap(args) => {
+            if !runtime.block_on(ldap::run(args))? {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Cmd::Sync(args) => {
             let met = runtime.block_on(sync(args))?;
             if !met {
