@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod apps;
 pub mod connection;
 pub mod directory;
+pub mod directory_console;
 pub mod runs;
 mod search;
 

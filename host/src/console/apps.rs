@@ -26,41 +26,59 @@ fn field<'a>(fields: &'a Fields, key: &str) -> &'a str {
 
 /// What the wizard was given, to show it again with the problem.
 #[derive(Default)]
-struct Draft {
-    kind: String,
-    name: String,
-    module_from: String,
-    label: String,
+pub(super) struct Draft {
+    pub kind: String,
+    pub name: String,
+    pub module_from: String,
+    pub label: String,
+    /// A directory app's fields (`d_…`), the bind password left out.
+    pub directory: HashMap<String, String>,
 }
 
-pub(super) async fn new_app_page(State(state): State<ConsoleState>, axum::Extension(s): Sess) -> Response {
+/// The wizard's value for the directory kind.
+const LDAP: &str = "ldap";
+
+pub(super) async fn new_app_page(
+    State(state): State<ConsoleState>,
+    axum::Extension(s): Sess,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if !s.can_change() {
         return super::pages::error(StatusCode::FORBIDDEN, "a viewer account cannot add apps");
     }
-    wizard(&s, &state, &Draft { kind: "onelogin".into(), ..Draft::default() }, &BTreeMap::new(), StatusCode::OK)
+    let kind = match query.get("kind").map(String::as_str) {
+        Some(k) if k == LDAP || KINDS.iter().any(|(kind, _)| kind.as_str() == k) => k.to_owned(),
+        _ => "onelogin".to_owned(),
+    };
+    let draft = Draft { kind, directory: super::directory_form::new_values(), ..Draft::default() };
+    wizard(&s, &state, &draft, &BTreeMap::new(), StatusCode::OK)
 }
 
 fn modules_to_copy(state: &ConsoleState) -> Vec<(String, String)> {
     state.admin.apps().into_iter().filter_map(|a| Some((a.name.clone(), a.module.as_ref()?.name.clone()?))).collect()
 }
 
-/// Steps 1 and 2: which identity provider, what name, which rules.
-fn wizard(
+/// Steps 1 and 2: which identity provider (or directory), what name, which rules; for a
+/// directory, its connection and search too (shown once it is chosen; without CSS or
+/// JavaScript, always).
+pub(super) fn wizard(
     s: &Session,
     state: &ConsoleState,
     d: &Draft,
-    errors: &BTreeMap<&str, String>,
+    errors: &BTreeMap<String, String>,
     status: StatusCode,
 ) -> Response {
     let modules = modules_to_copy(state);
     let err = |key: &str| errors.get(key).map(|m| html! { p.field-error id={(key) "-error"} { (m) } });
+    let directory_errors = errors.keys().any(|k| k.starts_with("d_"));
     let body = html! {
         h1 { "Add new app" }
         @if let Some(m) = errors.get("") { p.problem role="alert" { (m) } }
-        form.stack method="post" action="/console/apps/new" {
+        @if directory_errors { p.problem role="alert" { "Some directory settings need fixing (marked below); no app was made." } }
+        form.stack.wizard method="post" action="/console/apps/new" {
             (csrf(s))
             fieldset {
-                legend { "1. Choose the identity provider" }
+                legend { "1. Choose the identity provider or directory" }
                 div.kinds {
                     @for (kind, label) in KINDS {
                         label.kind {
@@ -68,13 +86,18 @@ fn wizard(
                             span { (label) }
                         }
                     }
+                    label.kind {
+                        input type="radio" name="kind" value=(LDAP) checked[d.kind == LDAP] required;
+                        span { "LDAP / Active Directory" }
+                    }
                 }
+                p.muted { "An identity provider pushes its changes to the app over SCIM; a directory (OpenLDAP, Active Directory) is read by UserSync on a schedule." }
                 (err("kind").unwrap_or_default())
             }
             fieldset {
                 legend { "2. Name the app" }
                 label for="app-name" { "Name" }
-                p.muted #app-name-help { "Part of the SCIM base URL: letters, digits, '-' and '_' (at most 64). It cannot be changed later." }
+                p.muted #app-name-help { "Letters, digits, '-' and '_' (at most 64); part of a SCIM app's base URL. It cannot be changed later." }
                 input #app-name name="name" type="text" maxlength="64" pattern="[A-Za-z0-9_-]+" required value=(d.name)
                     aria-describedby="app-name-help" aria-invalid=[errors.contains_key("name").then_some("true")];
                 (err("name").unwrap_or_default())
@@ -86,11 +109,23 @@ fn wizard(
                     }
                 }
                 (err("module_from").unwrap_or_default())
-                label for="token-label" { "Label of its first token" }
-                input #token-label name="label" type="text" maxlength="100" value=(d.label) placeholder="OneLogin production";
-                label for="reauth" { "Your password (again: the next page shows a secret)" }
-                input #reauth name="password" type="password" autocomplete="current-password" required;
-                (err("password").unwrap_or_default())
+                div.scim-only {
+                    label for="token-label" { "Label of its first token" }
+                    input #token-label name="label" type="text" maxlength="100" value=(d.label) placeholder="OneLogin production";
+                    label for="reauth" { "Your password (again: the next page shows a secret)" }
+                    input #reauth name="password" type="password" autocomplete="current-password";
+                    (err("password").unwrap_or_default())
+                }
+            }
+            div.directory-only {
+                h2 { "3. Connect the directory" }
+                p.muted { "What UserSync reads, and how often. Everything is checked before the app is made; Test connection, Test authentication and Test Sync are on the app's page once it is." }
+                (super::directory_form::fields(&super::directory_form::FormView {
+                    values: &d.directory,
+                    errors,
+                    read_only: false,
+                    password: None,
+                }))
             }
             button.primary type="submit" { "Create the app" }
         }
@@ -108,19 +143,25 @@ pub(super) async fn create_app(
         name: field(&fields, "name").trim().to_owned(),
         module_from: field(&fields, "module_from").to_owned(),
         label: field(&fields, "label").trim().to_owned(),
+        directory: super::directory_form::values_from(&fields),
     };
     let mut errors = BTreeMap::new();
+    let directory = draft.kind == LDAP;
     let kind = KINDS.iter().map(|(k, _)| *k).find(|k| k.as_str() == draft.kind);
-    if kind.is_none() {
-        errors.insert("kind", "choose one of the identity providers".to_owned());
+    if kind.is_none() && !directory {
+        errors.insert("kind".to_owned(), "choose one of the identity providers or a directory".to_owned());
     }
     if draft.name.is_empty() {
-        errors.insert("name", "give the app a name".to_owned());
+        errors.insert("name".to_owned(), "give the app a name".to_owned());
+    }
+    if directory {
+        // No secret is shown for a directory app, so the password is not asked again.
+        return super::directory::create(&state, &s, &draft, &fields, errors).await;
     }
     match state.admin.check_password(&s.username, field(&fields, "password")).await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            errors.insert("password", "your password was not right: no app was made".to_owned());
+            errors.insert("password".to_owned(), "your password was not right: no app was made".to_owned());
         }
         Err(e) => return admin_error(&e),
     }
@@ -142,14 +183,14 @@ pub(super) async fn create_app(
             } else {
                 ""
             };
-            errors.insert(key, message);
+            errors.insert(key.to_owned(), message);
             wizard(&s, &state, &draft, &errors, StatusCode::BAD_REQUEST)
         }
     }
 }
 
 /// A new app of `kind` with every setting at its default.
-fn new_definition(name: &str, kind: IdpKind) -> AppConfig {
+pub(super) fn new_definition(name: &str, kind: IdpKind) -> AppConfig {
     let mut table = toml::Table::new();
     table.insert("name".into(), toml::Value::String(name.to_owned()));
     table.insert("kind".into(), toml::Value::String(kind.as_str().to_owned()));
@@ -686,7 +727,12 @@ pub(super) fn dry_run_summary(dry: &DryRun) -> Markup {
 }
 
 /// "Changed since you opened it": the app as it is now, and what this save would have made.
-fn conflict_page(s: &Session, a: &AppOverview, now: &AppDefinition, yours: Option<serde_json::Value>) -> Response {
+pub(super) fn conflict_page(
+    s: &Session,
+    a: &AppOverview,
+    now: &AppDefinition,
+    yours: Option<serde_json::Value>,
+) -> Response {
     let base = format!("/console/apps/{}", path_segment(&a.name));
     let body = html! {
         (tabs(a, "settings"))

@@ -10,6 +10,8 @@
 //! per address. Without TLS in front, logins are accepted from loopback only.
 
 mod apps;
+mod directory;
+mod directory_form;
 mod pages;
 
 use std::sync::Arc;
@@ -68,6 +70,13 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/", get(apps))
         .route("/console/apps/new", get(apps::new_app_page).post(apps::create_app))
         .route("/console/apps/{app}", get(app_page))
+        .route("/console/apps/{app}/directory/settings", get(directory::settings_page).post(directory::save_settings))
+        .route("/console/apps/{app}/directory/test-connection", post(directory::test_connection))
+        .route("/console/apps/{app}/directory/test-auth", post(directory::test_auth))
+        .route("/console/apps/{app}/directory/test-sync", post(directory::test_sync))
+        .route("/console/apps/{app}/directory/sync", post(directory::run_now))
+        .route("/console/apps/{app}/directory/runs/{id}", get(directory::run_page))
+        .route("/console/apps/{app}/directory/runs/{id}/{verdict}", post(directory::settle_run))
         .route("/console/apps/{app}/settings", get(apps::settings_page).post(apps::save_settings))
         .route("/console/apps/{app}/remove", post(apps::remove_app))
         .route("/console/apps/{app}/tokens", post(create_token))
@@ -223,9 +232,16 @@ async fn require_session(State(state): State<ConsoleState>, mut req: Request, ne
                 "the form's security token is missing or stale: reload the page and try again; nothing was changed",
             );
         }
-        // Logging out, and "Try it" (which runs the module and stores nothing), are open to viewers.
+        // Logging out, "Try it" (which runs the module and stores nothing) and the tests
+        // of a connection (which change nothing) are open to viewers.
         let path = parts.uri.path();
-        let harmless = path.ends_with("/logout") || path.ends_with("/rules/try") || path == "/console/confluence/test";
+        let harmless = path.ends_with("/logout")
+            || path.ends_with("/rules/try")
+            || path == "/console/confluence/test"
+            || (path.starts_with("/console/apps/")
+                && ["/directory/test-connection", "/directory/test-auth", "/directory/test-sync"]
+                    .iter()
+                    .any(|t| path.ends_with(t)));
         if !session.can_change() && !harmless {
             return pages::error(StatusCode::FORBIDDEN, "a viewer account cannot change anything");
         }
@@ -391,10 +407,29 @@ async fn logout(State(state): State<ConsoleState>, headers: HeaderMap) -> Respon
 pub(crate) type Sess = axum::Extension<Session>;
 
 async fn apps(State(state): State<ConsoleState>, axum::Extension(s): Sess) -> Response {
-    pages::apps(&s, &state.admin.apps())
+    let apps = state.admin.apps();
+    // A directory app is not called by an identity provider: when it last ran instead.
+    let last_runs: std::collections::HashMap<String, String> = apps
+        .iter()
+        .filter(|a| a.kind == crate::config::IdpKind::Ldap.as_str())
+        .filter_map(|a| {
+            let last = state.admin.directory_status(&a.name).ok()?.last_run?;
+            Some((a.name.clone(), last.split_once(": ").map_or(last.clone(), |(when, _)| when.to_owned())))
+        })
+        .collect();
+    pages::apps(&s, &apps, &last_runs)
 }
 
-async fn app_page(State(state): State<ConsoleState>, axum::Extension(s): Sess, Path(app): Path<String>) -> Response {
+async fn app_page(
+    State(state): State<ConsoleState>,
+    axum::Extension(s): Sess,
+    Path(app): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    // A directory app has no SCIM base URL or tokens: its page is its Directory tab.
+    if state.admin.app(&app).is_ok_and(|a| a.kind == crate::config::IdpKind::Ldap.as_str()) {
+        return directory::app_page(&state, &s, &app, &query).await;
+    }
     match (state.admin.app(&app), state.admin.tokens(&app).await) {
         (Ok(a), Ok(tokens)) => pages::app(&s, &a, &tokens, None, None),
         (Err(e), _) | (_, Err(e)) => admin_error(&e),

@@ -134,7 +134,9 @@ fn confluence_badge(a: &AppOverview) -> Markup {
     }
 }
 
-pub fn apps(s: &Session, apps: &[AppOverview]) -> Response {
+/// The list of apps; `last_runs` has, for each directory app, when (and which kind of) run
+/// last ended.
+pub fn apps(s: &Session, apps: &[AppOverview], last_runs: &std::collections::HashMap<String, String>) -> Response {
     let body = html! {
         div.titlebar {
             h1 { "Configured apps" }
@@ -143,7 +145,7 @@ pub fn apps(s: &Session, apps: &[AppOverview]) -> Response {
         p.muted { "Each app is one identity provider connection: its own SCIM base URL, bearer tokens, rules and settings. "
             "Apps added here are changed here; apps of the configuration file (" code { "[[apps]]" } ") are read-only here." }
         table {
-            thead { tr { th { "App" } th { "Kind" } th { "State" } th { "Confluence" } th.num { "People" } th.num { "Groups" } th { "Last request from the IdP" } th { "Managed by" } } }
+            thead { tr { th { "App" } th { "Kind" } th { "State" } th { "Confluence" } th.num { "People" } th.num { "Groups" } th { "Last IdP request or directory run" } th { "Managed by" } } }
             tbody {
                 @for a in apps {
                     tr {
@@ -153,7 +155,11 @@ pub fn apps(s: &Session, apps: &[AppOverview]) -> Response {
                         td { (confluence_badge(a)) }
                         td.num { (a.people) }
                         td.num { (a.groups) }
-                        td { (a.last_request.as_deref().unwrap_or("never")) }
+                        td {
+                            @if a.kind == "ldap" {
+                                @if let Some(run) = last_runs.get(&a.name) { "last run " (run) } @else { "no run yet" }
+                            } @else { (a.last_request.as_deref().unwrap_or("never")) }
+                        }
                         td { @if a.managed_by == "file" { span.badge.muted { "configuration file" } } @else { "console" } }
                     }
                 }
@@ -169,6 +175,7 @@ pub(super) fn kind_label(kind: &str) -> &'static str {
         "onelogin" => "OneLogin",
         "okta" => "Okta",
         "entra" => "Microsoft Entra ID",
+        "ldap" => "LDAP / Active Directory",
         _ => "Generic SCIM 2.0",
     }
 }
@@ -184,7 +191,12 @@ pub(super) fn tabs(a: &AppOverview, current: &str) -> Markup {
             div { (state_badge(a)) " " (confluence_badge(a)) }
         }
         nav.tabs aria-label="App" {
-            (tab(base.clone(), "scim", "SCIM configuration"))
+            @if a.kind == "ldap" {
+                (tab(base.clone(), "directory", "Directory"))
+                (tab(format!("{base}/directory/settings"), "directory-settings", "Directory settings"))
+            } @else {
+                (tab(base.clone(), "scim", "SCIM configuration"))
+            }
             (tab(format!("{base}/settings"), "settings", "User and group sync"))
             (tab(format!("{base}/rules"), "rules", "Rules"))
             (tab(format!("{base}/outbox"), "outbox", "Outbox"))

@@ -555,6 +555,15 @@ mod tests {
         assert_eq!(describe_rc(49, "data 775"), "invalid credentials (AD data 775: account locked out)");
     }
 
+    /// `ldap3` panics on an entry it cannot decode; here that is one search's error.
+    #[test]
+    fn a_malformed_entry_is_an_error_not_a_panic() {
+        use lber::structure::{StructureTag, PL};
+        let garbage = StructureTag { class: lber::common::TagClass::Application, id: 4, payload: PL::P(vec![1, 2, 3]) };
+        let err = entry(ResultEntry::new(garbage)).unwrap_err();
+        assert!(matches!(err, DirectoryError::Malformed(_)), "{err}");
+    }
+
     #[test]
     fn entries_compare_attribute_names_without_case() {
         let mut e = Entry::default();

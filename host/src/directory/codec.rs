@@ -1355,6 +1355,31 @@ pub fn incremental_value_change(name: &str) -> Option<(String, bool)> {
     }
 }
 
+/// Every parser of this module on `data`: the fuzz target's body, and what the corpus
+/// replay in `host/tests/all/fuzz_corpus.rs` runs each seed through. Must never panic.
+pub fn fuzz_one(data: &[u8]) {
+    let _ = parse_sync_state(data);
+    let _ = parse_sync_done(data);
+    let _ = parse_sync_info(data);
+    let _ = parse_dirsync_response(data);
+    let _ = guid_string(data);
+    let _ = sid_string(data);
+    let text = String::from_utf8_lossy(data);
+    let _ = guid_bytes(&text);
+    let _ = parse_dn(&text);
+    let _ = normalize_dn(&text);
+    let _ = dn_is_under(&text, "DC=example,DC=com");
+    let _ = rdn_value(&text);
+    let _ = parse_ranged_attribute(&text);
+    let _ = incremental_value_change(&text);
+    let _ = generalized_time_rfc3339(&text);
+    let _ = rfc3339_to_generalized(&text);
+    let _ = filetime_rfc3339(&text);
+    let _ = account_expired(&text, time::OffsetDateTime::UNIX_EPOCH);
+    let _ = check_filter(&text);
+    let _ = UacFlags::parse(&text);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

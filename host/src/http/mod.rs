@@ -289,10 +289,31 @@ pub(crate) fn health(state: &HttpState) -> (StatusCode, Value) {
         })
         .collect();
     let held_anywhere = state.inbound.confluence_apps().iter().any(|(_, sync)| sync.held().is_some());
-    let status = if status == "ok" && (parked_anywhere || held_anywhere) { "degraded" } else { status };
+    // Directory apps: a failing run or one waiting for approval makes the service degraded.
+    let mut directory_trouble = false;
+    let directories: Vec<Value> = state
+        .admin
+        .directory_apps()
+        .into_iter()
+        .filter_map(|app| {
+            let s = state.admin.directory_status(&app).ok()?;
+            directory_trouble |= s.last_error.is_some() || s.awaiting_approval.is_some();
+            Some(serde_json::json!({
+                "app": app,
+                "strategy": s.strategy,
+                "persistConnected": s.persist_connected,
+                "running": s.running,
+                "lastRun": s.last_run,
+                "lastError": s.last_error,
+                "awaitingApproval": s.awaiting_approval,
+            }))
+        })
+        .collect();
+    let status =
+        if status == "ok" && (parked_anywhere || held_anywhere || directory_trouble) { "degraded" } else { status };
     confluence.sort_by(|a, b| a["app"].as_str().cmp(&b["app"].as_str()));
     let code = if serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, serde_json::json!({"status": status, "rules": rules, "confluence": confluence}))
+    (code, serde_json::json!({"status": status, "rules": rules, "confluence": confluence, "directories": directories}))
 }
 
 /// Why an app's Confluence operations wait although Confluence answers (`null` when they

@@ -37,3 +37,9 @@ fn filter_corpus_runs_clean_as_patch_paths() {
 fn patch_corpus_runs_clean() {
     replay("patch", usersync::scim::patch::fuzz_one);
 }
+
+/// The directory codec's seeds (control values as servers send them, DNs, filters, times).
+#[test]
+fn codec_corpus_runs_clean() {
+    replay("codec", usersync::directory::codec::fuzz_one);
+}

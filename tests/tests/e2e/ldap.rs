@@ -398,3 +398,69 @@ async fn a_directory_app_made_through_the_admin_api_syncs_with_its_stored_passwo
     s.settle().await;
     assert!(s.user("cy").is_none(), "a removed app's runner stopped");
 }
+
+/// What a run cannot take is reported and changes nothing: an entry without a username is
+/// skipped with its reason, a referral is not chased (a warning), and a search that fails
+/// (a group base that does not exist) fails the whole run, deprovisions nobody, and shows
+/// in the health view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_entries_referrals_and_failed_searches_are_reported_and_change_nothing() {
+    if !slapd_here() {
+        return;
+    }
+    let seed = [
+        person_ldif("ada", "Ada", "Lovelace"),
+        person_ldif("bob", "Bob", "Babbage"),
+        format!("dn: cn=nameless,{PEOPLE}\nobjectClass: inetOrgPerson\ncn: nameless\nsn: Nameless\n"),
+        format!(
+            "dn: ou=elsewhere,{PEOPLE}\nobjectClass: referral\nobjectClass: extensibleObject\nou: elsewhere\nref: ldap://other.example.org/ou=people,dc=other\n"
+        ),
+    ]
+    .join("\n");
+    let slapd = Slapd::start(&seed).expect("slapd");
+    let more = "strategy = \"full\"\nincremental_interval_secs = 3600";
+    let s = stack("ldap-faults", &slapd, more).await;
+    eventually("the first run provisions ada and bob", || async {
+        active(&s, "ada") == Some(true) && active(&s, "bob") == Some(true)
+    })
+    .await;
+    let first = runs(&s).await.into_iter().next().expect("a run");
+    let (_, detail) = s.admin("GET", &format!("/apps/corp/directory/runs/{}", first["id"]), None).await;
+    let report = &detail["report"];
+    assert!(
+        report["skipped"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|i| i["reason"].as_str().is_some_and(|r| r.contains("no uid")))),
+        "{report}"
+    );
+    assert!(
+        report["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|x| x.as_str().is_some_and(|t| t.contains("referral not chased")))),
+        "{report}"
+    );
+
+    // The group base disappears from the config (a typo, say); bob leaves the directory.
+    slapd.ldapdelete(&format!("uid=bob,{PEOPLE}")).expect("delete");
+    let emulator = s.emulator.clone();
+    let dir = s.dir.clone();
+    drop(s);
+    let password = dir.join("ldap-password");
+    let mut app = directory_app(&slapd, &password, more);
+    app.extra = Box::leak(app.extra.replace(GROUPS, "ou=missing,dc=example,dc=com").into_boxed_str());
+    let s = Stack::host(emulator, dir, "", &[app]).await;
+    s.admin("POST", "/apps/corp/directory/sync", Some(json!({"full": true}))).await;
+    eventually("the failed search fails the run", || async {
+        runs(&s)
+            .await
+            .iter()
+            .any(|r| r["status"] == "failed" && r["summary"].as_str().is_some_and(|t| t.contains("no such object")))
+    })
+    .await;
+    s.settle().await;
+    assert_eq!(active(&s, "bob"), Some(true), "nothing is deprovisioned after a failed search");
+    let health = s.health().await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    let corp = &health["directories"][0];
+    assert!(corp["lastError"].as_str().is_some_and(|e| e.contains("no such object")), "{health}");
+}
