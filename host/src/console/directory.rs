@@ -66,7 +66,7 @@ enum Outcome {
     Nothing,
     Connection(Result<ConnectionCheck, String>),
     Auth(Result<String, String>),
-    TestSync { login: String, result: Result<TestSync, String> },
+    TestSync { login: String, result: Result<Box<TestSync>, String> },
     Problem(String),
 }
 
@@ -395,7 +395,7 @@ pub(super) async fn test_sync(
     Form(form): Form<TestSyncForm>,
 ) -> Response {
     let login = form.user.trim().to_owned();
-    let result = state.admin.directory_test_user(&app, &login).await.map_err(|e| e.to_string());
+    let result = state.admin.directory_test_user(&app, &login).await.map(Box::new).map_err(|e| e.to_string());
     let status = if result.is_ok() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     render(&state, &s, &app, None, Outcome::TestSync { login, result }, status).await
 }
