@@ -151,8 +151,33 @@ async fn active_directory_semantics_usn_changes_and_test_sync_against_samba() {
     std::fs::write(&password, "wrong\n").expect("password");
     let emulator = s.emulator.clone();
     drop(s);
-    let s = Stack::host(emulator, dir, "", &[ad_app(&samba, &password)]).await;
+    // And two apps over LDAPS (Samba's self-signed certificate, issued for its host name):
+    // without its CA the certificate is not trusted; with its CA, and the name not checked
+    // (the server is reached by address), the connection holds.
+    std::fs::write(dir.join("ad-good-password"), format!("{}\n", samba.admin_password())).expect("password");
+    let tls_app = |name: &'static str, more: String| {
+        let extra = format!(
+            "\n[apps.directory]\nserver_type = \"active_directory\"\nurls = [\"ldaps://127.0.0.1:636\"]\nbind_dn = \"{}\"\n\
+             password_file = \"{}\"\nuser_base = \"{}\"\nstrategy = \"full\"\nincremental_interval_secs = 3600\n{more}\n",
+            samba.admin_dn(),
+            dir.join("ad-good-password").display(),
+            samba.user_dn("alice"),
+        );
+        AppSpec { name, kind: "ldap", settings: "username_regex = \"@.*$\"", extra: Box::leak(extra.into_boxed_str()) }
+    };
+    let ca = samba.dir().join("private/tls/ca.pem");
+    let apps = [
+        ad_app(&samba, &password),
+        tls_app("untrusted", String::new()),
+        tls_app("trusted", format!("ca_file = \"{}\"\nverify_hostname = false", ca.display())),
+    ];
+    let s = Stack::host(emulator, dir, "", &apps).await;
     let (status, a) = s.admin("POST", "/apps/ad/directory/test-auth", None).await;
     assert_eq!(status, 400, "{a}");
     assert!(a["detail"].as_str().is_some_and(|d| d.contains("invalid credentials") && d.contains("52e")), "{a}");
+    let (status, c) = s.admin("POST", "/apps/untrusted/directory/test-connection", None).await;
+    assert_eq!(status, 400, "{c}");
+    assert!(c["detail"].as_str().is_some_and(|d| d.contains("certificate not trusted")), "{c}");
+    let (status, c) = s.admin("POST", "/apps/trusted/directory/test-auth", None).await;
+    assert_eq!(status, 200, "{c}");
 }

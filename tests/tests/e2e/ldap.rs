@@ -464,3 +464,31 @@ async fn bad_entries_referrals_and_failed_searches_are_reported_and_change_nothi
     let corp = &health["directories"][0];
     assert!(corp["lastError"].as_str().is_some_and(|e| e.contains("no such object")), "{health}");
 }
+
+/// The last-resort strategy: `modifyTimestamp` polled. Additions and modifications arrive;
+/// deletions wait for the full reconcile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn modify_timestamp_polling_follows_changes_and_the_full_reconcile_finds_deletions() {
+    if !slapd_here() {
+        return;
+    }
+    let slapd = Slapd::start(&[person_ldif("ada", "Ada", "Lovelace"), person_ldif("bob", "Bob", "Babbage")].join("\n"))
+        .expect("slapd");
+    let s = stack("ldap-timestamp", &slapd, "strategy = \"timestamp\"\nincremental_interval_secs = 1").await;
+    eventually("the first reconcile", || async { active(&s, "bob") == Some(true) }).await;
+    slapd.ldapadd(&person_ldif("cy", "Cy", "Young")).expect("add");
+    slapd
+        .ldapmodify(&format!("dn: uid=ada,{PEOPLE}\nchangetype: modify\nreplace: mail\nmail: ada@polled.example.com\n"))
+        .expect("modify");
+    eventually("an addition and a modification arrive", || async {
+        active(&s, "cy") == Some(true) && s.user("ada").is_some_and(|u| u.email == "ada@polled.example.com")
+    })
+    .await;
+    slapd.ldapdelete(&format!("uid=bob,{PEOPLE}")).expect("delete");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(active(&s, "bob"), Some(true), "timestamps cannot see a deletion");
+    s.admin("POST", "/apps/corp/directory/sync", Some(json!({"full": true}))).await;
+    eventually("the full reconcile deprovisions bob", || async { active(&s, "bob") == Some(false) }).await;
+    let reports = runs(&s).await;
+    assert!(reports.iter().any(|r| r["kind"] == "incremental" && r["status"] == "succeeded"), "{reports:?}");
+}
