@@ -11,21 +11,22 @@ use super::harness::{AppSpec, Stack};
 use usersync::admin::{create_account, Role};
 use usersync::store::Database;
 
-const PASSWORD: &str = "a long enough password";
+pub(super) const PASSWORD: &str = "a long enough password";
 
-struct Console {
-    url: String,
-    http: Client,
-    cookie: Option<String>,
+/// A browser-like client of the console: its session cookie, no redirects followed.
+pub(super) struct Console {
+    pub(super) url: String,
+    pub(super) http: Client,
+    pub(super) cookie: Option<String>,
 }
 
 impl Console {
-    fn new(s: &Stack) -> Console {
+    pub(super) fn new(s: &Stack) -> Console {
         let http = Client::builder().redirect(Policy::none()).build().unwrap();
         Console { url: s.url.clone(), http, cookie: None }
     }
 
-    async fn login(&mut self, username: &str, password: &str) -> reqwest::Response {
+    pub(super) async fn login(&mut self, username: &str, password: &str) -> reqwest::Response {
         let r = self
             .http
             .post(format!("{}/console/login", self.url))
@@ -40,7 +41,7 @@ impl Console {
         r
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, String) {
+    pub(super) async fn get(&self, path: &str) -> (StatusCode, String) {
         let mut req = self.http.get(format!("{}{path}", self.url));
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
@@ -49,7 +50,7 @@ impl Console {
         (r.status(), r.text().await.unwrap())
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> (StatusCode, String) {
+    pub(super) async fn post(&self, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> (StatusCode, String) {
         let mut req = self.http.post(format!("{}{path}", self.url)).form(form);
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
@@ -62,7 +63,7 @@ impl Console {
     }
 
     /// The CSRF token in a page's forms.
-    async fn csrf(&self) -> String {
+    pub(super) async fn csrf(&self) -> String {
         let (_, page) = self.get("/console/").await;
         let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
         page[at..].split('"').next().unwrap().to_owned()

@@ -14,6 +14,7 @@ mod browser;
 mod bulk;
 mod client;
 mod console;
+mod console_directory;
 mod faults;
 mod flows;
 mod grants;
