@@ -56,6 +56,9 @@ pub enum SyncStrategy {
     SyncreplPersist,
     /// RFC 4533 content sync polled (refreshOnly) at each incremental interval.
     Syncrepl,
+    /// Active Directory's DirSync control, polled with its cookie (the bind account needs
+    /// "Replicating Directory Changes").
+    Dirsync,
     /// Active Directory's `uSNChanged`, polled, with the DC's `invocationId` recorded.
     Usn,
     /// `modifyTimestamp` polled: the last resort (deletions only at the full reconcile).
@@ -69,6 +72,7 @@ impl SyncStrategy {
         match self {
             SyncStrategy::SyncreplPersist => "syncrepl_persist",
             SyncStrategy::Syncrepl => "syncrepl",
+            SyncStrategy::Dirsync => "dirsync",
             SyncStrategy::Usn => "usn",
             SyncStrategy::Timestamp => "timestamp",
             SyncStrategy::Full => "full",

@@ -210,7 +210,7 @@ impl Conn {
     }
 
     /// One search, its entries and the response controls of its result.
-    async fn search_page(
+    pub async fn search_page(
         &mut self,
         base: &str,
         scope: Scope,

@@ -213,7 +213,7 @@ impl DirectoryRunner {
     pub async fn full_run(&self, strategy: SyncStrategy, allowed: Option<usize>) -> bool {
         self.set_status(|s| s.running = true);
         let watermark = match strategy {
-            SyncStrategy::Usn | SyncStrategy::Timestamp => {
+            SyncStrategy::Usn | SyncStrategy::Timestamp | SyncStrategy::Dirsync => {
                 self.sync.watermark(strategy).await.map(|w| (STREAM.to_owned(), w))
             }
             _ => None,
@@ -238,6 +238,13 @@ impl DirectoryRunner {
                     if let Some(why) = why {
                         tracing::warn!(app = %self.sync.app, "{why}");
                     }
+                    self.full_run(strategy, None).await;
+                    return;
+                }
+            },
+            SyncStrategy::Dirsync => match self.sync.dirsync_run(cursor.as_deref()).await {
+                Ok(r) => r,
+                Err(()) => {
                     self.full_run(strategy, None).await;
                     return;
                 }

@@ -181,3 +181,48 @@ async fn active_directory_semantics_usn_changes_and_test_sync_against_samba() {
     let (status, c) = s.admin("POST", "/apps/trusted/directory/test-auth", None).await;
     assert_eq!(status, 200, "{c}");
 }
+
+/// DirSync (`strategy = "dirsync"`): a modification, a membership removal and a deletion
+/// (its tombstone) arrive with the stored cookie, without a second full reconcile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dirsync_follows_modifications_memberships_and_tombstones() {
+    if !samba_here() {
+        return;
+    }
+    let seed = SambaSeed::new()
+        .user(SambaUser::person("alice", "Alice", "Archer"))
+        .user(SambaUser::person("bob", "Bob", "Baker"))
+        .group("engineers", &["alice", "bob"]);
+    let samba = SambaDc::start(&seed).expect("samba");
+    let emulator =
+        emulator::start(EmulatorConfig::default(), "127.0.0.1:0".parse().expect("addr")).await.expect("emulator");
+    let dir = scratch("dirsync");
+    let password = dir.join("ad-password");
+    std::fs::write(&password, format!("{}\n", samba.admin_password())).expect("password");
+    let mut app = ad_app(&samba, &password);
+    app.extra = Box::leak(format!("{}strategy = \"dirsync\"\n", app.extra).into_boxed_str());
+    let s = Stack::host(Arc::new(emulator), dir, "", &[app]).await;
+    eventually("the full reconcile", || s.groups_of("bob").contains(&"engineers".to_owned())).await;
+    samba
+        .ldapmodify(&format!(
+            "dn: {}\nchangetype: modify\nreplace: mail\nmail: alice@dirsync.example.test\n",
+            samba.user_dn("alice")
+        ))
+        .expect("modify");
+    eventually("the modification arrives", || s.user("alice").is_some_and(|u| u.email == "alice@dirsync.example.test"))
+        .await;
+    samba
+        .ldapmodify(&format!(
+            "dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n",
+            samba.group_dn("engineers"),
+            samba.user_dn("alice")
+        ))
+        .expect("leave");
+    eventually("the membership removal arrives", || !s.groups_of("alice").contains(&"engineers".to_owned())).await;
+    samba.ldapdelete(&samba.user_dn("bob")).expect("delete");
+    eventually("the tombstone arrives", || s.user("bob").is_some_and(|u| !u.active)).await;
+    let runs = s.admin("GET", "/apps/ad/directory/runs?limit=100", None).await.1;
+    let full = runs.as_array().map_or(0, |r| r.iter().filter(|x| x["kind"] == "full").count());
+    assert_eq!(full, 1, "{runs}");
+    assert_eq!(s.admin("GET", "/apps/ad/directory", None).await.1["strategy"], "dirsync");
+}
