@@ -126,6 +126,14 @@ fn badge(status: &str) -> Markup {
     html! { span class={"badge " (class)} { (status.replace('_', " ")) } }
 }
 
+/// Why a run waits for approval: its summary past the counts (which, for a run that
+/// applied nothing, count what it would have done).
+fn why_waiting(run: &RunView) -> String {
+    let why = run.summary.split_once(": ").map_or(run.summary.as_str(), |(_, why)| why);
+    let mut chars = why.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 fn password_text(p: &PasswordSource) -> Markup {
     match p {
         PasswordSource::Stored => html! { "a password is stored" },
@@ -148,7 +156,7 @@ fn directory_tab(s: &Session, v: &DirectoryView, notice: Option<&str>, outcome: 
             section.approval role="alert" aria-labelledby={"approval-" (run.id)} {
                 h2 #{"approval-" (run.id)} { "Run #" (run.id) " is waiting for your approval" }
                 p { "This full sync would deprovision more people than the deletion threshold allows, so it stopped before applying anything." }
-                p { strong { (run.summary) } }
+                p { strong { (why_waiting(run)) } }
                 div.actions {
                     a.button.secondary href={(base) "/directory/runs/" (run.id)} { "See who would be deprovisioned" }
                     @if s.can_change() {
@@ -187,7 +195,14 @@ fn directory_tab(s: &Session, v: &DirectoryView, notice: Option<&str>, outcome: 
                             dd { @if st.persist_connected { span.badge.ok { "connected" } " changes arrive as they are made" } @else { span.badge.warn { "not connected" } " polling until it holds again" } }
                         }
                         dt { "Now" } dd { @if st.running { span.badge.warn { "running" } } @else { "idle" } }
-                        dt { "Last run" } dd { (st.last_run.as_deref().unwrap_or("none since UserSync started")) }
+                        dt { "Last run" }
+                        dd {
+                            @match (&st.last_run, v.runs.first()) {
+                                (Some(last), _) => { (last) }
+                                (None, Some(r)) => { (r.finished_at) " " (r.kind) ": " (r.summary) }
+                                (None, None) => { "none yet" }
+                            }
+                        }
                         dt { "Last error" } dd { @if let Some(e) = &st.last_error { span.problem { (e) } } @else { "none" } }
                     }
                     @if s.can_change() {
@@ -296,7 +311,13 @@ fn test_sync_result(t: &TestSync) -> Markup {
             @if let Some(e) = &t.decision_error { p.problem role="alert" { (e) } }
             @if let Some(d) = &t.decisions {
                 dl.facts {
-                    dt { "Decided by" } dd { (d.module) }
+                    dt { "Decided by" }
+                    dd {
+                        @match d.module.split_once(' ') {
+                            Some((name, hash)) => { (name) " " code { (hash.get(..12).unwrap_or(hash)) } }
+                            None => { (d.module) }
+                        }
+                    }
                     @if d.outcome == "skip" {
                         dt { "Outcome" } dd { "skipped: " (d.skip_reason.as_deref().unwrap_or("")) }
                     } @else {
@@ -349,7 +370,7 @@ fn runs_table(base: &str, runs: &[RunView]) -> Markup {
                         td { a href={(base) "/directory/runs/" (r.id)} { "#" (r.id) } }
                         td { (r.kind) }
                         td { (badge(&r.status)) }
-                        td { @if r.finished_at.is_empty() { "—" } @else { (r.finished_at) } }
+                        td.when { @if r.finished_at.is_empty() { "—" } @else { (r.finished_at) } }
                         td { (r.summary) }
                     }
                 }

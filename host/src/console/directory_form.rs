@@ -82,7 +82,11 @@ pub(super) fn values_of(directory: Option<&Value>) -> HashMap<String, String> {
     };
     let text = |key: &str| match d.get(key) {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
+        // 10.0 (a percentage) is shown as 10.
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"),
         _ => String::new(),
     };
@@ -483,12 +487,12 @@ pub(super) fn fields(v: &FormView<'_>) -> Markup {
             }
             p.muted { "A run that would deprovision more people than both thresholds below stops before applying anything, and waits for an administrator's approval." }
             div.pair {
-                (number("d_threshold_percent", "Deletion threshold (percent of the app's people)", "Default 10.", "any"))
+                (number("d_threshold_percent", "Deletion threshold (percent)", "Of the app's people; default 10.", "any"))
                 (number("d_threshold_count", "Deletion threshold (people)", "Default 10.", "1"))
             }
             div.pair {
-                (number("d_page_size", "Page size", "Entries per page of a search; default 500 (AD answers at most 1,000).", "1"))
-                (number("d_timeout", "Time limit (seconds)", "Of each connect, bind and search; default 30.", "1"))
+                (number("d_page_size", "Page size", "Entries per page; default 500, at most 1,000.", "1"))
+                (number("d_timeout", "Time limit (seconds)", "Per connect, bind and search; default 30.", "1"))
             }
         }
     }
