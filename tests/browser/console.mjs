@@ -2,9 +2,12 @@
 // Run by tests/tests/e2e/browser.rs, which starts UserSync (with the Confluence emulator),
 // creates the accounts and passes:
 //   USERSYNC_URL, ADMIN_PASSWORD, VIEWER_PASSWORD, CHROMIUM, SCREENSHOTS (a folder, or empty)
+//   LDAP_URL, LDAP_BIND_DN, LDAP_PASSWORD: a slapd with people under ou=people and groups
+//   under ou=groups of dc=example,dc=com (empty: the directory screens are left out)
 // Exits non-zero with the failing step on stderr.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 
 const url = process.env.USERSYNC_URL;
 const shots = process.env.SCREENSHOTS || "";
@@ -15,6 +18,16 @@ const browser = await chromium.launch({
 
 async function shot(page, name) {
   if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+// Reloads `page` until `text` shows (a background run ending), for up to a minute.
+async function reloadUntil(page, text) {
+  const deadline = Date.now() + 60_000;
+  while (!(await page.content()).includes(text)) {
+    assert.ok(Date.now() < deadline, `timed out waiting for "${text}" on ${page.url()}`);
+    await new Promise((r) => setTimeout(r, 300));
+    await page.reload();
+  }
 }
 
 async function login(context, username, password) {
@@ -195,6 +208,78 @@ try {
   assert.match(await page.locator("#preview").textContent(), /sales-team/);
   await page.locator("#preview").scrollIntoViewIfNeeded();
   await shot(page, "app-settings-preview");
+
+  if (process.env.LDAP_URL) {
+    const people = "ou=people,dc=example,dc=com";
+    step = "Add new app: LDAP / Active Directory, its connection and search";
+    await page.goto(`${url}/console/apps/new`);
+    await page.getByText("LDAP / Active Directory", { exact: true }).click();
+    await page.getByLabel("Name", { exact: true }).fill("corp-ldap");
+    await page.getByLabel("Rules module").selectOption("onelogin");
+    assert.equal(await page.getByLabel("Label of its first token").isVisible(), false, "no SCIM token for a directory");
+    await page.getByLabel("Server type").selectOption("active_directory");
+    assert.equal(await page.getByLabel("Username attribute").getAttribute("placeholder"), "sAMAccountName");
+    await page.getByLabel("Server type").selectOption("openldap");
+    assert.equal(await page.getByLabel("Username attribute").getAttribute("placeholder"), "uid");
+    await page.getByLabel("Server URLs").fill(process.env.LDAP_URL);
+    await page.getByLabel("Bind DN").fill(process.env.LDAP_BIND_DN);
+    await page.getByLabel("Bind password").fill(process.env.LDAP_PASSWORD);
+    await page.getByLabel("User base DN").fill(people);
+    await page.getByLabel("Group base DN").fill("ou=groups,dc=example,dc=com");
+    await shot(page, "app-new-ldap");
+    await page.getByRole("button", { name: "Create the app" }).click();
+    await page.getByRole("heading", { name: "Test Sync" }).waitFor();
+    assert.match(page.url(), /\/console\/apps\/corp-ldap\?done=created$/);
+    assert.ok(await page.getByText("a password is stored").isVisible());
+    await reloadUntil(page, "succeeded");
+
+    step = "User and group sync of the directory app: groups on the fly";
+    await page.getByRole("link", { name: "User and group sync" }).click();
+    await page.locator("#s-on_the_fly").selectOption("on");
+    await page.getByRole("button", { name: "Review the change" }).click();
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.waitForURL(/\/settings\?saved=1$/);
+
+    step = "Test connection, then Test Sync of one person";
+    await page.goto(`${url}/console/apps/corp-ldap`);
+    await page.getByRole("button", { name: "Test connection" }).click();
+    await page.getByText("Connected to").waitFor();
+    await page.getByLabel("Username", { exact: true }).fill("ada");
+    await page.getByRole("button", { name: "Search user" }).click();
+    await page.getByRole("heading", { name: "What the rules decide" }).waitFor();
+    assert.ok(await page.getByRole("cell", { name: "cn=engineers,ou=groups,dc=example,dc=com", exact: true }).isVisible());
+    await page.locator("#test-sync").scrollIntoViewIfNeeded();
+    await shot(page, "app-directory-test-sync");
+
+    step = "a run's report";
+    await page.goto(`${url}/console/apps/corp-ldap`);
+    await page.locator("#runs a").last().click();
+    await page.getByRole("heading", { name: /^Added/ }).waitFor();
+    await shot(page, "app-directory-run");
+
+    step = "Directory settings: full syncs only, and a threshold of one deprovisioning";
+    await page.goto(`${url}/console/apps/corp-ldap/directory/settings`);
+    assert.ok(await page.getByText("A password is stored.").isVisible());
+    assert.equal(await page.getByLabel("Bind password").inputValue(), "", "the password is never shown back");
+    await shot(page, "app-directory-settings");
+    await page.getByLabel("How changes are found between full syncs").selectOption("full");
+    await page.getByLabel("Deletion threshold (percent)").fill("0");
+    await page.getByLabel("Deletion threshold (people)").fill("1");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.waitForURL(/\/directory\/settings\?saved=1$/);
+
+    step = "two people leave the directory: the full sync waits for approval, then is approved";
+    for (const uid of ["barbara", "katherine"]) {
+      execFileSync("ldapdelete", ["-x", "-H", process.env.LDAP_URL, "-D", process.env.LDAP_BIND_DN,
+        "-w", process.env.LDAP_PASSWORD, `uid=${uid},${people}`]);
+    }
+    await page.goto(`${url}/console/apps/corp-ldap`);
+    await page.getByRole("button", { name: "Run a full sync now" }).click();
+    await reloadUntil(page, "is waiting for your approval");
+    await shot(page, "app-directory-approval");
+    await page.getByRole("button", { name: "Approve and apply" }).first().click();
+    await page.getByText(/is approved/).waitFor();
+  }
 
   step = "a forged form post without the CSRF token is refused";
   const forged = await page.evaluate(async () => {

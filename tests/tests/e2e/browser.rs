@@ -2,7 +2,8 @@
 //! `playwright-core`): log in; add a token to the OneLogin app, copy the URL and the token
 //! and POST a user with them; find the person and see their custom fields; Synchronize, dry
 //! run and then run; a forged post without the CSRF token is refused; a viewer changes
-//! nothing.
+//! nothing. With slapd here (always under CI): add an LDAP app with the wizard, Test Sync
+//! a person, read a run's report, and approve a run the deletion threshold stopped.
 //!
 //! Needs Node.js, Debian's `chromium` and `npm ci` in `tests/browser` (`.ci/run` sets all
 //! three up). Without them the test fails under `CI`, and elsewhere says what is missing and
@@ -14,6 +15,7 @@ use std::process::Command;
 use super::harness::{AppSpec, Stack};
 use usersync::admin::{create_account, Role};
 use usersync::store::Database;
+use usersync_tests::ldap_servers::{slapd_available, Slapd};
 
 fn missing() -> Option<String> {
     let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
@@ -27,6 +29,43 @@ fn missing() -> Option<String> {
         return Some(format!("playwright-core is not installed (cd {} && npm ci)", browser_dir.display()));
     }
     None
+}
+
+/// A slapd with a few people in two groups, or `None` (outside CI) when slapd is missing.
+fn directory_for_the_browser() -> Option<Slapd> {
+    if !slapd_available() {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "slapd is not installed; .ci/run installs it");
+        eprintln!("slapd is not installed here: the browser test leaves out the directory screens");
+        return None;
+    }
+    let people = [
+        ("ada", "Ada", "Lovelace", "Analytical Engines"),
+        ("grace", "Grace", "Hopper", "Compilers"),
+        ("alan", "Alan", "Turing", "Computability"),
+        ("edsger", "Edsger", "Dijkstra", "Algorithms"),
+        ("barbara", "Barbara", "Liskov", "Abstraction"),
+        ("katherine", "Katherine", "Johnson", "Orbital Mechanics"),
+    ];
+    let seed: Vec<String> = people
+        .iter()
+        .map(|(uid, given, sn, department)| {
+            format!(
+                "dn: uid={uid},ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {given} {sn}\n\
+                 givenName: {given}\nsn: {sn}\nmail: {uid}@example.com\ndepartmentNumber: {department}\n\
+                 title: Engineer\ntelephoneNumber: +44 20 7946 0{}\n",
+                uid.len() * 111
+            )
+        })
+        .collect();
+    let slapd = Slapd::start(&seed.join("\n")).unwrap();
+    for (cn, members) in [("engineers", ["ada", "grace", "alan"]), ("research", ["ada", "edsger", "barbara"])] {
+        let mut ldif = format!("dn: cn={cn},ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\ncn: {cn}\n");
+        for m in members {
+            ldif.push_str(&format!("member: uid={m},ou=people,dc=example,dc=com\n"));
+        }
+        slapd.ldapadd(&ldif).unwrap();
+    }
+    Some(slapd)
 }
 
 fn chromium() -> String {
@@ -52,6 +91,8 @@ async fn the_console_in_a_real_browser() {
     create_account(&db, "watcher", viewer_password, Role::Viewer, false).await.unwrap();
     // A second person, so Synchronize has someone to decide about before the browser adds one.
     s.create_user("onelogin", "ada@example.com", "Ada", "Lovelace").await;
+    // The directory the browser connects an LDAP app to.
+    let slapd = directory_for_the_browser();
 
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let screenshots = std::env::var("USERSYNC_SCREENSHOTS")
@@ -69,6 +110,9 @@ async fn the_console_in_a_real_browser() {
         .env("VIEWER_PASSWORD", viewer_password)
         .env("CHROMIUM", chromium())
         .env("SCREENSHOTS", &screenshots)
+        .env("LDAP_URL", slapd.as_ref().map(Slapd::url).unwrap_or_default())
+        .env("LDAP_BIND_DN", slapd.as_ref().map(Slapd::admin_dn).unwrap_or_default())
+        .env("LDAP_PASSWORD", slapd.as_ref().map(Slapd::admin_password).unwrap_or_default())
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(std::time::Duration::from_secs(180), output)
@@ -82,4 +126,13 @@ async fn the_console_in_a_real_browser() {
     // What the browser did reached Confluence: Grace exists there, made by the copied token.
     s.settle().await;
     assert!(s.user("grace").is_some(), "the user posted with the console's token is in Confluence");
+    if slapd.is_some() {
+        // The directory app made in the browser synced, and its approved run deprovisioned.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !["barbara", "katherine"].iter().all(|u| s.user(u).is_some_and(|u| !u.active)) {
+            assert!(std::time::Instant::now() < deadline, "the approved run deprovisions the two who left");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(s.user("edsger").is_some_and(|u| u.active));
+    }
 }
