@@ -92,6 +92,15 @@ impl Admin {
         // A directory app takes no SCIM writes; its first token is never shown.
         match self.create_app(actor, def, module_from, "unused: a directory app takes no SCIM writes").await {
             Ok(created) => {
+                // Nobody ever sees that token; revoked, it opens nothing (not even SCIM reads).
+                match self.db.revoke_token(name.clone(), created.token_id.clone()).await {
+                    Ok(_) => {
+                        if let Some(tokens) = self.runtime.as_ref().and_then(|r| r.tokens.as_ref()) {
+                            tokens.reload();
+                        }
+                    }
+                    Err(e) => tracing::warn!(app = %name, error = %e, "cannot revoke a directory app's unused token"),
+                }
                 if password.is_some() {
                     self.record(actor, &name, "directory", "bind password set").await;
                 }

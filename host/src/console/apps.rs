@@ -426,11 +426,14 @@ fn settings_form(
                     }
                 }
             }
-            fieldset {
-                legend { "Requests" }
-                label for="rate_limit" { "Most requests per second from the identity provider (empty: no limit)" }
-                input #rate_limit name="rate_limit" type="number" min="0" step="any" value=(value("rate_limit")) disabled[read_only];
-                (err("rate_limit").unwrap_or_default())
+            // A directory app receives no requests: UserSync reads the directory.
+            @if a.kind != IdpKind::Ldap.as_str() {
+                fieldset {
+                    legend { "Requests" }
+                    label for="rate_limit" { "Most requests per second from the identity provider (empty: no limit)" }
+                    input #rate_limit name="rate_limit" type="number" min="0" step="any" value=(value("rate_limit")) disabled[read_only];
+                    (err("rate_limit").unwrap_or_default())
+                }
             }
             @if a.module.is_none() { p.muted { "The app has no rules module yet, so there are no module settings: upload one on the Rules tab." } }
             @if !read_only { button.primary type="submit" name="step" value="review" { "Review the change" } }

@@ -228,6 +228,10 @@ async fn the_wizard_makes_a_directory_app_whose_password_is_stored_and_never_sho
         p.contains("/console/apps/dir/directory/runs/") && p.contains("succeeded")
     })
     .await;
+    let tokens = Database::new(&s.dir.join("usersync.db")).tokens(Some("dir".into())).await.unwrap();
+    assert!(tokens.iter().all(|t| t.revoked.is_some()), "a directory app has no live SCIM token: {tokens:?}");
+    let (_, settings) = c.get("/console/apps/dir/settings").await;
+    assert!(settings.contains("User sync") && !settings.contains("rate_limit"), "no SCIM request limit: {settings}");
     let (_, list) = c.get("/console/").await;
     assert!(list.contains("LDAP / Active Directory") && list.contains("last run "), "{list}");
 
