@@ -14,6 +14,10 @@
 #    renamed, ~1% of memberships missing, a stray member in every 50th group), then
 #    `/usr/bin/time -v usersync sync --config … --app bench` in-process: wall time, peak
 #    RSS, phases from its progress lines, and a check that the drift was repaired exactly.
+# 4. Directory (issue 13): slapd seeded with LDAP_USERS people in LDAP_GROUPS groups, a
+#    directory app's full sync into the emulator (wall time, peak RSS; baseline: ldapsearch
+#    paging the same entries), then one change's latency with refreshAndPersist and with
+#    refreshOnly polled every 5 s.
 # 3. Bulk: one SCIM Bulk request of BULK_OPERATIONS creates, answered by a host without
 #    [confluence] (baseline) and by one with the emulator at BULK_LATENCY_MS per request:
 #    when the Bulk is answered, and when Confluence has every user.
@@ -33,6 +37,8 @@
 #   MAX_SECS=60 MAX_RSS_MB=500            the Synchronize target
 #   SKIP_PROVISION=1, SKIP_BULK=1, SKIP_SYNC=1   skip a scenario
 #   BULK_OPERATIONS=1000 BULK_LATENCY_MS=20  scenario 3: one Bulk of N creates; Confluence latency
+#   LDAP_USERS=10000 LDAP_GROUPS=1000 LDAP_MEMBERS=10   scenario 4 (issue 13): slapd's size
+#                                         (needs slapd: bash tests/ldap/install.sh); SKIP_LDAP=1
 #   KEEP=1                                keep the temporary directory (configs, logs, db)
 #   SEEDED_DB=<kept dir>/sync/usersync.db the host's store from a kept run of the same size:
 #                                         copied instead of seeding the host (saves minutes)
@@ -129,6 +135,19 @@ if [[ ${SKIP_BULK:-0} != 1 ]]; then
         --latency-ms "${BULK_LATENCY_MS:-20}" >"$work/bulk.out" || bulk_status=$?
     cat "$work/bulk.out"
     ((bulk_status == 0)) || die "the Bulk benchmark failed (status $bulk_status)"
+fi
+
+if [[ ${SKIP_LDAP:-0} != 1 ]]; then
+    log "scenario 4: a directory app, full sync from slapd and one change's latency (load average $(loadavg))"
+    ldap_status=0
+    RUST_LIB_BACKTRACE=0 "$bench_bin" ldap "${common[@]}" --users "${LDAP_USERS:-10000}" \
+        --groups "${LDAP_GROUPS:-1000}" --members "${LDAP_MEMBERS:-10}" >"$work/ldap.out" || ldap_status=$?
+    cat "$work/ldap.out"
+    case $ldap_status in
+        0) ;;
+        2) die "a directory target was missed (full sync 10 s, 300 MB)" ;;
+        *) die "the directory benchmark failed (status $ldap_status)" ;;
+    esac
 fi
 
 printf -- '\n- machine: %s cores (%s); load average after the run %s; built from commit %s%s; %s\n' "$(nproc)" \

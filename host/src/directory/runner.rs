@@ -75,13 +75,8 @@ impl DirectoryRunner {
     /// Asks for a run now (a full one, or the next incremental).
     pub fn run_now(&self, full: bool) {
         if let Ok(mut a) = self.ask.lock() {
-            *a = if full {
-                Ask::Full
-            } else if *a == Ask::Full {
-                Ask::Full
-            } else {
-                Ask::Incremental
-            };
+            // A full run asked for earlier is not downgraded by a later incremental ask.
+            *a = if full || *a == Ask::Full { Ask::Full } else { Ask::Incremental };
         }
         self.wake.notify_one();
     }
@@ -115,6 +110,11 @@ impl DirectoryRunner {
         };
         self.set_status(|s| s.strategy = strategy.as_str().to_owned());
         let mut last_full: Option<Instant> = None;
+        // A run stopped before a restart still waits for its approval (or, approved while
+        // UserSync was down, runs now).
+        if let Some(id) = self.pending_before_restart().await {
+            self.set_status(|s| s.awaiting_approval = Some(id));
+        }
         if self.last_full_succeeded().await {
             // A full reconcile ran before the restart: resume incrementally.
             last_full = Some(Instant::now());
@@ -185,6 +185,25 @@ impl DirectoryRunner {
             .await
             .map(|runs| runs.iter().any(|r| r.kind == "full" && r.status == "succeeded"))
             .unwrap_or(false)
+    }
+
+    /// The newest full run that stopped for approval and was neither approved and run nor
+    /// discarded since: waiting, or approved while UserSync was down.
+    async fn pending_before_restart(&self) -> Option<i64> {
+        let runs = self.db.directory_runs(Some(self.sync.app.to_string()), 50).await.ok()?;
+        // Newest first: a full run that went ahead after it ends the wait.
+        for r in runs.iter().filter(|r| r.kind == "full") {
+            match r.status.as_str() {
+                "awaiting_approval" | "approved" => {
+                    let settled_later =
+                        runs.iter().any(|later| later.id > r.id && later.kind == "full" && later.status == "succeeded");
+                    return (!settled_later).then_some(r.id);
+                }
+                "succeeded" | "discarded" => return None,
+                _ => {}
+            }
+        }
+        None
     }
 
     /// The number of deprovisionings an approved run allows, once approved.

@@ -205,6 +205,16 @@ async fn the_deletion_threshold_stops_a_run_until_it_is_approved() {
     let (_, detail) = s.admin("GET", &format!("/apps/corp/directory/runs/{id}"), None).await;
     assert_eq!(detail["report"]["deleted"].as_array().map(Vec::len), Some(5), "{detail}");
 
+    // A restart keeps the run waiting: the approval still goes ahead afterwards.
+    let emulator = s.emulator.clone();
+    let dir = s.dir.clone();
+    drop(s);
+    let password = dir.join("ldap-password");
+    let s = Stack::host(emulator, dir, "", &[directory_app(&slapd, &password, more)]).await;
+    eventually("the restarted runner still waits", || async {
+        s.admin("GET", "/apps/corp/directory", None).await.1["awaiting_approval"] == json!(id)
+    })
+    .await;
     let (status, body) = s.admin("POST", &format!("/apps/corp/directory/runs/{id}/approve"), None).await;
     assert_eq!(status, 200, "{body}");
     eventually("the approved run deprovisions the five", || async {
