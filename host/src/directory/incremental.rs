@@ -120,14 +120,7 @@ impl DirectorySync {
                 }
                 continue;
             }
-            let state = item
-                .1
-                .iter()
-                .find(|c| c.1.ctype == codec::SYNC_STATE_OID)
-                .and_then(|c| c.1.val.as_deref())
-                .map(codec::parse_sync_state)
-                .transpose()
-                .map_err(|e| DirectoryError::Malformed(format!("sync state control: {e}")))?;
+            let state = sync_state(&item)?;
             let e = client::entry(item)?;
             match state {
                 Some(s) => {
@@ -575,6 +568,18 @@ impl DirectorySync {
     pub fn search_scope(&self) -> SearchScope {
         self.target.config.user_scope
     }
+}
+
+/// An entry's RFC 4533 Sync State control, parsed by `codec` (never by `ldap3`'s parser,
+/// which panics on malformed BER); `None` when the entry carries none.
+pub(super) fn sync_state(item: &ldap3::ResultEntry) -> Result<Option<codec::SyncStateValue>, DirectoryError> {
+    item.1
+        .iter()
+        .find(|c| c.1.ctype == codec::SYNC_STATE_OID)
+        .and_then(|c| c.1.val.as_deref())
+        .map(codec::parse_sync_state)
+        .transpose()
+        .map_err(|e| DirectoryError::Malformed(format!("sync state control: {e}")))
 }
 
 /// A content-sync intermediate message's value (`None` for other intermediate messages).

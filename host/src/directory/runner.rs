@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 use super::client::{self, Conn};
 use super::codec::{self, SyncInfo, SyncMode, SyncStateKind};
-use super::incremental::{cookie_bytes, detect, sync_info, SyncBatch, STREAM};
+use super::incremental::{cookie_bytes, detect, sync_info, sync_state, SyncBatch, STREAM};
 use super::report::{RunKind, RunReport, RunStatus};
 use super::sync::DirectorySync;
 use crate::config::SyncStrategy;
@@ -381,14 +381,7 @@ impl DirectoryRunner {
                 }
                 continue;
             }
-            let state = item
-                .1
-                .iter()
-                .find(|c| c.1.ctype == codec::SYNC_STATE_OID)
-                .and_then(|c| c.1.val.as_deref())
-                .map(codec::parse_sync_state)
-                .transpose()
-                .map_err(|e| DirectoryError::Malformed(format!("sync state control: {e}")))?;
+            let state = sync_state(&item)?;
             let entry = client::entry(item)?;
             if let Some(s) = state {
                 if let Some(c) = s.cookie {

@@ -4,6 +4,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::admin::{admin_error, refuse, typed};
@@ -46,6 +47,16 @@ struct Settled {
 struct AuthCheck {
     app: String,
     result: String,
+}
+
+/// A JSON body as `T` (bounded, media type checked), or the SCIM error to answer.
+async fn body<T: DeserializeOwned>(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<T, Response> {
+    let value = super::read_json(headers, body, state.limits.max_body_bytes).await.map_err(|e| error_response(&e))?;
+    serde_json::from_value(value).map_err(|e| error_response(&ScimError::invalid_value(format!("body: {e}"))))
 }
 
 /// `GET …/directory`: what the app's runner is doing.
@@ -122,14 +133,13 @@ pub(super) async fn sync(
     }
     let empty =
         headers.get(axum::http::header::CONTENT_LENGTH).is_none_or(|v| v.to_str().is_ok_and(|l| l.trim() == "0"));
-    let body: SyncBody = match super::read_json(&headers, body, state.limits.max_body_bytes).await {
-        _ if empty => SyncBody::default(),
-        Ok(v) if v.is_null() => SyncBody::default(),
-        Ok(v) => match serde_json::from_value(v) {
+    let body: SyncBody = if empty {
+        SyncBody::default()
+    } else {
+        match self::body(&state, &headers, body).await {
             Ok(b) => b,
-            Err(e) => return error_response(&ScimError::invalid_value(format!("body: {e}"))),
-        },
-        Err(e) => return error_response(&e),
+            Err(r) => return r,
+        }
     };
     match state.admin.directory_sync("admin-api", &app, body.full).await {
         Ok(()) => typed(StatusCode::ACCEPTED, &Accepted { app, full: body.full }),
@@ -147,12 +157,9 @@ pub(super) async fn test_user(
     if let Some(r) = refuse(&state, &headers, &app) {
         return r;
     }
-    let body: TestBody = match super::read_json(&headers, body, state.limits.max_body_bytes).await {
-        Ok(v) => match serde_json::from_value(v) {
-            Ok(b) => b,
-            Err(e) => return error_response(&ScimError::invalid_value(format!("body: {e}"))),
-        },
-        Err(e) => return error_response(&e),
+    let body: TestBody = match self::body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     match state.admin.directory_test_user(&app, &body.user).await {
         Ok(t) => typed(StatusCode::OK, &t),
@@ -210,12 +217,10 @@ pub(super) async fn set_password(
     if let Some(r) = refuse(&state, &headers, &app) {
         return r;
     }
-    let body: PasswordBody = match super::read_json(&headers, body, state.limits.max_body_bytes).await {
-        Ok(v) => match serde_json::from_value(v) {
-            Ok(b) => b,
-            Err(_) => return error_response(&ScimError::invalid_value("body: {\"password\": \"…\"} expected")),
-        },
-        Err(e) => return error_response(&e),
+    // Not the parser's message: it could quote what was sent.
+    let body: PasswordBody = match self::body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(_) => return error_response(&ScimError::invalid_value("body: {\"password\": \"…\"} expected")),
     };
     match state.admin.set_directory_password("admin-api", &app, &body.password).await {
         Ok(()) => typed(StatusCode::OK, &PasswordSet { app, stored: true }),
