@@ -164,6 +164,25 @@ async fn a_full_sync_then_each_change_follows_through_the_persistent_search() {
     eventually("a deletion arrives", || async { active(&s, "dee") == Some(false) }).await;
     s.settle().await;
 
+    // The server restarts: the persistent search drops, polling covers the gap, and the
+    // search is opened again; a change made after the restart still arrives.
+    let mut slapd = slapd;
+    slapd.restart().expect("restart slapd");
+    slapd.ldapadd(&person_ldif("eve", "Eve", "Evans")).expect("add after the restart");
+    eventually("a change after the server's restart arrives", || async { active(&s, "eve") == Some(true) }).await;
+    eventually("the persistent search holds again", || async {
+        s.admin("GET", "/apps/corp/directory", None).await.1["persist_connected"] == true
+    })
+    .await;
+    slapd
+        .ldapmodify(&format!("dn: uid=eve,{PEOPLE}\nchangetype: modify\nreplace: mail\nmail: eve@again.example.com\n"))
+        .expect("modify");
+    eventually("and changes flow through it", || async {
+        s.user("eve").is_some_and(|u| u.email == "eve@again.example.com")
+    })
+    .await;
+    s.settle().await;
+
     let reports = runs(&s).await;
     assert!(reports.iter().any(|r| r["kind"] == "full" && r["status"] == "succeeded"), "{reports:?}");
     assert!(reports.iter().any(|r| r["kind"] == "incremental"), "{reports:?}");
@@ -501,4 +520,83 @@ async fn modify_timestamp_polling_follows_changes_and_the_full_reconcile_finds_d
     eventually("the full reconcile deprovisions bob", || async { active(&s, "bob") == Some(false) }).await;
     let reports = runs(&s).await;
     assert!(reports.iter().any(|r| r["kind"] == "incremental" && r["status"] == "succeeded"), "{reports:?}");
+}
+
+/// A connection that drops in the middle of a search (a proxy that cuts the server's answer
+/// short): the run fails, names the cause, and changes nothing; through the whole answer,
+/// the next run goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connection_dropped_mid_search_fails_the_run_and_changes_nothing() {
+    if !slapd_here() {
+        return;
+    }
+    let names: Vec<String> = (0..200).map(|i| format!("m{i:03}")).collect();
+    let seed: Vec<String> = names.iter().map(|n| person_ldif(n, "M", n)).collect();
+    let slapd = Slapd::start(&seed.join("\n")).expect("slapd");
+    // The proxy forwards everything until `cut` holds, then closes each connection after
+    // the server's first 4 KiB (past the bind, inside the listing).
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let proxy = listener.local_addr().expect("addr");
+    let upstream = format!("127.0.0.1:{}", slapd.port());
+    let cutting = cut.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            let cutting = cutting.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let up = tokio::io::copy(&mut cr, &mut sw);
+                let down = async {
+                    let mut sent = 0usize;
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        let n = sr.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        if cutting.load(std::sync::atomic::Ordering::SeqCst) && sent + n > 4096 {
+                            break;
+                        }
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        sent += n;
+                    }
+                };
+                tokio::select! { _ = up => {}, () = down => {} }
+            });
+        }
+    });
+    let more = "strategy = \"full\"\nincremental_interval_secs = 3600";
+    let emulator =
+        emulator::start(EmulatorConfig::default(), "127.0.0.1:0".parse().expect("addr")).await.expect("emulator");
+    let dir = scratch("ldap-dropped");
+    let password = dir.join("ldap-password");
+    std::fs::write(&password, format!("{}\n", slapd.admin_password())).expect("password file");
+    let mut app = directory_app(&slapd, &password, more);
+    app.extra = Box::leak(app.extra.replace(&slapd.url(), &format!("ldap://{proxy}")).into_boxed_str());
+    let s = Stack::host(Arc::new(emulator), dir, "", &[app]).await;
+    eventually("everyone is provisioned", || async { names.iter().all(|n| active(&s, n) == Some(true)) }).await;
+    s.settle().await;
+
+    // Half of them leave the directory, but the next listing is cut short.
+    for n in &names[..100] {
+        slapd.ldapdelete(&format!("uid={n},{PEOPLE}")).expect("delete");
+    }
+    cut.store(true, std::sync::atomic::Ordering::SeqCst);
+    s.admin("POST", "/apps/corp/directory/sync", Some(json!({"full": true}))).await;
+    eventually("the cut run fails", || async {
+        runs(&s)
+            .await
+            .iter()
+            .any(|r| r["status"] == "failed" && r["summary"].as_str().is_some_and(|t| t.contains("dropped")))
+    })
+    .await;
+    s.settle().await;
+    assert!(names.iter().all(|n| active(&s, n) == Some(true)), "nothing is deprovisioned after a cut-short search");
+    s.assert_no_write_twice();
 }
