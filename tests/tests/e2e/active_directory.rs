@@ -156,8 +156,9 @@ async fn active_directory_semantics_usn_changes_and_test_sync_against_samba() {
     // (the server is reached by address), the connection holds.
     std::fs::write(dir.join("ad-good-password"), format!("{}\n", samba.admin_password())).expect("password");
     let tls_app = |name: &'static str, more: String| {
+        let url = if more.contains("starttls") { "ldap://127.0.0.1:389" } else { "ldaps://127.0.0.1:636" };
         let extra = format!(
-            "\n[apps.directory]\nserver_type = \"active_directory\"\nurls = [\"ldaps://127.0.0.1:636\"]\nbind_dn = \"{}\"\n\
+            "\n[apps.directory]\nserver_type = \"active_directory\"\nurls = [\"{url}\"]\nbind_dn = \"{}\"\n\
              password_file = \"{}\"\nuser_base = \"{}\"\nstrategy = \"full\"\nincremental_interval_secs = 3600\n{more}\n",
             samba.admin_dn(),
             dir.join("ad-good-password").display(),
@@ -170,6 +171,7 @@ async fn active_directory_semantics_usn_changes_and_test_sync_against_samba() {
         ad_app(&samba, &password),
         tls_app("untrusted", String::new()),
         tls_app("trusted", format!("ca_file = \"{}\"\nverify_hostname = false", ca.display())),
+        tls_app("starttls", format!("ca_file = \"{}\"\nverify_hostname = false\nstarttls = true", ca.display())),
     ];
     let s = Stack::host(emulator, dir, "", &apps).await;
     let (status, a) = s.admin("POST", "/apps/ad/directory/test-auth", None).await;
@@ -180,6 +182,9 @@ async fn active_directory_semantics_usn_changes_and_test_sync_against_samba() {
     assert!(c["detail"].as_str().is_some_and(|d| d.contains("certificate not trusted")), "{c}");
     let (status, c) = s.admin("POST", "/apps/trusted/directory/test-auth", None).await;
     assert_eq!(status, 200, "{c}");
+    let (status, c) = s.admin("POST", "/apps/starttls/directory/test-auth", None).await;
+    assert_eq!(status, 200, "{c}");
+    assert!(c["result"].as_str().is_some_and(|r| r.contains("ldap://127.0.0.1:389")), "{c}");
 }
 
 /// DirSync (`strategy = "dirsync"`): a modification, a membership removal and a deletion

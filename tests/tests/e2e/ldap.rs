@@ -163,6 +163,11 @@ async fn a_full_sync_then_each_change_follows_through_the_persistent_search() {
     slapd.ldapdelete(&format!("uid=dee,{PEOPLE}")).expect("delete");
     eventually("a deletion arrives", || async { active(&s, "dee") == Some(false) }).await;
     s.settle().await;
+    // The group she was in no longer lists her: derived from her deletion, since the group
+    // entry itself did not change.
+    let (_, writers) = s.scim("corp", "GET", "/Groups?filter=displayName%20eq%20%22writers%22", None).await;
+    let members = writers["Resources"][0]["members"].as_array().cloned().unwrap_or_default();
+    assert_eq!(members.len(), 1, "only cyd is left in writers: {writers}");
 
     // The server restarts: the persistent search drops, polling covers the gap, and the
     // search is opened again; a change made after the restart still arrives.
@@ -599,4 +604,38 @@ async fn a_connection_dropped_mid_search_fails_the_run_and_changes_nothing() {
     s.settle().await;
     assert!(names.iter().all(|n| active(&s, n) == Some(true)), "nothing is deprovisioned after a cut-short search");
     s.assert_no_write_twice();
+}
+
+/// Memberships read from `memberOf` (the memberof overlay) and from `groupOfUniqueNames`'
+/// `uniqueMember` (its optional `#'…'B` suffix ignored) reach Confluence like `member`'s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn member_of_and_unique_member_memberships() {
+    if !slapd_here() {
+        return;
+    }
+    let slapd = Slapd::start(&[person_ldif("ada", "Ada", "Lovelace"), person_ldif("bob", "Bob", "Babbage")].join("\n"))
+        .expect("slapd");
+    // groupOfNames (the memberof overlay writes memberOf on ada) and groupOfUniqueNames.
+    slapd.ldapadd(&group_ldif("analysts", &["ada"])).expect("group");
+    slapd
+        .ldapadd(&format!(
+            "dn: cn=reviewers,{GROUPS}\nobjectClass: groupOfUniqueNames\ncn: reviewers\nuniqueMember: uid=bob,{PEOPLE}#'0101'B\n"
+        ))
+        .expect("unique group");
+    let s = stack(
+        "ldap-member-of",
+        &slapd,
+        "strategy = \"full\"\nincremental_interval_secs = 3600\nmembership = \"memberOf\"",
+    )
+    .await;
+    eventually("memberOf gives ada her group", || async { s.groups_of("ada").contains(&"analysts".to_owned()) }).await;
+    drop(s);
+    let s = stack(
+        "ldap-unique-member",
+        &slapd,
+        "strategy = \"full\"\nincremental_interval_secs = 3600\nmembership = \"uniqueMember\"",
+    )
+    .await;
+    eventually("uniqueMember gives bob his group", || async { s.groups_of("bob").contains(&"reviewers".to_owned()) })
+        .await;
 }
