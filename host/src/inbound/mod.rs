@@ -820,6 +820,9 @@ fn commit_error(e: CommitError, kind: ResourceKind) -> ScimError {
     match e {
         CommitError::Conflict(Conflict::NameTaken { name_key, .. }) => name_taken(kind, &name_key),
         CommitError::Conflict(Conflict::Stale { id }) => stale(kind, &id),
+        CommitError::Conflict(Conflict::AppRemoved { name }) => {
+            ScimError::not_found(format!("app {name} was removed while this change was on its way; nothing was stored"))
+        }
         CommitError::Conflict(c @ Conflict::AppChanged { .. }) => {
             ScimError::internal(format!("a SCIM change met an app change: {c:?}"))
         }

@@ -151,6 +151,30 @@ pub enum Mutation {
     },
 }
 
+impl Mutation {
+    /// The app whose stored state (resources, decisions, queued operations, cursor) this
+    /// changes; `None` for what is not an app's, or is the app's definition itself.
+    fn app(&self) -> Option<&str> {
+        match self {
+            Mutation::Put { app, .. }
+            | Mutation::Delete { app, .. }
+            | Mutation::Desired { app, .. }
+            | Mutation::Cursor { app, .. } => Some(app),
+            Mutation::Audit(_) => None,
+            Mutation::Enqueue(rows) | Mutation::HoldForApproval(rows) => rows.first().map(|r| r.app.as_str()),
+            Mutation::Block(blocked) => Some(blocked.row.app.as_str()),
+            Mutation::Hold { app, .. } => Some(app),
+            Mutation::Dequeue { .. }
+            | Mutation::Observed { .. }
+            | Mutation::Unfail { .. }
+            | Mutation::Unblock { .. }
+            | Mutation::Release { .. }
+            | Mutation::App { .. }
+            | Mutation::ForgetApp { .. } => None,
+        }
+    }
+}
+
 /// Why a commit was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conflict {
@@ -161,6 +185,8 @@ pub enum Conflict {
     /// The app was changed (or created, or removed) since the caller read it: `version` is
     /// its version now (`None`: it does not exist).
     AppChanged { name: String, version: Option<u64> },
+    /// The app was removed while this change was on its way.
+    AppRemoved { name: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -447,6 +473,9 @@ fn apply_request(
     undo: &mut Vec<Undo>,
 ) -> Result<Result<(), Conflict>, StoreError> {
     for m in mutations {
+        if let Some(app) = m.app().filter(|a| working.is_removed(a)) {
+            return Ok(Err(Conflict::AppRemoved { name: app.to_string() }));
+        }
         match m {
             Mutation::Put { app, resource, expect } => {
                 let coll = working.app_mut(app).of_mut(resource.kind);
@@ -547,6 +576,10 @@ fn apply_request(
                 if let Err(conflict) = apps::put(tx, name, record.as_ref(), *expect)? {
                     return Ok(Err(conflict));
                 }
+                if record.is_some() && working.is_removed(name) {
+                    undo.push(Undo::Whole(Box::new(working.clone())));
+                    working.revive_app(name);
+                }
             }
             Mutation::Cursor { app, stream, cursor } => directory::set_cursor(tx, app, stream, cursor.as_deref())?,
             Mutation::ForgetApp { app } => {
@@ -608,6 +641,39 @@ mod tests {
 
     fn count(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// A write that was on its way when its app was removed stores nothing (it would bring
+    /// the removed app's rows back); once an app of that name is created again, writes to
+    /// it are welcome.
+    #[test]
+    fn a_write_for_a_removed_app_is_refused_until_the_name_is_created_again() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let u1 = user("u1", "one", 1);
+        let (base, _) =
+            write_batch(&mut conn, &Snapshot::default(), &[request(vec![put(&u1, Expect::Absent)])]).unwrap();
+        let (base, outcomes) =
+            write_batch(&mut conn, &base, &[request(vec![Mutation::ForgetApp { app: Arc::from("a") }])]).unwrap();
+        assert_eq!(outcomes, vec![Ok(())]);
+        let late = user("u2", "two", 1);
+        let (base, outcomes) = write_batch(&mut conn, &base, &[request(vec![put(&late, Expect::Absent)])]).unwrap();
+        assert!(matches!(&outcomes[0], Err(Conflict::AppRemoved { name }) if name == "a"), "{outcomes:?}");
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM resources WHERE app = 'a'"), 0);
+        let record = apps::AppRecord {
+            name: "a".into(),
+            position: 0,
+            definition: "{}".into(),
+            version: 1,
+            created_at: String::new(),
+            updated_at: String::new(),
+            updated_by: "t".into(),
+        };
+        let create = Mutation::App { name: Arc::from("a"), record: Some(record), expect: None };
+        let (base, outcomes) = write_batch(&mut conn, &base, &[request(vec![create])]).unwrap();
+        assert_eq!(outcomes, vec![Ok(())]);
+        let (_, outcomes) = write_batch(&mut conn, &base, &[request(vec![put(&late, Expect::Absent)])]).unwrap();
+        assert_eq!(outcomes, vec![Ok(())]);
     }
 
     /// A refused request in the middle of a batch leaves no trace, in SQLite or in the

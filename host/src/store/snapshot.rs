@@ -215,6 +215,9 @@ pub struct Snapshot {
     /// What Synchronize last read of each Confluence user, by lower-case username.
     /// Replaced whole by each reading, never edited, so a plain map behind an `Arc`.
     observed: Observed,
+    /// Apps removed since the process started (until one of the name is created again): a
+    /// write that was in flight when its app was removed must not bring its rows back.
+    removed: imbl::HashSet<Arc<str>>,
 }
 
 /// The apps' people provisioned as one Confluence user: (app, SCIM id) pairs. Usually one;
@@ -306,6 +309,17 @@ impl Snapshot {
             self.set_desired(app, &id, None);
         }
         self.apps.remove(app);
+        self.removed.insert(app.clone());
+    }
+
+    /// Whether `app` was removed (and not created again) since the process started.
+    pub fn is_removed(&self, app: &str) -> bool {
+        self.removed.contains(app)
+    }
+
+    /// `app` is created again: writes to it are welcome.
+    pub(crate) fn revive_app(&mut self, app: &str) {
+        self.removed.remove(app);
     }
 
     /// Replaces every observed Confluence user; returns what was there.
