@@ -169,8 +169,11 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
             _ => "not set".to_owned(),
         };
         admin = match crate::store::connection_settings::get(&open_connection(&db)?)? {
-            Some(row) => admin.with_confluence(row.url.clone(), crate::admin::connection::sign_in_of(&row)),
-            None => admin.with_confluence(c.url.trim_end_matches('/').to_owned(), sign_in),
+            Some(row) => {
+                let username = if row.kind == "token" { None } else { row.username.clone() };
+                admin.with_confluence(row.url.clone(), crate::admin::connection::sign_in_of(&row), username)
+            }
+            None => admin.with_confluence(c.url.trim_end_matches('/').to_owned(), sign_in, c.username.clone()),
         };
     }
     let admin = Arc::new(admin);

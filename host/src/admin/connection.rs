@@ -114,7 +114,8 @@ impl Admin {
                 tracing::error!(app = %name, error = %e, "cannot use the new Confluence credentials");
             }
         }
-        self.set_confluence_view(url, sign_in_of(&row));
+        let username = if row.kind == "token" { None } else { row.username.clone() };
+        self.set_confluence_view(url, sign_in_of(&row), username);
         tracing::info!(%actor, url_changed, "Confluence connection changed");
         Ok(note)
     }

@@ -54,7 +54,7 @@ pub struct Admin {
     db: Database,
     /// `[confluence]` as the console shows it: the URL and how UserSync signs in (never the
     /// secret).
-    confluence: std::sync::Mutex<Option<(String, String)>>,
+    confluence: std::sync::Mutex<Option<ConfluenceSignIn>>,
     /// Failed console logins, per account and per address.
     pub logins: LoginThrottle,
     /// What changing apps at run time needs (`None`: apps cannot be changed here).
@@ -72,11 +72,22 @@ pub struct Admin {
 pub struct ConfluencePage {
     pub url: String,
     pub sign_in: String,
+    /// The account UserSync signs in as with a password (never the secret), to fill the
+    /// form with; `None` with a token.
+    pub username: Option<String>,
     /// The version (and how it is known) with what it cannot do; or why it is not known.
     pub version: Result<(String, Vec<String>), String>,
     /// Per app: why it waits although Confluence answers, how long it still backs off,
     /// and how much is queued.
     pub apps: Vec<(String, Option<String>, Option<u64>, usize)>,
+}
+
+/// `[confluence]` as the console shows it (never the secret).
+#[derive(Debug, Clone)]
+struct ConfluenceSignIn {
+    url: String,
+    sign_in: String,
+    username: Option<String>,
 }
 
 /// One app as the console's list shows it.
@@ -238,24 +249,26 @@ impl Admin {
     /// Sets what the Confluence page shows of `[confluence]`: the URL, and how UserSync
     /// signs in ("user admin, password from a file", never the secret).
     #[must_use]
-    pub fn with_confluence(self, url: String, sign_in: String) -> Self {
-        self.set_confluence_view(url, sign_in);
+    pub fn with_confluence(self, url: String, sign_in: String, username: Option<String>) -> Self {
+        self.set_confluence_view(url, sign_in, username);
         self
     }
 
-    fn set_confluence_view(&self, url: String, sign_in: String) {
-        *self.confluence.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((url, sign_in));
+    fn set_confluence_view(&self, url: String, sign_in: String, username: Option<String>) {
+        *self.confluence.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(ConfluenceSignIn { url, sign_in, username });
     }
 
     /// The Confluence base URL in use, if Confluence is configured.
     pub fn confluence_url(&self) -> Option<String> {
-        self.confluence.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|(u, _)| u.clone())
+        self.confluence.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|v| v.url.clone())
     }
 
     /// The Confluence UserSync writes to: URL, sign-in, the version detected and what it
     /// allows, and each app's back-off state. `None` without `[confluence]`.
     pub async fn confluence(&self) -> Option<ConfluencePage> {
-        let (url, sign_in) = self.confluence.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()?;
+        let ConfluenceSignIn { url, sign_in, username } =
+            self.confluence.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()?;
         let mut apps: Vec<(String, Option<String>, Option<u64>, usize)> = self
             .inbound
             .confluence_apps()
@@ -288,7 +301,7 @@ impl Admin {
             },
             None => Err("no app uses Confluence".to_owned()),
         };
-        Some(ConfluencePage { url, sign_in, version, apps })
+        Some(ConfluencePage { url, sign_in, username, version, apps })
     }
 
     /// "Test connection": reaches Confluence, reads its version, and checks UserSync's

@@ -846,7 +846,7 @@ pub fn confluence(s: &Session, c: Option<&ConfluencePage>, tested: Option<Result
                             option value="token" selected[c.sign_in.starts_with("personal access token")] { "A personal access token" }
                         }
                         label for="c-user" { "Username (for a password)" }
-                        input #c-user name="username" type="text" autocomplete="off";
+                        input #c-user name="username" type="text" autocomplete="off" value=(c.username.as_deref().unwrap_or(""));
                         label for="c-secret" { "Password or token" }
                         input #c-secret name="secret" type="password" autocomplete="new-password" placeholder="unchanged";
                         label.check { input name="save_untested" type="checkbox" value="1"; " Save even if the test fails (Confluence is down)" }

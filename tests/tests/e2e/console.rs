@@ -574,6 +574,10 @@ async fn the_confluence_connection_is_changed_live_and_tested_first() {
     let second = emulator::start(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut c = Console::new(&s);
     c.login("root", PASSWORD).await;
+    // The form starts from the account UserSync signs in as (the file's `[confluence]
+    // username`); never from the secret.
+    let (_, page) = c.get("/console/confluence").await;
+    assert!(page.contains(r#"id="c-user" name="username" type="text" autocomplete="off" value="admin""#), "{page}");
     let csrf = c.csrf().await;
     let save = |url: String, kind: &'static str, username: &'static str, secret: &'static str| {
         let form = [
