@@ -93,7 +93,31 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
     let tokens = TokenVerifier::new(&db, fixed)?;
     let mut inbound = Inbound::new(store.clone(), apps, Limits::default(), config.server.max_results)
         .with_member_cap(config.server.max_members_per_request);
-    let (confluence, wiring) = confluence_sync(config, &store)?;
+    // Confluence: the file's `[confluence]`, or, without one, the connection saved in the
+    // console (every other setting at its default).
+    let saved = crate::store::connection_settings::get(&open_connection(&db)?)?;
+    let confluence_config =
+        config.confluence.clone().or_else(|| saved.as_ref().map(|row| ConfluenceConfig::with_url(&row.url)));
+    let (confluence, wiring) = match &confluence_config {
+        Some(c) => confluence_sync(config, c, &store)?,
+        None => (HashMap::new(), None),
+    };
+    // Without either, the console can turn Confluence on later: the same wiring, built then.
+    let enable: Arc<crate::admin::apps::EnableConfluence> = {
+        let (config, store) = (config.clone(), store.clone());
+        Arc::new(move |apps: &[AppConfig]| {
+            let conn = open_connection(&config.database_path()).map_err(|e| e.to_string())?;
+            let row = crate::store::connection_settings::get(&conn)
+                .map_err(|e| e.to_string())?
+                .ok_or("no Confluence connection is saved")?;
+            let mut config = config.clone();
+            config.apps = apps.to_vec();
+            let (sides, wiring) =
+                confluence_sync(&config, &ConfluenceConfig::with_url(&row.url), &store).map_err(|e| e.to_string())?;
+            let wiring = wiring.ok_or("Confluence could not be wired")?;
+            Ok((sides, wiring as Arc<dyn ConfluenceApps>))
+        })
+    };
     inbound = inbound.with_rules(rules_hook(config, store.clone())?);
     let confluence_apps = confluence.clone();
     inbound = inbound.with_confluence(confluence);
@@ -143,7 +167,8 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
         public_url: public.clone(),
         server: config.server.clone(),
         file_apps: file_config.apps.clone(),
-        confluence: wiring.map(|w| w as Arc<dyn ConfluenceApps>),
+        confluence: std::sync::RwLock::new(wiring.map(|w| w as Arc<dyn ConfluenceApps>)),
+        enable_confluence: Some(enable),
         tokens: Some(tokens.clone()),
     };
     // Directory apps: each pulled on its own schedule, into the same pipeline.
@@ -160,6 +185,10 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
     let mut admin = Admin::new(inbound.clone(), store, Database::new(&db))
         .with_runtime(runtime)
         .with_directories(directories.clone());
+    if let (None, Some(row)) = (&config.confluence, &saved) {
+        let username = if row.kind == "token" { None } else { row.username.clone() };
+        admin = admin.with_confluence(row.url.clone(), crate::admin::connection::sign_in_of(row), username);
+    }
     if let Some(c) = &config.confluence {
         let sign_in = match (&c.username, &c.password_env, &c.password_file, &c.token_env, &c.token_file) {
             (Some(user), Some(var), _, _, _) => format!("user {user}, password from ${var}"),
@@ -329,8 +358,7 @@ type ConfluenceSides = (HashMap<String, Arc<AppSync>>, Option<Arc<ConfluenceWiri
 ///
 /// # Errors
 /// The credentials cannot be read, the URL is not usable, or the database fails.
-fn confluence_sync(config: &Config, store: &Store) -> Result<ConfluenceSides, StartError> {
-    let Some(c) = &config.confluence else { return Ok((HashMap::new(), None)) };
+fn confluence_sync(config: &Config, c: &ConfluenceConfig, store: &Store) -> Result<ConfluenceSides, StartError> {
     let auth_of = |credentials| match credentials {
         ConfluenceCredentials::Basic { username, password } => Auth::Basic { username, password },
         ConfluenceCredentials::Token(token) => Auth::Token(token),

@@ -8,7 +8,7 @@
 //! swapped in, so a request in flight finishes on the app it started with. Apps of the
 //! configuration file are served the same way but are read-only here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -52,9 +52,25 @@ pub struct AppRuntime {
     pub server: ServerConfig,
     /// The configuration file's apps (read-only here), in file order.
     pub file_apps: Vec<AppConfig>,
-    pub confluence: Option<Arc<dyn ConfluenceApps>>,
+    /// Where apps' Confluence sides come from; `None` until Confluence is configured (in
+    /// the file, or saved in the console: see `enable_confluence`).
+    pub confluence: std::sync::RwLock<Option<Arc<dyn ConfluenceApps>>>,
+    /// Turns Confluence on at run time, from the connection saved in the console, for
+    /// these apps: their Confluence sides (started) and where later ones come from.
+    pub enable_confluence: Option<Arc<EnableConfluence>>,
     /// Re-read after tokens change, so a removed app's tokens stop working at once.
     pub tokens: Option<Arc<TokenVerifier>>,
+}
+
+/// See [`AppRuntime::enable_confluence`].
+pub type EnableConfluence =
+    dyn Fn(&[AppConfig]) -> Result<(HashMap<String, Arc<AppSync>>, Arc<dyn ConfluenceApps>), String> + Send + Sync;
+
+impl AppRuntime {
+    /// Where apps' Confluence sides come from now, if Confluence is configured.
+    pub fn confluence(&self) -> Option<Arc<dyn ConfluenceApps>> {
+        self.confluence.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
 }
 
 /// An app's definition as the admin side shows it.
@@ -136,7 +152,7 @@ pub struct DryRunExample {
 pub const DRY_RUN_SAMPLE: usize = 200;
 
 impl Admin {
-    fn runtime(&self) -> Result<&AppRuntime, AdminError> {
+    pub(super) fn runtime(&self) -> Result<&AppRuntime, AdminError> {
         self.runtime.as_ref().ok_or_else(|| AdminError::Invalid("apps cannot be changed in this process".into()))
     }
 
@@ -246,11 +262,12 @@ impl Admin {
             _ => {}
         }
         let runtime = self.runtime()?;
-        let sync = match &runtime.confluence {
+        let confluence = runtime.confluence();
+        let sync = match &confluence {
             Some(c) => Some(c.start(def, self.inbound.confluence(&def.name)).map_err(AdminError::Refused)?),
             None => None,
         };
-        if let (Some(old), Some(c)) = (self.inbound.put_app(Arc::new(app), sync), &runtime.confluence) {
+        if let (Some(old), Some(c)) = (self.inbound.put_app(Arc::new(app), sync), &confluence) {
             c.stop(&def.name, &old, false);
         }
         Ok(())
@@ -425,7 +442,7 @@ impl Admin {
         let sync = self.inbound.remove_app(name);
         self.directories.remove(name);
         if let (Some(sync), Ok(runtime)) = (&sync, self.runtime()) {
-            if let Some(c) = &runtime.confluence {
+            if let Some(c) = &runtime.confluence() {
                 c.stop(name, sync, false);
             }
         }
@@ -446,7 +463,7 @@ impl Admin {
             rules.registry().remove(name);
         }
         if let (Some(sync), Ok(runtime)) = (&sync, self.runtime()) {
-            if let Some(c) = &runtime.confluence {
+            if let Some(c) = &runtime.confluence() {
                 c.stop(name, sync, true);
             }
         }

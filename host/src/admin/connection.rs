@@ -49,11 +49,11 @@ impl Admin {
     /// Confluence is not configured, the form is invalid, or the test fails (unless saving
     /// untested was asked for); nothing changes then.
     pub async fn save_connection(&self, actor: &str, form: ConnectionForm) -> Result<String, AdminError> {
-        let Some(wiring) = self.runtime.as_ref().and_then(|r| r.confluence.clone()) else {
-            return Err(AdminError::Invalid(
-                "Confluence is not configured: add [confluence] to the configuration file first".into(),
-            ));
-        };
+        let runtime = self.runtime()?;
+        let wiring = runtime.confluence();
+        if wiring.is_none() && runtime.enable_confluence.is_none() {
+            return Err(AdminError::Invalid("Confluence cannot be configured here".into()));
+        }
         let url = form.url.trim().trim_end_matches('/').to_owned();
         let parsed = reqwest::Url::parse(&url).map_err(|e| AdminError::Invalid(format!("the base URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
@@ -102,6 +102,14 @@ impl Admin {
             ),
         )
         .await;
+        let Some(wiring) = wiring else {
+            // Confluence was not configured: from now on it is, for every app.
+            self.enable_confluence(actor).await?;
+            let username = if row.kind == "token" { None } else { row.username.clone() };
+            self.set_confluence_view(url, sign_in_of(&row), username);
+            tracing::info!(%actor, "Confluence connection configured");
+            return Ok(note);
+        };
         let url_changed = wiring.reconfigure(&url, auth.clone());
         for (name, sync) in self.inbound.confluence_apps() {
             if url_changed {
@@ -128,4 +136,29 @@ async fn test_connection(url: &str, auth: &Auth) -> Result<String, String> {
     let info = client.probe().await.map_err(|e| e.to_string())?;
     let account = client.check_credentials().await.map_err(|e| e.to_string())?;
     Ok(format!("Connected to Confluence {} as {account}, who has administrator rights.", info.version))
+}
+
+impl Admin {
+    /// Turns Confluence on for every app served, from the connection just saved: each app's
+    /// Confluence side started and served, and later apps given theirs.
+    async fn enable_confluence(&self, actor: &str) -> Result<(), AdminError> {
+        let runtime = self.runtime()?;
+        let enable = runtime
+            .enable_confluence
+            .clone()
+            .ok_or_else(|| AdminError::Invalid("Confluence cannot be configured here".into()))?;
+        let mut defs = Vec::new();
+        for app in self.inbound.apps() {
+            defs.push(self.current_definition(&app.name).await?);
+        }
+        let (sides, wiring) = enable(&defs).map_err(AdminError::Refused)?;
+        *runtime.confluence.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(wiring);
+        for app in self.inbound.apps() {
+            if let Some(sync) = sides.get(&*app.name) {
+                self.inbound.put_app(app.clone(), Some(sync.clone()));
+            }
+        }
+        tracing::info!(%actor, apps = sides.len(), "Confluence is configured: decisions are applied from now on");
+        Ok(())
+    }
 }

@@ -426,6 +426,26 @@ pub struct ConfluenceConfig {
     pub max_backoff_ms: u64,
 }
 
+impl ConfluenceConfig {
+    /// `[confluence]` with its URL only, every other setting at its default: the Confluence
+    /// a connection saved in the console points at, when the file has no such section.
+    pub fn with_url(url: &str) -> ConfluenceConfig {
+        ConfluenceConfig {
+            url: url.to_owned(),
+            username: None,
+            password_env: None,
+            password_file: None,
+            token_env: None,
+            token_file: None,
+            version: None,
+            max_concurrency: default_concurrency(),
+            request_timeout_ms: default_request_timeout_ms(),
+            apply_deadline_ms: default_apply_deadline_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+        }
+    }
+}
+
 fn default_concurrency() -> usize {
     4
 }

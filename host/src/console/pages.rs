@@ -809,11 +809,45 @@ pub fn person(s: &Session, p: &PersonView) -> Response {
     respond(StatusCode::OK, page(s, &p.user_name, "people", body))
 }
 
+/// The Confluence connection form: to change it, or to make the first one.
+fn connection_form(s: &Session, url: &str, username: Option<&str>, token: bool, secret_hint: &str) -> Markup {
+    html! {
+        form.stack method="post" action="/console/confluence" {
+            (csrf(s))
+            label for="c-url" { "Base URL" }
+            input #c-url name="url" type="url" required value=(url);
+            label for="c-kind" { "Sign in with" }
+            select #c-kind name="kind" {
+                option value="basic" selected[!token] { "An administrator's username and password" }
+                option value="token" selected[token] { "A personal access token" }
+            }
+            label for="c-user" { "Username (for a password)" }
+            input #c-user name="username" type="text" autocomplete="off" value=(username.unwrap_or(""));
+            label for="c-secret" { "Password or token" }
+            input #c-secret name="secret" type="password" autocomplete="new-password" placeholder=(secret_hint);
+            label.check { input name="save_untested" type="checkbox" value="1"; " Save even if the test fails (Confluence is down)" }
+            button.primary type="submit" { "Test and save" }
+        }
+    }
+}
+
 pub fn confluence(s: &Session, c: Option<&ConfluencePage>, tested: Option<Result<&str, &str>>) -> Response {
     let body = html! {
         h1 { "Confluence" }
         @match c {
-            None => { p { "Confluence is not configured: decisions are stored and nothing is sent. Add " code { "[confluence]" } " to the configuration file." } }
+            None => {
+                p { "Confluence is not configured: decisions are stored and nothing is sent." }
+                @match tested {
+                    Some(Err(e)) => { p.problem role="alert" { (e) } }
+                    Some(Ok(m)) => { p.notice role="status" { (m) } }
+                    None => {}
+                }
+                @if s.can_change() {
+                    h2 { "Connect to Confluence" }
+                    p.muted { "Tested before it is saved, then used by every app at once, without a restart: what the apps decided so far is applied by the next Synchronize. The secret is never shown back." }
+                    (connection_form(s, "", None, false, "required"))
+                }
+            }
             Some(c) => {
                 dl.facts {
                     dt { "Base URL" } dd { code { (c.url) } }
@@ -836,22 +870,7 @@ pub fn confluence(s: &Session, c: Option<&ConfluencePage>, tested: Option<Result
                     h2 { "Change the connection" }
                     p.muted { "Tested before it is saved, then used by every app at once, without a restart. Once saved here it overrides "
                         code { "[confluence]" } " of the configuration file. The secret is never shown back: leave it empty to keep the one saved here." }
-                    form.stack method="post" action="/console/confluence" {
-                        (csrf(s))
-                        label for="c-url" { "Base URL" }
-                        input #c-url name="url" type="url" required value=(c.url);
-                        label for="c-kind" { "Sign in with" }
-                        select #c-kind name="kind" {
-                            option value="basic" selected[!c.sign_in.starts_with("personal access token")] { "An administrator's username and password" }
-                            option value="token" selected[c.sign_in.starts_with("personal access token")] { "A personal access token" }
-                        }
-                        label for="c-user" { "Username (for a password)" }
-                        input #c-user name="username" type="text" autocomplete="off" value=(c.username.as_deref().unwrap_or(""));
-                        label for="c-secret" { "Password or token" }
-                        input #c-secret name="secret" type="password" autocomplete="new-password" placeholder="unchanged";
-                        label.check { input name="save_untested" type="checkbox" value="1"; " Save even if the test fails (Confluence is down)" }
-                        button.primary type="submit" { "Test and save" }
-                    }
+                    (connection_form(s, &c.url, c.username.as_deref(), c.sign_in.starts_with("personal access token"), "unchanged"))
                 }
                 @if let Ok((_, limits)) = &c.version {
                     h2 { "What this version allows" }

@@ -644,3 +644,61 @@ async fn the_confluence_connection_is_changed_live_and_tested_first() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// With no `[confluence]` in the file, the console connects UserSync to Confluence: tested,
+/// saved and used at once by the apps (a SCIM change after it reaches Confluence), and
+/// still in use after a restart with the same file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confluence_is_turned_on_from_the_console_when_the_file_has_none() {
+    use usersync_tests::emulator::{self, EmulatorConfig};
+    let emulator =
+        std::sync::Arc::new(emulator::start(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap());
+    let dir = crate::harness::scratch("console-enable-confluence");
+    let app = AppSpec { settings: "username_regex = \"@.*$\"", ..AppSpec::new("onelogin", "onelogin") };
+    let s = Stack::host_without_confluence(emulator.clone(), dir.clone(), &[app]).await;
+    let db = Database::new(&s.dir.join("usersync.db"));
+    create_account(&db, "root", PASSWORD, Role::Admin, false).await.unwrap();
+    s.create_user("onelogin", "ada@example.com", "Ada", "Lovelace").await;
+    let mut c = Console::new(&s);
+    c.login("root", PASSWORD).await;
+    let (_, page) = c.get("/console/confluence").await;
+    assert!(page.contains("Confluence is not configured") && page.contains("Connect to Confluence"), "{page}");
+    let csrf = c.csrf().await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("url", &emulator.base_url()),
+        ("kind", "basic"),
+        ("username", "admin"),
+        ("secret", "admin"),
+    ];
+    let r = c
+        .http
+        .post(format!("{}/console/confluence", c.url))
+        .header("cookie", c.cookie.clone().unwrap())
+        .header("origin", &c.url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let page = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Saved and in use"), "{page}");
+    s.create_user("onelogin", "bob@example.com", "Bob", "Babbage").await;
+    s.settle().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !emulator.snapshot().users.contains_key("bob") {
+        assert!(std::time::Instant::now() < deadline, "a change after the connection was saved reaches Confluence");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(s);
+
+    let app = AppSpec { settings: "username_regex = \"@.*$\"", ..AppSpec::new("onelogin", "onelogin") };
+    let s = Stack::host_without_confluence(emulator.clone(), dir, &[app]).await;
+    s.create_user("onelogin", "cy@example.com", "Cy", "Young").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !emulator.snapshot().users.contains_key("cy") {
+        assert!(std::time::Instant::now() < deadline, "the saved connection is used after a restart");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

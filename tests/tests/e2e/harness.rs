@@ -118,10 +118,12 @@ pub fn config_text(listen: SocketAddr, confluence_url: &str, confluence_extra: &
             defaults.push_str(&format!("{key} = {value}\n"));
         }
     }
-    let mut text = format!(
-        "[server]\nlisten = \"{listen}\"\npublic_url = \"http://{listen}\"\ndatabase = \"usersync.db\"\n\n\
-         [confluence]\nurl = \"{confluence_url}\"\n{defaults}{confluence_extra}\n"
-    );
+    let mut text =
+        format!("[server]\nlisten = \"{listen}\"\npublic_url = \"http://{listen}\"\ndatabase = \"usersync.db\"\n\n");
+    // An empty URL: no `[confluence]` at all (decisions stored, nothing sent).
+    if !confluence_url.is_empty() {
+        text.push_str(&format!("[confluence]\nurl = \"{confluence_url}\"\n{defaults}{confluence_extra}\n"));
+    }
     for app in apps {
         text.push_str(&format!(
             "\n[[apps]]\nname = \"{}\"\nkind = \"{}\"\nrules = \"standard.wasm\"\n{}\n[apps.settings]\n{}\n",
@@ -192,9 +194,26 @@ impl Stack {
 
     /// Starts the host in `dir` against `emulator`.
     pub async fn host(emulator: Arc<Emulator>, dir: PathBuf, confluence_extra: &str, apps: &[AppSpec]) -> Stack {
+        let url = emulator.base_url();
+        Self::host_at(emulator, dir, &url, confluence_extra, apps).await
+    }
+
+    /// Starts the host in `dir` with no `[confluence]` in its file (`emulator` is still
+    /// there, for a connection saved in the console).
+    pub async fn host_without_confluence(emulator: Arc<Emulator>, dir: PathBuf, apps: &[AppSpec]) -> Stack {
+        Self::host_at(emulator, dir, "", "", apps).await
+    }
+
+    async fn host_at(
+        emulator: Arc<Emulator>,
+        dir: PathBuf,
+        confluence_url: &str,
+        confluence_extra: &str,
+        apps: &[AppSpec],
+    ) -> Stack {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let listen = listener.local_addr().expect("addr");
-        let (config, tokens) = prepare(&dir, listen, &emulator.base_url(), confluence_extra, apps);
+        let (config, tokens) = prepare(&dir, listen, confluence_url, confluence_extra, apps);
         let service = usersync::server::build(&config).expect("service builds");
         let router = service.router;
         // The server's own accept loop, with its timeouts and connection cap.
