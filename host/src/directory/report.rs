@@ -191,9 +191,17 @@ impl RunReport {
         }
     }
 
-    /// One line: "3 added, 1 updated, …".
+    /// One line: "3 added, 1 updated, …" (for a run that waits: what it would do).
     pub fn summary(&self) -> String {
         let c = &self.counts;
+        if self.status == RunStatus::AwaitingApproval {
+            return format!(
+                "would delete {} and disable {}; nothing applied: {}",
+                c.deleted,
+                c.disabled,
+                self.error.as_deref().unwrap_or("waiting for approval")
+            );
+        }
         let mut s = format!(
             "{} added, {} updated, {} disabled, {} deleted, {} skipped, {} unchanged",
             c.added,
@@ -235,5 +243,23 @@ impl RunReport {
             || c.added + c.updated + c.disabled + c.deleted + c.skipped > 0
             || !self.skipped.is_empty()
             || !self.warnings.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_run_says_what_it_would_do_not_what_it_did() {
+        let mut r = RunReport::start("corp", RunKind::Full);
+        r.deleted.push(Item::new("1", "ada", "no longer in the directory"));
+        r.awaiting("over the threshold".into());
+        let line = r.summary();
+        assert!(line.starts_with("would delete 1 and disable 0; nothing applied"), "{line}");
+        assert!(!line.contains("1 deleted"), "{line}");
+        let mut done = RunReport::start("corp", RunKind::Full);
+        done.record(&Change::Gone { kind: ResourceKind::User, id: "1".into() }, Ok(Applied::Removed));
+        assert!(done.finish().summary().contains("1 deleted"));
     }
 }
