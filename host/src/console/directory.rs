@@ -82,9 +82,10 @@ pub(super) async fn app_page(
             "The app is made and its first full sync has started: its people appear in the runs below once it ends."
                 .to_owned(),
         ),
-        Some("full") => {
-            Some("A full sync was asked for: it runs in the background. Reload to see it in the runs below.".to_owned())
-        }
+        Some("full") => Some(
+            "A full sync was asked for: it runs in the background and appears in the runs below when it ends."
+                .to_owned(),
+        ),
         Some("incremental") => Some(
             "An incremental run was asked for: it runs in the background (one that finds no change is not listed)."
                 .to_owned(),
@@ -255,11 +256,61 @@ fn directory_tab(s: &Session, v: &DirectoryView, notice: Option<&str>, outcome: 
                 }
             }
         }
-        section #runs {
+        (runs_section(&base, &v.runs, live_until(v, notice.is_some())))
+    }
+}
+
+/// How long the runs list keeps refreshing itself: while the runner works, and for a
+/// minute after a run was asked for (until a newer run is listed); `None`: it does not.
+fn live_until(v: &DirectoryView, asked: bool) -> Option<Live> {
+    let running = v.status.as_ref().is_ok_and(|st| st.running);
+    (running || asked).then(|| Live { after: v.runs.first().map_or(0, |r| r.id), until: unix_now() + LIVE_SECS })
+}
+
+/// A self-refreshing runs list: refreshed until a run newer than `after` is listed and the
+/// runner is idle, or `until` (Unix seconds) has passed.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub(super) struct Live {
+    after: i64,
+    until: u64,
+}
+
+/// How long the list refreshes itself after a run was asked for (a run that finds no change
+/// is not listed, so there may be nothing to wait for).
+const LIVE_SECS: u64 = 60;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn runs_section(base: &str, runs: &[RunView], live: Option<Live>) -> Markup {
+    let poll = live.map(|l| format!("{base}/directory/runs-live?after={}&until={}", l.after, l.until));
+    html! {
+        section #runs aria-live="polite" hx-get=[poll.as_deref()] hx-trigger=[poll.as_ref().map(|_| "every 2s")] hx-swap=[poll.as_ref().map(|_| "outerHTML")] {
             h2 { "Runs" }
             p.muted { "Newest first. Every full sync is listed; an incremental run only when it changed, skipped or failed something." }
-            (runs_table(&base, &v.runs))
+            @if poll.is_some() { p.muted { "A run was asked for or is going: this list refreshes by itself." } }
+            (runs_table(base, runs))
         }
+    }
+}
+
+/// The runs list alone, for its own refresh (htmx), still refreshing while `live` says so.
+pub(super) async fn runs_live(
+    State(state): State<ConsoleState>,
+    axum::Extension(_s): axum::Extension<Session>,
+    Path(app): Path<String>,
+    Query(live): Query<Live>,
+) -> Response {
+    let running = state.admin.directory_status(&app).is_ok_and(|st| st.running);
+    match state.admin.directory_runs(&app, RUNS_SHOWN).await {
+        Ok(runs) => {
+            let newer = runs.first().is_some_and(|r| r.id > live.after);
+            let go_on = running || (!newer && unix_now() < live.until);
+            let html = runs_section(&base(&app), &runs, go_on.then_some(live)).into_string();
+            ([(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+        }
+        Err(e) => admin_error(&e),
     }
 }
 

@@ -76,6 +76,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/apps/{app}/directory/test-sync", post(directory::test_sync))
         .route("/console/apps/{app}/directory/sync", post(directory::run_now))
         .route("/console/apps/{app}/directory/runs/{id}", get(directory::run_page))
+        .route("/console/apps/{app}/directory/runs-live", get(directory::runs_live))
         .route("/console/apps/{app}/directory/runs/{id}/{verdict}", post(directory::settle_run))
         .route("/console/apps/{app}/settings", get(apps::settings_page).post(apps::save_settings))
         .route("/console/apps/{app}/remove", post(apps::remove_app))

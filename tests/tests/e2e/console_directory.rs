@@ -353,6 +353,25 @@ async fn a_run_over_the_deletion_threshold_waits_and_is_approved_in_the_console_
     }
     let location = post_redirect(&admin, "/console/apps/corp/directory/sync", &[("csrf", &csrf), ("full", "1")]).await;
     assert_eq!(location, "/console/apps/corp?done=full");
+    // The page the button leads to refreshes its runs list by itself until the run is listed.
+    let (_, asked) = admin.get(&location).await;
+    let at = asked.find("hx-get=\"/console/apps/corp/directory/runs-live?").expect("a self-refreshing runs list");
+    let live = asked[at + 8..].split('"').next().unwrap().replace("&amp;", "&");
+    let (status, fragment) = admin.get(&live).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(fragment.starts_with("<section id=\"runs\""), "a fragment, not a page: {fragment}");
+    // Past its deadline, with nothing running, the fragment stops asking to be refreshed.
+    let over = "/console/apps/corp/directory/runs-live?after=999999&until=1";
+    let mut stopped = false;
+    for _ in 0..100 {
+        let (_, f) = admin.get(over).await;
+        if !f.contains("hx-get") {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(stopped, "the list stops refreshing once nothing runs and the minute is over");
     let page = page_with(&admin, "/console/apps/corp", "the run waits for approval", |p| {
         p.contains("is waiting for your approval")
     })
