@@ -49,6 +49,17 @@ pub const SLAPD_BASE_DN: &str = "dc=example,dc=com";
 pub const SLAPD_ADMIN_DN: &str = "cn=admin,dc=example,dc=com";
 /// The root DN's password.
 pub const SLAPD_ADMIN_PASSWORD: &str = "secret";
+/// A DN whose searches the server cuts at 5 entries (a size limit, paged or not), for the
+/// tests of a search cut short. The entry does not exist until a test adds it, with a
+/// `userPassword` to bind with (see [`limited_account_ldif`]).
+pub const SLAPD_LIMITED_DN: &str = "cn=limited,dc=example,dc=com";
+
+/// The entry of [`SLAPD_LIMITED_DN`] with `password`.
+pub fn limited_account_ldif(password: &str) -> String {
+    format!(
+        "dn: {SLAPD_LIMITED_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: limited\nuserPassword: {password}\n"
+    )
+}
 
 /// Whether a throwaway [`Slapd`] can run here: `slapd`, `slapadd` and the LDAP client tools.
 pub fn slapd_available() -> bool {
@@ -398,6 +409,7 @@ olcDbIndex: memberOf eq
 olcAccess: {{0}}to attrs=userPassword by self write by anonymous auth by * none
 olcAccess: {{1}}to * by * read
 olcLimits: dn.exact=\"{SLAPD_ADMIN_DN}\" size=unlimited time=unlimited
+olcLimits: dn.exact=\"{SLAPD_LIMITED_DN}\" size.soft=5 size.hard=5 size.prtotal=5
 
 dn: olcOverlay={{0}}syncprov,olcDatabase={{1}}mdb,cn=config
 objectClass: olcOverlayConfig

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use usersync_tests::emulator::{self, EmulatorConfig};
-use usersync_tests::ldap_servers::{slapd_available, Slapd};
+use usersync_tests::ldap_servers::{limited_account_ldif, slapd_available, Slapd, SLAPD_LIMITED_DN};
 
 use crate::harness::{scratch, AppSpec, Stack};
 
@@ -638,4 +638,42 @@ async fn member_of_and_unique_member_memberships() {
     .await;
     eventually("uniqueMember gives bob his group", || async { s.groups_of("bob").contains(&"reviewers".to_owned()) })
         .await;
+}
+
+/// A bind DN whose searches the server cuts at a size limit: the run fails with the limit
+/// named, and nobody is deprovisioned although the listing came back short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_size_limit_fails_the_run_and_changes_nothing() {
+    if !slapd_here() {
+        return;
+    }
+    let names: Vec<String> = (0..12).map(|i| format!("s{i:02}")).collect();
+    let seed: Vec<String> = names.iter().map(|n| person_ldif(n, "S", n)).collect();
+    let slapd = Slapd::start(&seed.join("\n")).expect("slapd");
+    slapd.ldapadd(&limited_account_ldif("limited-pw")).expect("limited account");
+    let more = "strategy = \"full\"\nincremental_interval_secs = 3600";
+    let s = stack("ldap-size-limit", &slapd, more).await;
+    eventually("everyone is provisioned", || async { names.iter().all(|n| active(&s, n) == Some(true)) }).await;
+    s.settle().await;
+    slapd.ldapdelete(&format!("uid={},{PEOPLE}", names[0])).expect("delete");
+
+    // The same app, now binding as an account the server cuts at 5 entries.
+    let emulator = s.emulator.clone();
+    let dir = s.dir.clone();
+    drop(s);
+    let password = dir.join("ldap-password");
+    std::fs::write(&password, "limited-pw\n").expect("password");
+    let mut app = directory_app(&slapd, &password, more);
+    app.extra = Box::leak(app.extra.replace(slapd.admin_dn(), SLAPD_LIMITED_DN).into_boxed_str());
+    let s = Stack::host(emulator, dir, "", &[app]).await;
+    s.admin("POST", "/apps/corp/directory/sync", Some(json!({"full": true}))).await;
+    eventually("the limited run fails", || async {
+        runs(&s)
+            .await
+            .iter()
+            .any(|r| r["status"] == "failed" && r["summary"].as_str().is_some_and(|t| t.contains("limit exceeded")))
+    })
+    .await;
+    s.settle().await;
+    assert!(names.iter().all(|n| active(&s, n) == Some(true)), "a search cut short deprovisions nobody");
 }
