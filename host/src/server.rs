@@ -95,7 +95,9 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
         .with_member_cap(config.server.max_members_per_request);
     // Confluence: the file's `[confluence]`, or, without one, the connection saved in the
     // console (every other setting at its default).
-    let saved = crate::store::connection_settings::get(&open_connection(&db)?)?;
+    // One connection for what start-up reads outside the writer.
+    let startup = open_connection(&db)?;
+    let saved = crate::store::connection_settings::get(&startup)?;
     let confluence_config =
         config.confluence.clone().or_else(|| saved.as_ref().map(|row| ConfluenceConfig::with_url(&row.url)));
     let (confluence, wiring) = match &confluence_config {
@@ -175,7 +177,7 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
     let stored_apps: Vec<String> = stored.iter().map(|(a, _)| a.name.clone()).collect();
     let directories = Arc::new(crate::directory::Directories::default());
     for app in config.apps.iter().filter(|a| a.directory.is_some()) {
-        let stored = crate::store::directory::password(&open_connection(&db)?, &app.name)?;
+        let stored = crate::store::directory::password(&startup, &app.name)?;
         let base =
             if stored_apps.contains(&app.name) { db.parent().unwrap_or(&config.base_dir) } else { &config.base_dir };
         let runner = crate::directory::start(app, base, inbound.clone(), store.clone(), Database::new(&db), stored)
@@ -185,11 +187,10 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
     let mut admin = Admin::new(inbound.clone(), store, Database::new(&db))
         .with_runtime(runtime)
         .with_directories(directories.clone());
-    if let (None, Some(row)) = (&config.confluence, &saved) {
-        let username = if row.kind == "token" { None } else { row.username.clone() };
-        admin = admin.with_confluence(row.url.clone(), crate::admin::connection::sign_in_of(row), username);
-    }
-    if let Some(c) = &config.confluence {
+    // The Confluence page: the connection saved in the console, which wins, else the file's.
+    if let Some(row) = &saved {
+        admin = admin.with_saved_confluence(row);
+    } else if let Some(c) = &config.confluence {
         let sign_in = match (&c.username, &c.password_env, &c.password_file, &c.token_env, &c.token_file) {
             (Some(user), Some(var), _, _, _) => format!("user {user}, password from ${var}"),
             (Some(user), _, Some(file), _, _) => format!("user {user}, password from {}", file.display()),
@@ -197,13 +198,7 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
             (_, _, _, _, Some(file)) => format!("personal access token from {}", file.display()),
             _ => "not set".to_owned(),
         };
-        admin = match crate::store::connection_settings::get(&open_connection(&db)?)? {
-            Some(row) => {
-                let username = if row.kind == "token" { None } else { row.username.clone() };
-                admin.with_confluence(row.url.clone(), crate::admin::connection::sign_in_of(&row), username)
-            }
-            None => admin.with_confluence(c.url.trim_end_matches('/').to_owned(), sign_in, c.username.clone()),
-        };
+        admin = admin.with_confluence(c.url.trim_end_matches('/').to_owned(), sign_in, c.username.clone());
     }
     let admin = Arc::new(admin);
     // The people search's index, built once in the background rather than by the first search.

@@ -105,8 +105,7 @@ impl Admin {
         let Some(wiring) = wiring else {
             // Confluence was not configured: from now on it is, for every app.
             self.enable_confluence(actor).await?;
-            let username = if row.kind == "token" { None } else { row.username.clone() };
-            self.set_confluence_view(url, sign_in_of(&row), username);
+            self.show_saved_connection(&row);
             tracing::info!(%actor, "Confluence connection configured");
             return Ok(note);
         };
@@ -122,8 +121,7 @@ impl Admin {
                 tracing::error!(app = %name, error = %e, "cannot use the new Confluence credentials");
             }
         }
-        let username = if row.kind == "token" { None } else { row.username.clone() };
-        self.set_confluence_view(url, sign_in_of(&row), username);
+        self.show_saved_connection(&row);
         tracing::info!(%actor, url_changed, "Confluence connection changed");
         Ok(note)
     }
@@ -139,6 +137,19 @@ async fn test_connection(url: &str, auth: &Auth) -> Result<String, String> {
 }
 
 impl Admin {
+    /// What the Confluence page shows of a connection saved in the console.
+    pub(super) fn show_saved_connection(&self, row: &ConnectionRow) {
+        let username = if row.kind == "token" { None } else { row.username.clone() };
+        self.set_confluence_view(row.url.clone(), sign_in_of(row), username);
+    }
+
+    /// Shows the connection saved in the console (it wins over the file's).
+    #[must_use]
+    pub fn with_saved_confluence(self, row: &ConnectionRow) -> Self {
+        self.show_saved_connection(row);
+        self
+    }
+
     /// Turns Confluence on for every app served, from the connection just saved: each app's
     /// Confluence side started and served, and later apps given theirs.
     async fn enable_confluence(&self, actor: &str) -> Result<(), AdminError> {

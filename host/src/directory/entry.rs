@@ -149,8 +149,7 @@ pub fn person(
         attrs.insert("emails".into(), json!([{ "value": mail, "type": "work", "primary": true }]));
     }
     attrs.insert("active".into(), json!(active(config, entry, now).0));
-    let except: Vec<&str> = Vec::new();
-    attrs.insert(LDAP_ENTRY.into(), ldap_json(entry, &except));
+    attrs.insert(LDAP_ENTRY.into(), ldap_json(entry, &[]));
     Ok(attrs)
 }
 

@@ -22,7 +22,7 @@ use super::entry;
 use super::report::{RunKind, RunReport};
 use super::sync::DirectorySync;
 use super::DirectoryError;
-use crate::config::{Membership, SearchScope, SyncStrategy};
+use crate::config::{Membership, SyncStrategy};
 use crate::inbound::Change;
 use crate::scim::schema::ResourceKind;
 
@@ -65,12 +65,7 @@ impl DirectorySync {
     /// The search failed, a control was malformed, or the cookie is too old
     /// ([`DirectoryError::RefreshRequired`]).
     pub async fn content_sync(&self, conn: &mut Conn, cookie: Option<&[u8]>) -> Result<SyncBatch, DirectoryError> {
-        let (base, _) = self.common_base();
-        let cfg = &self.target.config;
-        let filter = match &cfg.group_base {
-            Some(_) => format!("(|{}{})", cfg.user_filter(), cfg.group_filter()),
-            None => cfg.user_filter().to_owned(),
-        };
+        let (base, filter) = self.people_and_groups();
         let attrs = self.person_attrs();
         let control = RawControl {
             ctype: codec::SYNC_REQUEST_OID.to_owned(),
@@ -188,8 +183,7 @@ impl DirectorySync {
                     changes.push(Change::Put { kind: ResourceKind::User, id: Arc::from(id.as_str()), attrs });
                 }
                 (Err(s), _) | (_, Err(s)) => {
-                    report.counts.skipped += 1;
-                    report.skipped.push(super::report::Item::new(&s.dn, &s.dn, &s.reason));
+                    report.skip(&s.dn, &s.reason);
                 }
             }
         }
@@ -217,19 +211,19 @@ impl DirectorySync {
         }
         let mut gone: Vec<Change> = Vec::new();
         let mut deleted: BTreeSet<String> = batch.deleted.into_iter().collect();
+        let stored = if deleted.is_empty() && batch.present.is_none() { HashMap::new() } else { self.stored_by_uuid() };
         if let Some(present) = &batch.present {
             // A present phase: whatever the app has that the server did not name is gone.
-            for kind in [ResourceKind::User, ResourceKind::Group] {
-                for uuid in self.stored_uuids(kind) {
-                    if !present.contains(&uuid) {
-                        deleted.insert(uuid);
-                    }
-                }
-            }
+            deleted.extend(stored.keys().filter(|uuid| !present.contains(*uuid)).cloned());
         }
+        let snap = self.inbound.snapshot();
         for uuid in deleted {
-            // A UUID the app never stored (added and deleted within one window) is ignored.
-            if let Some((kind, id)) = self.stored_by_uuid(&uuid) {
+            // By id first (AD's tombstones name the objectGUID, the id), then by entryUUID.
+            // One the app never stored (added and deleted within one window) is ignored.
+            let by_id = [ResourceKind::User, ResourceKind::Group]
+                .into_iter()
+                .find_map(|kind| snap.get(&self.app, kind, &uuid).map(|r| (kind, r.id.clone())));
+            if let Some((kind, id)) = by_id.or_else(|| stored.get(&uuid).cloned()) {
                 gone.push(Change::Gone { kind, id });
             }
         }
@@ -282,24 +276,6 @@ impl DirectorySync {
             }
         }
         out
-    }
-
-    /// The entryUUIDs of what the app stores of `kind`.
-    fn stored_uuids(&self, kind: ResourceKind) -> Vec<String> {
-        let snap = self.inbound.snapshot();
-        let Some(coll) = snap.collection(&self.app, kind) else { return Vec::new() };
-        let by_id = self.target.config.id_attribute().eq_ignore_ascii_case("entryUUID");
-        coll.iter()
-            .filter_map(|r| {
-                if by_id {
-                    return Some(r.id.to_string());
-                }
-                let v = r.value().ok()?;
-                v.pointer(&format!("/{}/attributes/entryUUID/0", crate::inbound::person::LDAP_ENTRY))
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_ascii_lowercase)
-            })
-            .collect()
     }
 
     /// An incremental run by content sync (refreshOnly) from the stored cookie.
@@ -474,7 +450,7 @@ impl DirectorySync {
             let group = cfg.group_base.as_deref().is_some_and(|b| codec::dn_is_under(&e.dn, b));
             // People and groups may share a base (AD's CN=Users): either filter may match.
             let filter = match (person, group) {
-                (true, true) => format!("(|{}{})", cfg.user_filter(), cfg.group_filter()),
+                (true, true) => super::sync::people_or_groups_filter(&cfg),
                 (true, false) => cfg.user_filter().to_owned(),
                 (false, true) => cfg.group_filter().to_owned(),
                 (false, false) => continue,
@@ -563,10 +539,6 @@ impl DirectorySync {
         };
         conn.close().await;
         out
-    }
-
-    pub fn search_scope(&self) -> SearchScope {
-        self.target.config.user_scope
     }
 }
 

@@ -2,8 +2,6 @@
 //! reason, stored as JSON with the run and shown by `usersync ldap runs`, the admin API and
 //! the console.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -20,6 +18,15 @@ const MAX_ITEMS: usize = 500;
 pub enum RunKind {
     Full,
     Incremental,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Full => "full",
+            RunKind::Incremental => "incremental",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,9 +92,6 @@ pub struct RunReport {
     pub disabled: Vec<Item>,
     pub deleted: Vec<Item>,
     pub skipped: Vec<Item>,
-    /// Groups this run listed (for the full reconcile's deletions; not stored).
-    #[serde(skip)]
-    pub seen_groups: BTreeSet<String>,
 }
 
 impl RunReport {
@@ -107,7 +111,6 @@ impl RunReport {
             disabled: Vec::new(),
             deleted: Vec::new(),
             skipped: Vec::new(),
-            seen_groups: BTreeSet::new(),
         }
     }
 
@@ -144,6 +147,14 @@ impl RunReport {
         self
     }
 
+    /// An entry the run could not take, with why (counted like a refused change).
+    pub fn skip(&mut self, dn: &str, reason: &str) {
+        self.counts.skipped += 1;
+        if self.skipped.len() < MAX_ITEMS {
+            self.skipped.push(Item::new(dn, dn, reason));
+        }
+    }
+
     /// Counts one change's outcome.
     pub fn record(&mut self, change: &Change, result: Result<Applied, String>) {
         let (kind, id, name, inactive) = match change {
@@ -153,9 +164,6 @@ impl RunReport {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                if *kind == ResourceKind::Group {
-                    self.seen_groups.insert(id.to_string());
-                }
                 (*kind, id, name, attrs.get("active") == Some(&Value::Bool(false)))
             }
             Change::Gone { kind, id } => (*kind, id, String::new(), false),
@@ -204,12 +212,7 @@ impl RunReport {
         }
         let mut s = format!(
             "{} added, {} updated, {} disabled, {} deleted, {} skipped, {} unchanged",
-            c.added,
-            c.updated,
-            c.disabled,
-            c.deleted,
-            c.skipped + self.skipped.len().saturating_sub(c.skipped),
-            c.unchanged
+            c.added, c.updated, c.disabled, c.deleted, c.skipped, c.unchanged
         );
         if let Some(e) = &self.error {
             s = format!("{s}: {e}");
@@ -222,10 +225,7 @@ impl RunReport {
         RunRecord {
             id,
             app: self.app.clone(),
-            kind: match self.kind {
-                RunKind::Full => "full".to_owned(),
-                RunKind::Incremental => "incremental".to_owned(),
-            },
+            kind: self.kind.as_str().to_owned(),
             status: self.status.as_str().to_owned(),
             started_at: self.started_at.clone(),
             finished_at: self.finished_at.clone(),
@@ -241,7 +241,6 @@ impl RunReport {
         self.kind == RunKind::Full
             || self.status != RunStatus::Succeeded
             || c.added + c.updated + c.disabled + c.deleted + c.skipped > 0
-            || !self.skipped.is_empty()
             || !self.warnings.is_empty()
     }
 }

@@ -294,7 +294,7 @@ impl DirectoryRunner {
         let failed = report.status == RunStatus::Failed;
         self.set_status(|s| {
             s.running = false;
-            s.last_run = Some(format!("{} {}: {summary}", report.finished_at, kind_name(report.kind)));
+            s.last_run = Some(format!("{} {}: {summary}", report.finished_at, report.kind.as_str()));
             s.last_error = if failed { report.error.clone() } else { None };
             if awaiting {
                 s.awaiting_approval = Some(id);
@@ -320,12 +320,7 @@ impl DirectoryRunner {
         let sync = &self.sync;
         let cursor = self.cursor().await;
         let mut conn: Conn = sync.target.open().await?;
-        let (base, _) = sync.common_base();
-        let cfg = sync.target.config.clone();
-        let filter = match &cfg.group_base {
-            Some(_) => format!("(|{}{})", cfg.user_filter(), cfg.group_filter()),
-            None => cfg.user_filter().to_owned(),
-        };
+        let (base, filter) = sync.people_and_groups();
         let control = RawControl {
             ctype: codec::SYNC_REQUEST_OID.to_owned(),
             crit: true,
@@ -415,12 +410,5 @@ impl DirectoryRunner {
         report.strategy = SyncStrategy::SyncreplPersist.as_str().to_owned();
         self.sync.apply_batch(conn, batch, &mut report).await;
         self.keep(report.finish()).await;
-    }
-}
-
-fn kind_name(kind: RunKind) -> &'static str {
-    match kind {
-        RunKind::Full => "full",
-        RunKind::Incremental => "incremental",
     }
 }

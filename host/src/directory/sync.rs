@@ -18,7 +18,7 @@ use super::codec;
 use super::entry::{self, Skipped};
 use super::report::{Item, RunKind, RunReport};
 use super::DirectoryError;
-use crate::config::{Membership, SearchScope};
+use crate::config::Membership;
 use crate::inbound::{Applied, Change, Delivery, Inbound};
 use crate::scim::schema::ResourceKind;
 use crate::store::{Mutation, Store, StoredResource};
@@ -118,25 +118,9 @@ impl DirectorySync {
                 }
             };
             group_dns.insert(codec::normalize_dn(&g.dn), id.clone());
-            let ids = members.entry(id.clone()).or_default();
-            match cfg.membership() {
-                Membership::Member | Membership::UniqueMember => {
-                    let attr = if cfg.membership() == Membership::Member { "member" } else { "uniqueMember" };
-                    for dn in self.all_member_dns(conn, &g, attr).await? {
-                        if let Some(uid) = by_dn.get(&codec::normalize_dn(&dn)) {
-                            ids.insert(uid.clone());
-                        }
-                    }
-                }
-                Membership::MemberOf => {}
-            }
-            if cfg.nested_groups {
-                for dn in self.nested_members(conn, &g.dn).await? {
-                    if let Some(uid) = by_dn.get(&codec::normalize_dn(&dn)) {
-                        ids.insert(uid.clone());
-                    }
-                }
-            }
+            // With memberOf, the people's entries (read above) say it; not the group's.
+            let listed = self.listed_members(conn, &g, &by_dn).await?;
+            members.entry(id.clone()).or_default().extend(listed);
             group_entries.push((id, g));
         }
         for (uid, dns) in member_of {
@@ -211,7 +195,7 @@ impl DirectorySync {
             report.warn(format!("referral not chased: {r}"));
         }
         for s in &listing.skipped {
-            report.skipped.push(Item::new(&s.dn, &s.dn, &s.reason));
+            report.skip(&s.dn, &s.reason);
         }
         let snap = self.inbound.snapshot();
         let stored_people: Vec<Arc<StoredResource>> =
@@ -227,6 +211,11 @@ impl DirectorySync {
         }
         let gone_people: Vec<&Arc<StoredResource>> =
             stored_people.iter().filter(|r| !listing.people.contains_key(&*r.id)).collect();
+        let gone_groups: Vec<Change> = stored_groups
+            .iter()
+            .filter(|g| !listing.groups.contains_key(&*g.id))
+            .map(|g| Change::Gone { kind: ResourceKind::Group, id: g.id.clone() })
+            .collect();
         let newly_inactive: Vec<(&String, &Map<String, Value>)> = listing
             .people
             .iter()
@@ -263,11 +252,7 @@ impl DirectorySync {
             attrs,
         });
         self.apply_all(person_changes, &mut report).await;
-        let gone_groups = stored_groups
-            .iter()
-            .filter(|g| !self.group_listed(g, &report))
-            .map(|g| Change::Gone { kind: ResourceKind::Group, id: g.id.clone() });
-        self.apply_all(gone_groups.collect::<Vec<_>>().into_iter(), &mut report).await;
+        self.apply_all(gone_groups.into_iter(), &mut report).await;
         let gone = gone_people.into_iter().map(|r| Change::Gone { kind: ResourceKind::User, id: r.id.clone() });
         self.apply_all(gone.collect::<Vec<_>>().into_iter(), &mut report).await;
         if let Some((stream, value)) = cursor {
@@ -276,11 +261,6 @@ impl DirectorySync {
             }
         }
         report.finish()
-    }
-
-    /// Whether a stored group was in this run's listing (it was written, or found unchanged).
-    fn group_listed(&self, group: &StoredResource, report: &RunReport) -> bool {
-        report.seen_groups.contains(&*group.id)
     }
 
     /// The most people one run may deprovision without approval.
@@ -331,29 +311,30 @@ impl DirectorySync {
         }
     }
 
-    /// The stored person or group whose entry is `dn` (or whose entryUUID is `uuid`).
-    pub fn stored_by_uuid(&self, uuid: &str) -> Option<(ResourceKind, Arc<str>)> {
+    /// What the app stores (people and groups), by the entryUUID of each one's entry: its
+    /// id itself when the id attribute is entryUUID, else read from the stored entry (once
+    /// per batch, not once per UUID). Entries without one are left out.
+    pub fn stored_by_uuid(&self) -> HashMap<String, (ResourceKind, Arc<str>)> {
         let snap = self.inbound.snapshot();
-        for kind in [ResourceKind::User, ResourceKind::Group] {
-            if let Some(r) = snap.get(&self.app, kind, uuid) {
-                return Some((kind, r.id.clone()));
-            }
-        }
-        // An id attribute other than entryUUID: look the UUID up in the stored entries.
+        let by_id = self.target.config.id_attribute().eq_ignore_ascii_case("entryUUID");
+        let pointer = format!("/{}/attributes/entryUUID/0", crate::inbound::person::LDAP_ENTRY);
+        let mut out = HashMap::new();
         for kind in [ResourceKind::User, ResourceKind::Group] {
             let Some(coll) = snap.collection(&self.app, kind) else { continue };
             for r in coll.iter() {
-                let Ok(v) = r.value() else { continue };
-                let found = v
-                    .pointer(&format!("/{}/attributes/entryUUID/0", crate::inbound::person::LDAP_ENTRY))
-                    .and_then(Value::as_str)
-                    .is_some_and(|u| u.eq_ignore_ascii_case(uuid));
-                if found {
-                    return Some((kind, r.id.clone()));
+                let uuid = if by_id {
+                    Some(r.id.to_string())
+                } else {
+                    r.value()
+                        .ok()
+                        .and_then(|v| v.pointer(&pointer).and_then(Value::as_str).map(str::to_ascii_lowercase))
+                };
+                if let Some(uuid) = uuid {
+                    out.insert(uuid, (kind, r.id.clone()));
                 }
             }
         }
-        None
+        out
     }
 
     /// Person ids by their entry's normalised DN, from what the app stores.
@@ -379,35 +360,36 @@ impl DirectorySync {
         let cfg = self.target.config.clone();
         let id =
             entry::stable_id(&cfg, group).map_err(|s| DirectoryError::Malformed(format!("{}: {}", s.dn, s.reason)))?;
-        let mut ids: BTreeSet<String> = BTreeSet::new();
-        match cfg.membership() {
-            Membership::Member | Membership::UniqueMember => {
-                let attr = if cfg.membership() == Membership::Member { "member" } else { "uniqueMember" };
-                for dn in self.all_member_dns(conn, group, attr).await? {
-                    if let Some(uid) = people.get(&codec::normalize_dn(&dn)) {
-                        ids.insert(uid.clone());
-                    }
-                }
-            }
-            Membership::MemberOf => {
-                let filter = format!("(&{}(memberOf={}))", cfg.user_filter(), codec::escape_filter_value(&group.dn));
-                let found = conn.paged(&cfg.user_base, cfg.user_scope, &filter, &["1.1"], cfg.page_size).await?;
-                for e in found.entries {
-                    if let Some(uid) = people.get(&codec::normalize_dn(&e.dn)) {
-                        ids.insert(uid.clone());
-                    }
-                }
-            }
-        }
-        if cfg.nested_groups {
-            for dn in self.nested_members(conn, &group.dn).await? {
-                if let Some(uid) = people.get(&codec::normalize_dn(&dn)) {
-                    ids.insert(uid.clone());
-                }
-            }
+        let mut ids = self.listed_members(conn, group, people).await?;
+        if cfg.membership() == Membership::MemberOf {
+            // One group alone: ask which people name it in their memberOf.
+            let filter = format!("(&{}(memberOf={}))", cfg.user_filter(), codec::escape_filter_value(&group.dn));
+            let found = conn.paged(&cfg.user_base, cfg.user_scope, &filter, &["1.1"], cfg.page_size).await?;
+            ids.extend(found.entries.iter().filter_map(|e| people.get(&codec::normalize_dn(&e.dn)).cloned()));
         }
         let ids: Vec<String> = ids.into_iter().collect();
         Ok(Change::Put { kind: ResourceKind::Group, id: Arc::from(id.as_str()), attrs: entry::group(group, &ids) })
+    }
+
+    /// The ids of the people `group` lists itself (`member` / `uniqueMember`, in ranges when
+    /// large) and, with nested groups on, those in it through other groups; `people` maps
+    /// normalised DNs to ids (a DN that is not one of the app's people is left out).
+    async fn listed_members(
+        &self,
+        conn: &mut Conn,
+        group: &Entry,
+        people: &HashMap<String, String>,
+    ) -> Result<BTreeSet<String>, DirectoryError> {
+        let cfg = &self.target.config;
+        let mut dns = match cfg.membership() {
+            Membership::Member => self.all_member_dns(conn, group, "member").await?,
+            Membership::UniqueMember => self.all_member_dns(conn, group, "uniqueMember").await?,
+            Membership::MemberOf => Vec::new(),
+        };
+        if cfg.nested_groups {
+            dns.extend(self.nested_members(conn, &group.dn).await?);
+        }
+        Ok(dns.iter().filter_map(|dn| people.get(&codec::normalize_dn(dn)).cloned()).collect())
     }
 
     /// Whether an entry is a group of the app (under the group base, of a group class).
@@ -423,11 +405,11 @@ impl DirectorySync {
             })
     }
 
-    /// The scope and the base that cover both the people and the groups (for one content
-    /// sync search over both).
-    pub fn common_base(&self) -> (String, SearchScope) {
+    /// The base that covers both the people and the groups, and the filter that matches
+    /// either (for one content sync search over both, in subtree scope).
+    pub fn people_and_groups(&self) -> (String, String) {
         let cfg = &self.target.config;
-        let Some(group_base) = &cfg.group_base else { return (cfg.user_base.clone(), cfg.user_scope) };
+        let Some(group_base) = &cfg.group_base else { return (cfg.user_base.clone(), cfg.user_filter().to_owned()) };
         let a: Vec<String> = cfg.user_base.split(',').map(|p| p.trim().to_owned()).collect();
         let b: Vec<String> = group_base.split(',').map(|p| p.trim().to_owned()).collect();
         let common: Vec<String> = a
@@ -440,8 +422,13 @@ impl DirectorySync {
             .into_iter()
             .rev()
             .collect();
-        (common.join(","), SearchScope::Sub)
+        (common.join(","), people_or_groups_filter(cfg))
     }
+}
+
+/// A filter matching the app's people or its groups.
+pub fn people_or_groups_filter(cfg: &crate::config::DirectoryConfig) -> String {
+    format!("(|{}{})", cfg.user_filter(), cfg.group_filter())
 }
 
 /// The attributes a person search asks for: the app's list (all by default) and those the

@@ -34,17 +34,7 @@ fn person_with_raw_json(user: &Value, raw_json: String, rt: &ResourceType, group
     let empty = Map::new();
     let obj = user.as_object().unwrap_or(&empty);
     let text = |key: &str| obj.get(key).and_then(scalar_text);
-    let name = obj.get("name").and_then(Value::as_object).map(|n| {
-        let f = |k: &str| n.get(k).and_then(scalar_text);
-        Name {
-            formatted: f("formatted"),
-            family_name: f("familyName"),
-            given_name: f("givenName"),
-            middle_name: f("middleName"),
-            honorific_prefix: f("honorificPrefix"),
-            honorific_suffix: f("honorificSuffix"),
-        }
-    });
+    let name = name_of(obj);
     let enterprise = obj.get(ENTERPRISE_USER).and_then(Value::as_object).map(|e| {
         let f = |k: &str| e.get(k).and_then(scalar_text);
         let manager = e.get("manager");
@@ -126,17 +116,8 @@ pub fn person_from_directory(user: &StoredResource, groups: Vec<IdpGroup>) -> Re
             attrs.iter().map(|(name, v)| Attribute { schema: None, name: name.clone(), values: texts(v) }).collect()
         })
         .unwrap_or_default();
-    let name = obj.get("name").and_then(Value::as_object).map(|n| {
-        let f = |k: &str| n.get(k).and_then(scalar_text);
-        Name {
-            formatted: f("formatted"),
-            family_name: f("familyName"),
-            given_name: f("givenName"),
-            middle_name: None,
-            honorific_prefix: None,
-            honorific_suffix: None,
-        }
-    });
+    // The stored `name` holds givenName, sn and their join only: the same reading.
+    let name = name_of(obj);
     Ok(Person {
         source: Source::Ldap,
         id: entry.get("dn").and_then(scalar_text).unwrap_or_default(),
@@ -157,6 +138,21 @@ pub fn person_from_directory(user: &StoredResource, groups: Vec<IdpGroup>) -> Re
         attributes,
         groups,
         raw_json: serde_json::to_string(&entry).unwrap_or_default(),
+    })
+}
+
+/// A stored resource's SCIM `name`, if it has one.
+fn name_of(obj: &Map<String, Value>) -> Option<Name> {
+    obj.get("name").and_then(Value::as_object).map(|n| {
+        let f = |k: &str| n.get(k).and_then(scalar_text);
+        Name {
+            formatted: f("formatted"),
+            family_name: f("familyName"),
+            given_name: f("givenName"),
+            middle_name: f("middleName"),
+            honorific_prefix: f("honorificPrefix"),
+            honorific_suffix: f("honorificSuffix"),
+        }
     })
 }
 
