@@ -306,7 +306,7 @@ async fn a_restart_resumes_from_the_stored_cookie_and_an_outage_changes_nothing(
     eventually("changes go on after the outage", || async { active(&s, "dee") == Some(true) }).await;
     s.settle().await;
     assert!(["ada", "bob", "cy"].iter().all(|u| active(&s, u) == Some(true)));
-    s.assert_no_create_twice();
+    s.assert_no_write_twice();
 }
 
 /// Test Sync through the admin API: the person's attributes, groups and the rules'
@@ -493,6 +493,7 @@ async fn bad_entries_referrals_and_failed_searches_are_reported_and_change_nothi
     .await;
     s.settle().await;
     assert_eq!(active(&s, "bob"), Some(true), "nothing is deprovisioned after a failed search");
+    s.assert_no_write_twice();
     let health = s.health().await;
     assert_eq!(health["status"], "degraded", "{health}");
     let corp = &health["directories"][0];
@@ -676,4 +677,5 @@ async fn a_size_limit_fails_the_run_and_changes_nothing() {
     .await;
     s.settle().await;
     assert!(names.iter().all(|n| active(&s, n) == Some(true)), "a search cut short deprovisions nobody");
+    s.assert_no_write_twice();
 }
