@@ -245,7 +245,7 @@ impl RulesEngine {
         let (ticker_engine, ticker_gate) = (engine.clone(), Arc::clone(&gate));
         std::thread::Builder::new()
             .name("rules-epoch".into())
-            .spawn(move || ticker_gate.tick_while_running(&ticker_engine, TICK))
+            .spawn(move || ticker_gate.tick_while_running(TICK, || ticker_engine.increment_epoch()))
             .map_err(|e| fail("epoch ticker", &e))?;
         Ok(Arc::new(RulesEngine { engine, linker_v1, linker_v2, gate }))
     }

@@ -19,7 +19,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use wasmtime::Engine;
 
 /// The rules engine's host-wide limits (`[server] rules_memory_mb` and
 /// `rules_admission_wait_ms`).
@@ -76,8 +75,16 @@ struct GateState {
     refused: u64,
     waiting_blocking: u32,
     waiting_async: u32,
+    /// The epoch ticker waits on `changed` for a decision to start: only then does one
+    /// need to wake it.
+    ticker_asleep: bool,
     shut_down: bool,
 }
+
+/// Ticks the ticker goes on ticking after the last decision ended before it sleeps. Waking
+/// a sleeping thread is a system call; requests that each make one decision would
+/// otherwise wake it for nearly every decision.
+const LINGER_TICKS: u32 = 50;
 
 /// An admitted decision's slot and memory; dropping it gives both back. Owned, so it can go
 /// with the decision to a blocking thread.
@@ -162,8 +169,8 @@ impl Gate {
         state.reserved += bytes;
         state.peak_running = state.peak_running.max(state.running);
         state.peak_reserved = state.peak_reserved.max(state.reserved);
-        // Only the first decision has someone to wake: the ticker, asleep while none runs.
-        if state.running == 1 {
+        // Only the ticker may need waking, and only if it has gone to sleep.
+        if state.ticker_asleep {
             self.changed.notify_all();
         }
         Some(Ticket { gate: Arc::clone(self), bytes })
@@ -253,19 +260,27 @@ impl Gate {
         self.changed.notify_all();
     }
 
-    /// The epoch ticker: one tick per `tick` while a decision runs.
-    pub(super) fn tick_while_running(&self, engine: &Engine, tick: Duration) {
+    /// The epoch ticker: one tick per `tick` while a decision runs, and for
+    /// [`LINGER_TICKS`] after the last one ended; then it sleeps until one starts.
+    pub(super) fn tick_while_running(&self, tick: Duration, on_tick: impl Fn()) {
+        let mut idle_ticks = 0;
         loop {
             {
                 let mut state = self.lock();
-                while state.running == 0 && !state.shut_down {
-                    state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+                idle_ticks = if state.running == 0 { idle_ticks + 1 } else { 0 };
+                if idle_ticks > LINGER_TICKS {
+                    state.ticker_asleep = true;
+                    while state.running == 0 && !state.shut_down {
+                        state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+                    }
+                    state.ticker_asleep = false;
+                    idle_ticks = 0;
                 }
                 if state.shut_down {
                     return;
                 }
             }
-            engine.increment_epoch();
+            on_tick();
             std::thread::sleep(tick);
         }
     }
@@ -376,5 +391,47 @@ mod tests {
         let cancelled = tokio::time::timeout(Duration::from_millis(5), g.admit(MB)).await;
         assert!(cancelled.is_err());
         assert_eq!(g.lock().waiting_async, 0);
+    }
+
+    /// Waits up to 5 s for `done`.
+    fn eventually(what: &str, done: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(5), "{what}: not within 5 s");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn the_ticker_sleeps_when_idle_and_a_decision_wakes_it() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let g = gate(4, 32, 20);
+        let ticks = Arc::new(AtomicU64::new(0));
+        let ticker = {
+            let (g, ticks) = (Arc::clone(&g), Arc::clone(&ticks));
+            std::thread::spawn(move || {
+                g.tick_while_running(Duration::from_millis(1), || {
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+        };
+        // Nothing runs: it lingers, then sleeps and stops ticking.
+        eventually("asleep", || g.lock().ticker_asleep);
+        let asleep_at = ticks.load(Ordering::Relaxed);
+        assert!(asleep_at >= u64::from(LINGER_TICKS), "slept after {asleep_at} ticks");
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(ticks.load(Ordering::Relaxed), asleep_at, "ticked while asleep");
+        // A decision wakes it: the epoch moves on while it runs (its deadline can pass).
+        let ticket = g.admit_blocking(MB, Duration::ZERO).unwrap();
+        eventually("ticking again", || ticks.load(Ordering::Relaxed) >= asleep_at + 5);
+        assert!(!g.lock().ticker_asleep);
+        // Decisions that follow one another find it awake: no wake-up needed.
+        drop(ticket);
+        let next = g.admit_blocking(MB, Duration::ZERO).unwrap();
+        assert!(!g.lock().ticker_asleep);
+        drop(next);
+        eventually("asleep again", || g.lock().ticker_asleep);
+        g.shut_down();
+        ticker.join().unwrap();
     }
 }
