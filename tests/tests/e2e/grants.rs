@@ -319,19 +319,22 @@ async fn a_mapped_group_confluence_lacks_parks_its_memberships_and_the_rest_appl
     let fly = AppSpec { settings: ON_THE_FLY, ..AppSpec::new("fly", "entra") };
     let s = Stack::start("grants-missing", &[mapped, fly]).await;
     s.emulator.seed_group("staff", Vec::<String>::new());
-    // Before any traffic: the groups the settings need are checked against Confluence.
+    // Before any traffic: the groups the settings need are checked against Confluence, shown
+    // in the health report and audited (the audit entry is committed just after the check
+    // is published, so both are waited for).
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let health = s.health().await;
         let app = health["confluence"].as_array().unwrap().iter().find(|a| a["app"] == "mapped").cloned().unwrap();
-        if app["missingGroups"] == json!(["engineers"]) {
+        let audited =
+            || s.audit("mapped").iter().any(|e| e.outcome == "missing-groups" && e.detail.contains("engineers"));
+        if app["missingGroups"] == json!(["engineers"]) && audited() {
             assert_eq!(health["status"], "degraded", "{health}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the missing group was not reported: {health}");
+        assert!(std::time::Instant::now() < deadline, "the missing group was not reported and audited: {health}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(s.audit("mapped").iter().any(|e| e.outcome == "missing-groups" && e.detail.contains("engineers")));
     assert_eq!(s.confluence["mapped"].needed_groups().missing, ["engineers"]);
     let ada = s.create_user("mapped", "ada@example.com", "Ada", "Parked").await;
     let bob = s.create_user("mapped", "bob@example.com", "Bob", "Parked").await;
