@@ -764,6 +764,12 @@ impl Config {
     }
 }
 
+/// Whether `name` may name an app: 1-64 characters of A-Z, a-z, 0-9, '-' or '_' (it is part
+/// of the app's SCIM base URL).
+pub fn valid_app_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 impl AppConfig {
     /// Checks one app on its own (its name, limits, settings and extensions): what the file
     /// and the admin API both refuse.
@@ -771,10 +777,7 @@ impl AppConfig {
     /// # Errors
     /// The first rule the app breaks, naming it.
     pub fn validate(&self, server: &ServerConfig) -> Result<(), ConfigError> {
-        let ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !ok {
+        if !valid_app_name(&self.name) {
             return Err(ConfigError::Invalid(format!(
                 "app name {:?} must be 1-64 characters of A-Z, a-z, 0-9, '-' or '_'",
                 self.name

@@ -24,7 +24,7 @@ use crate::admin::apps::{AppDefinition, ChangeError};
 use crate::admin::directory::{RunDetail, RunView};
 use crate::admin::directory_console::PasswordSource;
 use crate::admin::{AdminError, AppOverview};
-use crate::config::{AppConfig, DirectoryConfig, IdpKind};
+use crate::config::{valid_app_name, AppConfig, DirectoryConfig, IdpKind};
 use crate::directory::report::Item;
 use crate::directory::test_sync::{ConnectionCheck, TestSync};
 use crate::directory::DirectoryStatus;
@@ -736,10 +736,7 @@ pub(super) async fn create(
     fields: &Fields,
     mut errors: Errors,
 ) -> Response {
-    let name_ok = !draft.name.is_empty()
-        && draft.name.len() <= 64
-        && draft.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !draft.name.is_empty() && !name_ok {
+    if !draft.name.is_empty() && !valid_app_name(&draft.name) {
         errors.insert("name".into(), "letters, digits, '-' and '_' only, at most 64".into());
     }
     let cfg = match directory_form::read(&draft.name, fields, None) {
