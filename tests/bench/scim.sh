@@ -4,7 +4,9 @@
 # Builds the release binaries, starts a fresh server on a temporary SQLite file, seeds
 # 100,000 users, measures GET by id, `filter=userName eq`, and POST create with 16
 # concurrent keep-alive clients, then measures a bare axum server serving the bytes of a
-# real GET /Users/{id} response in the same run. Samples the server's resident memory,
+# real GET /Users/{id} response in the same run. Creates without and with the standard
+# rules module are measured in alternating rounds (ROUNDS, each SECS/ROUNDS long), so a
+# shared machine's drift falls on both sides of their ratio alike. Samples the server's resident memory,
 # kills it with SIGKILL in the middle of a create run and checks that every user it had
 # acknowledged is still there after a restart. Prints a markdown table and checks the
 # targets: reads >= 40% of the baseline, creates >= 2,000/s, peak RSS <= 200 MB, no
@@ -16,6 +18,8 @@
 #
 # Knobs (environment):
 #   USERS=100000 SECS=10 WARMUP=2 CONC=16   users seeded; measured and warm-up seconds; clients
+#   ROUNDS=3         rounds of the two create scenarios (the first warms up WARMUP s, the
+#                    others 1 s; each measures SECS/ROUNDS s, at least 1)
 #   GEN_THREADS=1    generator runtime threads (1 leaves most of a core to the server)
 #   PORT, BPORT      server and baseline ports (default: free ones picked at random)
 #   CRASH=1          0 skips the SIGKILL durability check
@@ -27,6 +31,7 @@ set -euo pipefail
 users=${USERS:-100000}
 secs=${SECS:-10}
 warmup=${WARMUP:-2}
+rounds=${ROUNDS:-3}
 concurrency=${CONC:-16}
 threads=${GEN_THREADS:-1}
 crash=${CRASH:-1}
@@ -176,26 +181,51 @@ sample_rss() {
 }
 
 # run_scenario NAME URL PID EXTRA...: one load run (of the generator's scenario $SCENARIO,
-# default NAME) against the process PID; keeps its JSON
-# line in $work/NAME.json and, in $work/NAME.cpu, the CPU the process used meanwhile: cores
-# busy on average, and microseconds per successful request (warm-up included on both sides).
+# default NAME; $RUN_WARMUP and $RUN_SECS override the warm-up and measured seconds) against
+# the process PID; keeps its JSON line in $work/NAME.json, the process's CPU ticks, the wall
+# milliseconds and the successful requests in $work/NAME.raw, and, in $work/NAME.cpu, the CPU
+# the process used meanwhile: cores busy on average, and microseconds per successful request
+# (warm-up included on both sides).
 run_scenario() {
     local name=$1 url=$2 pid=$3
     shift 3
-    local ticks0 t0 ticks1 t1
-    log "$name: ${warmup}s warm-up + ${secs}s measured, $concurrency clients"
+    local ticks0 t0 ticks1 t1 run_warmup=${RUN_WARMUP:-$warmup} run_secs=${RUN_SECS:-$secs}
+    log "$name: ${run_warmup}s warm-up + ${run_secs}s measured, $concurrency clients"
     ticks0=$(cpu_ticks "$pid")
     t0=$(now_ms)
     "$bench_bin" load --url "$url" --scenario "${SCENARIO:-$name}" --concurrency "$concurrency" \
-        --threads "$threads" --warmup-secs "$warmup" --duration-secs "$secs" "$@" \
+        --threads "$threads" --warmup-secs "$run_warmup" --duration-secs "$run_secs" "$@" \
         >"$work/$name.json"
     ticks1=$(cpu_ticks "$pid")
     t1=$(now_ms)
-    awk -v d=$((ticks1 - ticks0)) -v hz="$clk_tck" -v ms=$((t1 - t0)) \
-        -v ok="$(jq -r .ok_total "$work/$name.json")" \
-        'BEGIN { printf "%.2f %.1f\n", d / hz / (ms / 1000), (ok > 0 ? d / hz / ok * 1e6 : 0) }' \
-        >"$work/$name.cpu"
+    echo "$((ticks1 - ticks0)) $((t1 - t0)) $(jq -r .ok_total "$work/$name.json")" >"$work/$name.raw"
+    cpu_line <"$work/$name.raw" >"$work/$name.cpu"
     cat "$work/$name.json" >&2
+}
+
+# cpu_line: "ticks ms ok" lines on stdin (summed) -> "cores µs-per-request".
+cpu_line() {
+    awk -v hz="$clk_tck" '{ d += $1; ms += $2; ok += $3 }
+        END { printf "%.2f %.1f\n", d / hz / (ms / 1000), (ok > 0 ? d / hz / ok * 1e6 : 0) }'
+}
+
+# combine NAME: merges the rounds $work/NAME.1 … NAME.$rounds into $work/NAME.json and
+# NAME.cpu: requests, errors and seconds summed (so throughput is over all rounds), p50 and
+# p90 the median of the rounds', p99 and max the worst round's.
+combine() {
+    local name=$1 files=() r
+    for r in $(seq "$rounds"); do files+=("$work/$name.$r.json"); done
+    jq -s -c '
+        def median: sort | .[(length - 1) / 2 | floor];
+        { scenario: .[0].scenario, concurrency: .[0].concurrency, rounds: length,
+          measured_secs: (map(.measured_secs) | add), requests: (map(.requests) | add),
+          errors: (map(.errors) | add), ok_total: (map(.ok_total) | add),
+          throughput_per_sec: (((map(.requests) | add) / (map(.measured_secs) | add)) * 100 | round / 100),
+          p50_us: (map(.p50_us) | median), p90_us: (map(.p90_us) | median),
+          p99_us: (map(.p99_us) | max), max_us: (map(.max_us) | max),
+          first_error: (map(.first_error) | map(select(. != null)) | first) }' \
+        "${files[@]}" >"$work/$name.json"
+    for r in $(seq "$rounds"); do cat "$work/$name.$r.raw"; done | cpu_line >"$work/$name.cpu"
 }
 
 log "starting the server on $public_url"
@@ -229,10 +259,21 @@ sample_rss "filter"
 # The memory target is for the seeded users: take the peak before creates add more.
 peak_kb=$(hwm_kb "$server_pid")
 if ((peak_kb < max_rss_kb)); then peak_kb=$max_rss_kb; fi
-run_scenario create "$scim" "$server_pid"
-# The same creates through the standard rules module (a decision per create, stored with
-# the user in one transaction), on the same server.
-SCENARIO=create USERSYNC_BENCH_TOKEN=$rules_token run_scenario create_rules "$public_url/scim/v2/rules" "$server_pid"
+# Creates, and the same creates through the standard rules module (a decision per create,
+# stored with the user in one transaction), on the same server: alternating rounds, so both
+# sides of the ratio see the same machine.
+round_secs=$((secs / rounds))
+((round_secs >= 1)) || round_secs=1
+for r in $(seq "$rounds"); do
+    round_warmup=1
+    ((r == 1)) && round_warmup=$warmup
+    RUN_WARMUP=$round_warmup RUN_SECS=$round_secs SCENARIO=create \
+        run_scenario "create.$r" "$scim" "$server_pid"
+    RUN_WARMUP=$round_warmup RUN_SECS=$round_secs SCENARIO=create USERSYNC_BENCH_TOKEN=$rules_token \
+        run_scenario "create_rules.$r" "$public_url/scim/v2/rules" "$server_pid"
+done
+combine create
+combine create_rules
 end_rss_kb=$(rss_kb "$server_pid")
 stored_at_end=$((users + $(jq -r .ok_total "$work/create.json") + $(jq -r .ok_total "$work/create_rules.json")))
 
@@ -275,6 +316,8 @@ ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 failures=()
 printf '\n### SCIM benchmark: %s users, %s clients, %ss measured after %ss warm-up\n\n' \
     "$users" "$concurrency" "$secs" "$warmup"
+printf 'The two create scenarios ran in %s alternating rounds of %ss each (p50 and p90: the median round; p99: the worst).\n\n' \
+    "$rounds" "$round_secs"
 printf '| scenario | requests/s | vs baseline | p50 µs | p90 µs | p99 µs | errors | server cores | server CPU µs/req |\n'
 printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for name in baseline get filter create create_rules; do
