@@ -4,9 +4,10 @@
 # Builds the release binaries, starts a fresh server on a temporary SQLite file, seeds
 # 100,000 users, measures GET by id, `filter=userName eq`, and POST create with 16
 # concurrent keep-alive clients, then measures a bare axum server serving the bytes of a
-# real GET /Users/{id} response in the same run. Creates without and with the standard
-# rules module are measured in alternating rounds (ROUNDS, each SECS/ROUNDS long), so a
-# shared machine's drift falls on both sides of their ratio alike. Samples the server's resident memory,
+# real GET /Users/{id} response in the same run. Every scenario runs in ROUNDS rounds of
+# SECS/ROUNDS s: the baseline, GETs and filters alternate, and so do creates without and
+# with the standard rules module, so a shared machine's drift falls on both sides of each
+# ratio alike. Samples the server's resident memory,
 # kills it with SIGKILL in the middle of a create run and checks that every user it had
 # acknowledged is still there after a restart. Prints a markdown table and checks the
 # targets: reads >= 40% of the baseline, creates >= 2,000/s, peak RSS <= 200 MB, no
@@ -18,8 +19,8 @@
 #
 # Knobs (environment):
 #   USERS=100000 SECS=10 WARMUP=2 CONC=16   users seeded; measured and warm-up seconds; clients
-#   ROUNDS=3         rounds of the two create scenarios (the first warms up WARMUP s, the
-#                    others 1 s; each measures SECS/ROUNDS s, at least 1)
+#   ROUNDS=3         rounds of each scenario (the first warms up WARMUP s, the others 1 s;
+#                    each measures SECS/ROUNDS s, at least 1)
 #   GEN_THREADS=1    generator runtime threads (1 leaves most of a core to the server)
 #   PORT, BPORT      server and baseline ports (default: free ones picked at random)
 #   CRASH=1          0 skips the SIGKILL durability check
@@ -247,29 +248,39 @@ bport=${BPORT:-$(free_port)}
     2>>"$work/baseline.log" &
 baseline_pid=$!
 wait_ready "$baseline_pid" "http://127.0.0.1:$bport/" "the baseline"
-run_scenario baseline "http://127.0.0.1:$bport/scim/v2/bench" "$baseline_pid" \
-    --ids-file "$work/ids.txt"
+
+# Every scenario runs in ROUNDS rounds: the reads alternate with the baseline, and the
+# creates without rules with those with rules, so drift on a shared machine falls on both
+# sides of each ratio alike. The first round of each warms up WARMUP s, the others 1 s.
+round_secs=$((secs / rounds))
+((round_secs >= 1)) || round_secs=1
+# round_warmup R: the warm-up seconds of round R.
+round_warmup() { if (($1 == 1)); then echo "$warmup"; else echo 1; fi; }
+for r in $(seq "$rounds"); do
+    RUN_WARMUP=$(round_warmup "$r") RUN_SECS=$round_secs SCENARIO=baseline \
+        run_scenario "baseline.$r" "http://127.0.0.1:$bport/scim/v2/bench" "$baseline_pid" \
+        --ids-file "$work/ids.txt"
+    RUN_WARMUP=$(round_warmup "$r") RUN_SECS=$round_secs SCENARIO=get \
+        run_scenario "get.$r" "$scim" "$server_pid" --ids-file "$work/ids.txt"
+    sample_rss "get (round $r)"
+    RUN_WARMUP=$(round_warmup "$r") RUN_SECS=$round_secs SCENARIO=filter \
+        run_scenario "filter.$r" "$scim" "$server_pid" --ids-file "$work/ids.txt"
+    sample_rss "filter (round $r)"
+done
+combine baseline
+combine get
+combine filter
 kill "$baseline_pid" && wait "$baseline_pid" 2>/dev/null || true
 baseline_pid=
-
-run_scenario get "$scim" "$server_pid" --ids-file "$work/ids.txt"
-sample_rss "get"
-run_scenario filter "$scim" "$server_pid" --ids-file "$work/ids.txt"
-sample_rss "filter"
 # The memory target is for the seeded users: take the peak before creates add more.
 peak_kb=$(hwm_kb "$server_pid")
 if ((peak_kb < max_rss_kb)); then peak_kb=$max_rss_kb; fi
 # Creates, and the same creates through the standard rules module (a decision per create,
-# stored with the user in one transaction), on the same server: alternating rounds, so both
-# sides of the ratio see the same machine.
-round_secs=$((secs / rounds))
-((round_secs >= 1)) || round_secs=1
+# stored with the user in one transaction), on the same server.
 for r in $(seq "$rounds"); do
-    round_warmup=1
-    ((r == 1)) && round_warmup=$warmup
-    RUN_WARMUP=$round_warmup RUN_SECS=$round_secs SCENARIO=create \
+    RUN_WARMUP=$(round_warmup "$r") RUN_SECS=$round_secs SCENARIO=create \
         run_scenario "create.$r" "$scim" "$server_pid"
-    RUN_WARMUP=$round_warmup RUN_SECS=$round_secs SCENARIO=create USERSYNC_BENCH_TOKEN=$rules_token \
+    RUN_WARMUP=$(round_warmup "$r") RUN_SECS=$round_secs SCENARIO=create USERSYNC_BENCH_TOKEN=$rules_token \
         run_scenario "create_rules.$r" "$public_url/scim/v2/rules" "$server_pid"
 done
 combine create
@@ -316,7 +327,7 @@ ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 failures=()
 printf '\n### SCIM benchmark: %s users, %s clients, %ss measured after %ss warm-up\n\n' \
     "$users" "$concurrency" "$secs" "$warmup"
-printf 'The two create scenarios ran in %s alternating rounds of %ss each (p50 and p90: the median round; p99: the worst).\n\n' \
+printf 'Each scenario ran in %s rounds of %ss, alternating baseline, get and filter, then create and create_rules (p50 and p90: the median round; p99: the worst).\n\n' \
     "$rounds" "$round_secs"
 printf '| scenario | requests/s | vs baseline | p50 µs | p90 µs | p99 µs | errors | server cores | server CPU µs/req |\n'
 printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
