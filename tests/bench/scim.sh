@@ -181,27 +181,26 @@ sample_rss() {
     log "server VmRSS after $1: $((kb / 1024)) MB"
 }
 
-# run_scenario NAME URL PID EXTRA...: one load run (of the generator's scenario $SCENARIO,
-# default NAME; $RUN_WARMUP and $RUN_SECS override the warm-up and measured seconds) against
-# the process PID; keeps its JSON line in $work/NAME.json, the process's CPU ticks, the wall
-# milliseconds and the successful requests in $work/NAME.raw, and, in $work/NAME.cpu, the CPU
-# the process used meanwhile: cores busy on average, and microseconds per successful request
-# (warm-up included on both sides).
-run_scenario() {
-    local name=$1 url=$2 pid=$3
-    shift 3
-    local ticks0 t0 ticks1 t1 run_warmup=${RUN_WARMUP:-$warmup} run_secs=${RUN_SECS:-$secs}
-    log "$name: ${run_warmup}s warm-up + ${run_secs}s measured, $concurrency clients"
+# run_round NAME R URL PID EXTRA...: round R of scenario NAME (the generator's scenario
+# $SCENARIO, default NAME) against the process PID: WARMUP s of warm-up in the first round,
+# 1 s in the others, then $round_secs measured. Keeps its JSON line in $work/NAME.R.json,
+# and the process's CPU ticks, the wall milliseconds and the successful requests meanwhile
+# (warm-up included on both sides) in $work/NAME.R.raw.
+run_round() {
+    local name=$1 round=$2 url=$3 pid=$4
+    shift 4
+    local ticks0 t0 ticks1 t1 round_warmup=1 out=$work/$name.$round
+    ((round == 1)) && round_warmup=$warmup
+    log "$name, round $round: ${round_warmup}s warm-up + ${round_secs}s measured, $concurrency clients"
     ticks0=$(cpu_ticks "$pid")
     t0=$(now_ms)
     "$bench_bin" load --url "$url" --scenario "${SCENARIO:-$name}" --concurrency "$concurrency" \
-        --threads "$threads" --warmup-secs "$run_warmup" --duration-secs "$run_secs" "$@" \
-        >"$work/$name.json"
+        --threads "$threads" --warmup-secs "$round_warmup" --duration-secs "$round_secs" "$@" \
+        >"$out.json"
     ticks1=$(cpu_ticks "$pid")
     t1=$(now_ms)
-    echo "$((ticks1 - ticks0)) $((t1 - t0)) $(jq -r .ok_total "$work/$name.json")" >"$work/$name.raw"
-    cpu_line <"$work/$name.raw" >"$work/$name.cpu"
-    cat "$work/$name.json" >&2
+    echo "$((ticks1 - ticks0)) $((t1 - t0)) $(jq -r .ok_total "$out.json")" >"$out.raw"
+    cat "$out.json" >&2
 }
 
 # cpu_line: "ticks ms ok" lines on stdin (summed) -> "cores µs-per-request".
@@ -210,9 +209,10 @@ cpu_line() {
         END { printf "%.2f %.1f\n", d / hz / (ms / 1000), (ok > 0 ? d / hz / ok * 1e6 : 0) }'
 }
 
-# combine NAME: merges the rounds $work/NAME.1 … NAME.$rounds into $work/NAME.json and
-# NAME.cpu: requests, errors and seconds summed (so throughput is over all rounds), p50 and
-# p90 the median of the rounds', p99 and max the worst round's.
+# combine NAME: merges the rounds $work/NAME.1 … NAME.$rounds into $work/NAME.json and, in
+# NAME.cpu, the CPU the process used: requests, errors, seconds and CPU summed (so
+# throughput and CPU per request are over all rounds), p50 and p90 the median of the
+# rounds', p99 and max the worst round's.
 combine() {
     local name=$1 files=() r
     for r in $(seq "$rounds"); do files+=("$work/$name.$r.json"); done
@@ -254,17 +254,11 @@ wait_ready "$baseline_pid" "http://127.0.0.1:$bport/" "the baseline"
 # sides of each ratio alike. The first round of each warms up WARMUP s, the others 1 s.
 round_secs=$((secs / rounds))
 ((round_secs >= 1)) || round_secs=1
-# round_warmup R: the warm-up seconds of round R.
-round_warmup() { if (($1 == 1)); then echo "$warmup"; else echo 1; fi; }
 for r in $(seq "$rounds"); do
-    RUN_WARMUP=$(round_warmup "$r") RUN_SECS=$round_secs SCENARIO=baseline \
-        run_scenario "baseline.$r" "http://127.0.0.1:$bport/scim/v2/bench" "$baseline_pid" \
-        --ids-file "$work/ids.txt"
-    RUN_WARMUP=$(round_warmup "$r") RUN_SECS=$round_secs SCENARIO=get \
-        run_scenario "get.$r" "$scim" "$server_pid" --ids-file "$work/ids.txt"
+    run_round baseline "$r" "http://127.0.0.1:$bport/scim/v2/bench" "$baseline_pid" --ids-file "$work/ids.txt"
+    run_round get "$r" "$scim" "$server_pid" --ids-file "$work/ids.txt"
     sample_rss "get (round $r)"
-    RUN_WARMUP=$(round_warmup "$r") RUN_SECS=$round_secs SCENARIO=filter \
-        run_scenario "filter.$r" "$scim" "$server_pid" --ids-file "$work/ids.txt"
+    run_round filter "$r" "$scim" "$server_pid" --ids-file "$work/ids.txt"
     sample_rss "filter (round $r)"
 done
 combine baseline
@@ -278,10 +272,9 @@ if ((peak_kb < max_rss_kb)); then peak_kb=$max_rss_kb; fi
 # Creates, and the same creates through the standard rules module (a decision per create,
 # stored with the user in one transaction), on the same server.
 for r in $(seq "$rounds"); do
-    RUN_WARMUP=$(round_warmup "$r") RUN_SECS=$round_secs SCENARIO=create \
-        run_scenario "create.$r" "$scim" "$server_pid"
-    RUN_WARMUP=$(round_warmup "$r") RUN_SECS=$round_secs SCENARIO=create USERSYNC_BENCH_TOKEN=$rules_token \
-        run_scenario "create_rules.$r" "$public_url/scim/v2/rules" "$server_pid"
+    run_round create "$r" "$scim" "$server_pid"
+    SCENARIO=create USERSYNC_BENCH_TOKEN=$rules_token \
+        run_round create_rules "$r" "$public_url/scim/v2/rules" "$server_pid"
 done
 combine create
 combine create_rules

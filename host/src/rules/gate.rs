@@ -58,7 +58,7 @@ pub struct Admission {
 
 pub(super) struct Gate {
     state: Mutex<GateState>,
-    /// Wakes the ticker (a first decision started) and blocking waiters (one ended).
+    /// Wakes the ticker (a decision started while it slept) and blocking waiters (one ended).
     changed: Condvar,
     /// Wakes async waiters (a decision ended).
     released: Notify,
