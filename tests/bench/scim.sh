@@ -2,9 +2,9 @@
 # SCIM load benchmark (issue 2): `bash tests/bench/scim.sh` from anywhere in the repo.
 #
 # Builds the release binaries, starts a fresh server on a temporary SQLite file, seeds
-# 100,000 users, measures GET by id, `filter=userName eq`, and POST create with 16
-# concurrent keep-alive clients, then measures a bare axum server serving the bytes of a
-# real GET /Users/{id} response in the same run. Every scenario runs in ROUNDS rounds of
+# 100,000 users, and measures GET by id, `filter=userName eq`, and POST create with 16
+# concurrent keep-alive clients, against a bare axum server serving the bytes of a real
+# GET /Users/{id} response in the same run. Every scenario runs in ROUNDS rounds of
 # SECS/ROUNDS s: the baseline, GETs and filters alternate, and so do creates without and
 # with the standard rules module, so a shared machine's drift falls on both sides of each
 # ratio alike. Samples the server's resident memory,
@@ -203,12 +203,6 @@ run_round() {
     cat "$out.json" >&2
 }
 
-# cpu_line: "ticks ms ok" lines on stdin (summed) -> "cores µs-per-request".
-cpu_line() {
-    awk -v hz="$clk_tck" '{ d += $1; ms += $2; ok += $3 }
-        END { printf "%.2f %.1f\n", d / hz / (ms / 1000), (ok > 0 ? d / hz / ok * 1e6 : 0) }'
-}
-
 # combine NAME: merges the rounds $work/NAME.1 … NAME.$rounds into $work/NAME.json and, in
 # NAME.cpu, the CPU the process used: requests, errors, seconds and CPU summed (so
 # throughput and CPU per request are over all rounds), p50 and p90 the median of the
@@ -226,7 +220,11 @@ combine() {
           p99_us: (map(.p99_us) | max), max_us: (map(.max_us) | max),
           first_error: (map(.first_error) | map(select(. != null)) | first) }' \
         "${files[@]}" >"$work/$name.json"
-    for r in $(seq "$rounds"); do cat "$work/$name.$r.raw"; done | cpu_line >"$work/$name.cpu"
+    # The rounds' "ticks ms ok" lines, summed: cores busy on average, µs of CPU per request.
+    for r in $(seq "$rounds"); do cat "$work/$name.$r.raw"; done |
+        awk -v hz="$clk_tck" '{ d += $1; ms += $2; ok += $3 }
+            END { printf "%.2f %.1f\n", d / hz / (ms / 1000), (ok > 0 ? d / hz / ok * 1e6 : 0) }' \
+            >"$work/$name.cpu"
 }
 
 log "starting the server on $public_url"
