@@ -662,7 +662,7 @@ impl Admin {
 
     /// People whose SCIM id, `userName`, or decided Confluence username, full name or
     /// e-mail contains `query` (case-insensitive), across apps (or in one); at most
-    /// [`MAX_HITS`]. Answered from memory.
+    /// [`MAX_HITS`], by app and `userName`. Answered from memory.
     pub fn search_people(&self, query: &str, app: Option<&str>) -> Vec<PersonHit> {
         let needle = query.trim().to_lowercase();
         let snap = self.inbound.snapshot();
@@ -702,6 +702,8 @@ impl Admin {
                 break;
             }
         }
+        // By app, then userName: the index's own order is its slots', which follows no key.
+        hits.sort_by(|a, b| (&a.app, &a.user_name).cmp(&(&b.app, &b.user_name)));
         hits
     }
 

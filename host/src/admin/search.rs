@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use memchr::memmem;
 
+use crate::store::index::Index;
 use crate::store::{DesiredUser, Snapshot, StoredResource};
 
 /// One person's searchable text.
@@ -20,8 +21,8 @@ struct Entry {
 /// One app's people as last indexed.
 #[derive(Default)]
 struct AppIndex {
-    users: imbl::OrdMap<Arc<str>, (u64, Arc<StoredResource>)>,
-    desired: imbl::OrdMap<Arc<str>, Arc<DesiredUser>>,
+    users: Index<(u64, Arc<StoredResource>)>,
+    desired: Index<Arc<DesiredUser>>,
     slots: Vec<Option<Entry>>,
     by_id: HashMap<Arc<str>, usize>,
     free: Vec<usize>,
@@ -56,18 +57,8 @@ impl AppIndex {
         let users = &data.users.by_id;
         let desired = &data.desired;
         let mut changed: Vec<Arc<str>> = Vec::new();
-        for item in self.users.diff(users) {
-            changed.push(match item {
-                imbl::ordmap::DiffItem::Add(k, _) | imbl::ordmap::DiffItem::Remove(k, _) => k.clone(),
-                imbl::ordmap::DiffItem::Update { new: (k, _), .. } => k.clone(),
-            });
-        }
-        for item in self.desired.diff(desired) {
-            changed.push(match item {
-                imbl::ordmap::DiffItem::Add(k, _) | imbl::ordmap::DiffItem::Remove(k, _) => k.clone(),
-                imbl::ordmap::DiffItem::Update { new: (k, _), .. } => k.clone(),
-            });
-        }
+        changed.extend(self.users.changed_keys(users));
+        changed.extend(self.desired.changed_keys(desired));
         for id in changed {
             let entry = users.get(&id).map(|(_, user)| Entry {
                 id: id.clone(),

@@ -19,6 +19,7 @@ pub mod connection_settings;
 pub mod database;
 pub mod desired;
 pub mod directory;
+pub mod index;
 pub mod observed;
 pub mod outbox;
 pub mod snapshot;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::index::Index;
 use super::{DesiredUser, ObservedUser};
 use crate::scim::schema::ResourceKind;
 
@@ -60,16 +61,15 @@ pub fn etag(version: u64) -> String {
 /// The resources of one kind in one app, with the indexes lookups need.
 #[derive(Debug, Clone, Default)]
 pub struct Collection {
-    pub(crate) by_id: imbl::OrdMap<Arc<str>, (u64, Arc<StoredResource>)>,
+    pub(crate) by_id: Index<(u64, Arc<StoredResource>)>,
     /// Name key → the resource itself, not its id: a lookup by name (`filter=userName eq`)
-    /// is then one walk down one tree. Each step of a walk compares against a key
-    /// elsewhere on the heap, a cache miss apiece on a large store.
-    pub(crate) by_name: imbl::OrdMap<Arc<str>, Arc<StoredResource>>,
-    pub(crate) by_external: imbl::OrdMap<Arc<str>, IdSet>,
+    /// is then one walk down one tree.
+    pub(crate) by_name: Index<Arc<StoredResource>>,
+    pub(crate) by_external: Index<IdSet>,
     /// Insertion sequence → id: the stable order of unsorted listings.
     pub(crate) order: imbl::OrdMap<u64, Arc<str>>,
     /// Member id → the ids of the groups in this collection that list it.
-    pub(crate) member_of: imbl::OrdMap<Arc<str>, IdSet>,
+    pub(crate) member_of: Index<IdSet>,
 }
 
 /// A small set of ids, sorted: what an index key maps to. Most keys hold one to a few ids
@@ -157,7 +157,7 @@ impl Collection {
 }
 
 /// Adds `id` to the set under `key`.
-fn add_to_set(index: &mut imbl::OrdMap<Arc<str>, IdSet>, key: &Arc<str>, id: &Arc<str>) {
+fn add_to_set(index: &mut Index<IdSet>, key: &Arc<str>, id: &Arc<str>) {
     let mut ids: Vec<Arc<str>> = index.get(key).map(|s| s.to_vec()).unwrap_or_default();
     if let Err(at) = ids.binary_search(id) {
         ids.insert(at, id.clone());
@@ -166,7 +166,7 @@ fn add_to_set(index: &mut imbl::OrdMap<Arc<str>, IdSet>, key: &Arc<str>, id: &Ar
 }
 
 /// Removes `id` from the set under `key`, and the set itself once it is empty.
-fn remove_from_set(index: &mut imbl::OrdMap<Arc<str>, IdSet>, key: &Arc<str>, id: &Arc<str>) {
+fn remove_from_set(index: &mut Index<IdSet>, key: &Arc<str>, id: &Arc<str>) {
     let Some(ids) = index.get(key) else { return };
     if !ids.contains(id) {
         return;
@@ -185,7 +185,7 @@ pub struct AppData {
     pub users: Collection,
     pub groups: Collection,
     /// SCIM user id → what the rules decided.
-    pub desired: imbl::OrdMap<Arc<str>, Arc<super::DesiredUser>>,
+    pub desired: Index<Arc<super::DesiredUser>>,
 }
 
 impl AppData {
@@ -211,7 +211,7 @@ pub struct Snapshot {
     /// Every app's people by the Confluence user they are provisioned as.
     /// (A B-tree: its nodes are full, where a persistent hash map's sparse nodes cost
     /// hundreds of bytes per entry at 100,000 users.)
-    holders: imbl::OrdMap<Arc<str>, Holders>,
+    holders: Index<Holders>,
     /// What Synchronize last read of each Confluence user, by lower-case username.
     /// Replaced whole by each reading, never edited, so a plain map behind an `Arc`.
     observed: Observed,
