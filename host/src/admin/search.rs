@@ -56,8 +56,7 @@ impl AppIndex {
         };
         let users = &data.users.by_id;
         let desired = &data.desired;
-        let mut changed: Vec<Arc<str>> = Vec::new();
-        changed.extend(self.users.changed_keys(users));
+        let mut changed = self.users.changed_keys(users);
         changed.extend(self.desired.changed_keys(desired));
         for id in changed {
             let entry = users.get(&id).map(|(_, user)| Entry {

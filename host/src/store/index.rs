@@ -74,10 +74,6 @@ impl<V: Clone> Index<V> {
         self.get_hashed(hash_text(text), text)
     }
 
-    pub fn contains_key(&self, text: &str) -> bool {
-        self.get(text).is_some()
-    }
-
     /// Sets `text`'s value; returns the one it replaced.
     pub fn insert(&mut self, text: Arc<str>, value: V) -> Option<V> {
         self.insert_hashed(hash_text(&text), text, value)
@@ -142,16 +138,18 @@ impl<V: Clone> Index<V> {
     }
 
     fn remove_hashed(&mut self, hash: u64, text: &str) -> Option<V> {
-        let removed = self.by_hash.get(&hash)?.get(text)?.clone();
+        self.by_hash.get(&hash)?.get(text)?;
         self.len -= 1;
-        let rest: Vec<(Arc<str>, V)> = match self.by_hash.remove(&hash)? {
-            Bucket::One(_) => Vec::new(),
-            Bucket::Many(entries) => entries.iter().filter(|(k, _)| **k != *text).cloned().collect(),
-        };
-        if let Some(bucket) = Bucket::of(rest) {
-            self.by_hash.insert(hash, bucket);
+        match self.by_hash.remove(&hash)? {
+            Bucket::One((_, removed)) => Some(removed),
+            Bucket::Many(entries) => {
+                let (gone, rest): (Vec<_>, Vec<_>) = entries.iter().cloned().partition(|(k, _)| **k == *text);
+                if let Some(bucket) = Bucket::of(rest) {
+                    self.by_hash.insert(hash, bucket);
+                }
+                gone.into_iter().next().map(|(_, v)| v)
+            }
         }
-        Some(removed)
     }
 }
 
