@@ -661,8 +661,8 @@ impl Admin {
             version: 0,
             name_key: Arc::from("preview.person@example.invalid"),
             external_id: None,
-            json: bytes::Bytes::from(person.to_string()),
-            members: Arc::from(Vec::new()),
+            json: Arc::from(person.to_string().into_bytes()),
+            members: crate::store::no_members(),
         };
         let groups = vec![crate::rules::types::IdpGroup { id: group.to_owned(), display_name: group.to_owned() }];
         let snap = self.inbound.snapshot();

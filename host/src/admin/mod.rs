@@ -796,8 +796,8 @@ impl Admin {
                     version: 0,
                     name_key: Arc::from(name.to_lowercase()),
                     external_id: None,
-                    json: bytes::Bytes::from(value.to_string()),
-                    members: Arc::from(Vec::new()),
+                    json: Arc::from(value.to_string().into_bytes()),
+                    members: crate::store::no_members(),
                 };
                 (Arc::new(user), Some(groups))
             }

@@ -127,8 +127,8 @@ mod tests {
             version,
             name_key: Arc::from(name),
             external_id: None,
-            json: bytes::Bytes::from(format!(r#"{{"id":"{id}","userName":"{name}"}}"#)),
-            members: Arc::from(Vec::new()),
+            json: Arc::from(format!(r#"{{"id":"{id}","userName":"{name}"}}"#).into_bytes()),
+            members: crate::store::no_members(),
         })
     }
 

@@ -172,8 +172,8 @@ pub fn as_stored(
         version: 0,
         name_key: Arc::from(user_name),
         external_id: Some(Arc::from(person.dn.as_str())),
-        json: bytes::Bytes::from(serde_json::Value::Object(json).to_string()),
-        members: Arc::from(Vec::new()),
+        json: Arc::from(serde_json::Value::Object(json).to_string().into_bytes()),
+        members: crate::store::no_members(),
     };
     let idp_groups = groups.iter().map(|g| IdpGroup { id: g.dn.clone(), display_name: g.name.clone() }).collect();
     Ok((stored, idp_groups))

@@ -55,7 +55,7 @@ fn resource_response(
     projection: &Projection,
 ) -> ScimResult<Response> {
     let body: Bytes = if projection.is_identity() {
-        r.json.clone()
+        r.body()
     } else {
         let value = r.value().map_err(|e| ScimError::internal(e.to_string()))?;
         let projected = projection.apply(&value, app.schemas.of(r.kind));
@@ -79,7 +79,7 @@ fn resource_response(
 /// and no `startIndex`, as RFC 9865 §2.2 has it), assembled from the pre-serialised
 /// resources.
 pub(crate) fn list_body(page: &ListPage) -> Bytes {
-    let len: usize = page.resources.iter().map(Bytes::len).sum();
+    let len: usize = page.resources.iter().map(|r| r.len()).sum();
     let mut out = BytesMut::with_capacity(len + page.resources.len() + 160);
     out.put_slice(br#"{"schemas":[""#);
     out.put_slice(LIST_RESPONSE.as_bytes());

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use serde_json::Value;
 
 use super::{App, Inbound};
@@ -152,7 +151,8 @@ pub struct ListPage {
     pub start_index: Option<usize>,
     /// Cursor paging: the cursor of the next page, when there is one.
     pub next_cursor: Option<String>,
-    pub resources: Vec<Bytes>,
+    /// Each resource's JSON: a stored resource's own bytes, shared, or its projection.
+    pub resources: Vec<Arc<[u8]>>,
 }
 
 impl Inbound {
@@ -293,7 +293,7 @@ impl Inbound {
 }
 
 /// Serialises a page: stored bytes as they are, or projected.
-fn render(app: &App, projection: &Projection, matched: Vec<Candidate>) -> ScimResult<Vec<Bytes>> {
+fn render(app: &App, projection: &Projection, matched: Vec<Candidate>) -> ScimResult<Vec<Arc<[u8]>>> {
     let mut resources = Vec::with_capacity(matched.len());
     for (r, value) in matched {
         if projection.is_identity() {
@@ -305,7 +305,7 @@ fn render(app: &App, projection: &Projection, matched: Vec<Candidate>) -> ScimRe
             None => r.value().map_err(|e| ScimError::internal(e.to_string()))?,
         };
         let projected = projection.apply(&value, app.schemas.of(r.kind));
-        resources.push(Bytes::from(serde_json::to_vec(&projected).map_err(|e| ScimError::internal(e.to_string()))?));
+        resources.push(Arc::from(serde_json::to_vec(&projected).map_err(|e| ScimError::internal(e.to_string()))?));
     }
     Ok(resources)
 }

@@ -22,7 +22,6 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::config::{AppConfig, Config, ConfigError, DuplicatePolicy, IdpKind, RateLimitConfig, UnknownMemberPolicy};
@@ -712,16 +711,16 @@ impl Inbound {
         meta.insert("location".into(), Value::String(format!("{}{}/{id}", app.base_url, kind.endpoint())));
         meta.insert("version".into(), Value::String(etag(version)));
         out.insert("meta".into(), Value::Object(meta));
-        let mut json = serde_json::to_vec(&Value::Object(out)).map_err(|e| ScimError::internal(e.to_string()))?;
-        // Held for the resource's lifetime: drop the serialiser's spare capacity.
-        json.shrink_to_fit();
+        // Held for the resource's lifetime: `Arc::from` copies it into an allocation of its
+        // exact size, without the serialiser's spare capacity.
+        let json = serde_json::to_vec(&Value::Object(out)).map_err(|e| ScimError::internal(e.to_string()))?;
         Ok(StoredResource {
             kind,
             id: id.clone(),
             version,
             name_key: Arc::from(key),
             external_id,
-            json: Bytes::from(json),
+            json: Arc::from(json),
             members,
         })
     }

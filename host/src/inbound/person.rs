@@ -260,7 +260,7 @@ mod tests {
             name_key: "ada@example.com".into(),
             external_id: None,
             json: serde_json::to_vec(&user).unwrap().into(),
-            members: std::sync::Arc::from(Vec::new()),
+            members: crate::store::no_members(),
         };
         let groups = vec![IdpGroup { id: "g1".into(), display_name: "Engineers".into() }];
         let from_stored = person_from_stored(&stored, &s.user, groups.clone()).unwrap();

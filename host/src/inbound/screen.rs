@@ -150,7 +150,7 @@ mod tests {
             name_key: Arc::from("ada"),
             external_id: None,
             json: serde_json::to_vec(value).unwrap().into(),
-            members: Arc::from(Vec::new()),
+            members: crate::store::no_members(),
         }
     }
 

@@ -29,7 +29,6 @@ use std::path::Path;
 use std::sync::{mpsc, Arc};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
@@ -38,7 +37,7 @@ pub use database::{AuditFilter, Database};
 pub use desired::{AuditEntry, DesiredAccount, DesiredOutcome, DesiredUser};
 pub use observed::ObservedUser;
 pub use outbox::{BlockedRow, FailedRow, HoldRow, OutboxRow};
-pub use snapshot::{etag, AppData, Collection, Snapshot, StoredResource};
+pub use snapshot::{etag, no_members, AppData, Collection, Snapshot, StoredResource};
 
 /// Rewrites a stored resource of an app as it is loaded (for `meta.location`).
 pub type Relocate = Arc<dyn Fn(&str, &mut serde_json::Value) + Send + Sync>;
@@ -327,16 +326,15 @@ fn load_snapshot(
         let members = member_ids(value.get("members"));
         // Locations follow the configured public URL, which may have changed since.
         render(&app, &mut value);
-        let mut json =
+        let json =
             serde_json::to_vec(&value).map_err(|e| StoreError::Corrupt { id: id.clone(), detail: e.to_string() })?;
-        json.shrink_to_fit();
         let resource = StoredResource {
             kind,
             id: Arc::from(id),
             version: u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
             name_key: Arc::from(row.get::<_, String>(4)?),
             external_id: row.get::<_, Option<String>>(5)?.map(Arc::from),
-            json: Bytes::from(json),
+            json: Arc::from(json),
             members,
         };
         snapshot.app_mut(&app).of_mut(kind).insert(u64::try_from(seq).unwrap_or(0), Arc::new(resource));
@@ -357,8 +355,9 @@ fn load_snapshot(
 pub fn member_ids(members: Option<&serde_json::Value>) -> Arc<[Arc<str>]> {
     members
         .and_then(serde_json::Value::as_array)
+        .filter(|ms| !ms.is_empty())
         .map(|ms| ms.iter().filter_map(|m| m.get("value")?.as_str().map(Arc::from)).collect())
-        .unwrap_or_else(|| Arc::from(Vec::new()))
+        .unwrap_or_else(no_members)
 }
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteRequest>, shared: Arc<ArcSwap<Snapshot>>) {
@@ -612,8 +611,8 @@ mod tests {
             version,
             name_key: Arc::from(name),
             external_id: None,
-            json: Bytes::from(json),
-            members: Arc::from(Vec::new()),
+            json: Arc::from(json.into_bytes()),
+            members: no_members(),
         })
     }
 
@@ -642,6 +641,20 @@ mod tests {
 
     fn count(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Users and memberless groups hold no list of their own: 100,000 users held 100,000
+    /// empty allocations before. A group's members are still read in order.
+    #[test]
+    fn resources_without_members_share_one_empty_list() {
+        let shared = no_members();
+        for members in [None, Some(serde_json::json!([])), Some(serde_json::json!("not a list"))] {
+            let ids = member_ids(members.as_ref());
+            assert!(ids.is_empty());
+            assert!(Arc::ptr_eq(&ids, &shared), "{members:?} got a list of its own");
+        }
+        let ids = member_ids(Some(&serde_json::json!([{"value": "b"}, {"value": "a"}, {"display": "no value"}])));
+        assert_eq!(ids.iter().map(|id| &**id).collect::<Vec<_>>(), ["b", "a"]);
     }
 
     /// A write that was on its way when its app was removed stores nothing (it would bring

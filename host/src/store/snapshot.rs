@@ -4,7 +4,7 @@
 //! the next one from persistent (`imbl`) maps, so a clone is O(1) and a batch of changes
 //! becomes visible at once, only after it is durable.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 
@@ -22,16 +22,32 @@ pub struct StoredResource {
     /// Lower-cased `userName` / `displayName`: unique per app and kind.
     pub name_key: Arc<str>,
     pub external_id: Option<Arc<str>>,
-    /// The full JSON representation (`schemas`, `id`, attributes, `meta`), ready to send.
-    pub json: Bytes,
-    /// For groups, the `value` of each member (user or group id); empty for users.
+    /// The full JSON representation (`schemas`, `id`, attributes, `meta`), ready to send
+    /// ([`StoredResource::body`]). An `Arc<[u8]>` rather than `Bytes`: its count sits in the
+    /// same allocation, where a `Bytes` made from a `Vec` allocates a shared header of its
+    /// own the first time it is cloned for a response (32 bytes a resource, for as long as
+    /// it is stored).
+    pub json: Arc<[u8]>,
+    /// For groups, the `value` of each member (user or group id); empty for users
+    /// ([`no_members`], one allocation shared by all of them).
     pub members: Arc<[Arc<str>]>,
+}
+
+/// The empty member list every user and memberless group shares.
+pub fn no_members() -> Arc<[Arc<str>]> {
+    static EMPTY: LazyLock<Arc<[Arc<str>]>> = LazyLock::new(|| Arc::from(Vec::new()));
+    EMPTY.clone()
 }
 
 impl StoredResource {
     /// The `meta.version` / `ETag` value.
     pub fn etag(&self) -> String {
         etag(self.version)
+    }
+
+    /// The stored representation as a response body, sharing the stored bytes.
+    pub fn body(&self) -> Bytes {
+        Bytes::from_owner(self.json.clone())
     }
 
     /// Parses the stored representation.
