@@ -48,6 +48,22 @@ pub struct Service {
     pub confluence: HashMap<String, Arc<AppSync>>,
     /// Each directory app's runner.
     pub directories: Arc<crate::directory::Directories>,
+    /// The admin side the console and the admin API share.
+    admin: Arc<Admin>,
+}
+
+impl Service {
+    /// Builds the console's people-search index in the background, so that the first
+    /// search does not. Only for a server: the index holds a line of text per person (about
+    /// 36 MB for 100,000), which a one-off `usersync sync` never reads.
+    pub fn warm_people_search(&self) {
+        let warm = Arc::downgrade(&self.admin);
+        tokio::task::spawn_blocking(move || {
+            if let Some(admin) = warm.upgrade() {
+                admin.search_people("", None);
+            }
+        });
+    }
 }
 
 /// Logs to stderr, filtered by `USERSYNC_LOG` (`tracing` directives; default
@@ -201,17 +217,10 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
         admin = admin.with_confluence(c.url.trim_end_matches('/').to_owned(), sign_in, c.username.clone());
     }
     let admin = Arc::new(admin);
-    // The people search's index, built once in the background rather than by the first search.
-    let warm = Arc::downgrade(&admin);
-    tokio::task::spawn_blocking(move || {
-        if let Some(admin) = warm.upgrade() {
-            admin.search_people("", None);
-        }
-    });
     let api = router(HttpState { inbound: inbound.clone(), tokens, limits, admin: admin.clone(), throttle });
     let router = if config.console.enabled {
         let console = ConsoleState {
-            admin,
+            admin: admin.clone(),
             config: config.console.clone(),
             origin: crate::console::origin_of(&config.public_url()),
             tls: config.tls_files().is_some(),
@@ -223,7 +232,7 @@ pub fn build(file_config: &Config) -> Result<Service, StartError> {
     } else {
         api
     };
-    Ok(Service { router, inbound, confluence: confluence_apps, directories })
+    Ok(Service { router, inbound, confluence: confluence_apps, directories, admin })
 }
 
 /// How often the groups the rules need are checked again (only after a module change, or
@@ -490,6 +499,7 @@ pub fn rules_hook(config: &Config, store: Store) -> Result<Arc<RulesHook>, Start
 /// As [`build`], or the address cannot be bound.
 pub async fn serve(config: &Config) -> Result<(), StartError> {
     let service = build(config)?;
+    service.warm_people_search();
     let addr = config.server.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
     tracing::info!(%addr, "listening");
