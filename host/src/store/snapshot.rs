@@ -23,10 +23,12 @@ pub struct StoredResource {
     pub name_key: Arc<str>,
     pub external_id: Option<Arc<str>>,
     /// The full JSON representation (`schemas`, `id`, attributes, `meta`), ready to send
-    /// ([`StoredResource::body`]). An `Arc<[u8]>` rather than `Bytes`: its count sits in the
-    /// same allocation, where a `Bytes` made from a `Vec` allocates a shared header of its
-    /// own the first time it is cloned for a response (32 bytes a resource, for as long as
-    /// it is stored).
+    /// ([`StoredResource::body`]). `Arc::from` a serialiser's `Vec` copies it into an
+    /// allocation of its exact size; `shrink_to_fit` would not, since mimalloc keeps a block
+    /// that shrinks by less than half. An `Arc<[u8]>` rather than `Bytes`: its count sits in
+    /// the same allocation, where a `Bytes` made from a `Vec` allocates a shared header of
+    /// its own the first time it is cloned for a response (32 bytes a resource, for as long
+    /// as it is stored).
     pub json: Arc<[u8]>,
     /// For groups, the `value` of each member (user or group id); empty for users
     /// ([`no_members`], one allocation shared by all of them).
