@@ -353,11 +353,17 @@ fn load_snapshot(
 
 /// The `value` of each entry of a resource's `members` attribute.
 pub fn member_ids(members: Option<&serde_json::Value>) -> Arc<[Arc<str>]> {
-    members
+    let ids: Vec<Arc<str>> = members
         .and_then(serde_json::Value::as_array)
-        .filter(|ms| !ms.is_empty())
-        .map(|ms| ms.iter().filter_map(|m| m.get("value")?.as_str().map(Arc::from)).collect())
-        .unwrap_or_else(no_members)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("value")?.as_str().map(Arc::from))
+        .collect();
+    if ids.is_empty() {
+        no_members()
+    } else {
+        Arc::from(ids)
+    }
 }
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteRequest>, shared: Arc<ArcSwap<Snapshot>>) {
@@ -648,7 +654,12 @@ mod tests {
     #[test]
     fn resources_without_members_share_one_empty_list() {
         let shared = no_members();
-        for members in [None, Some(serde_json::json!([])), Some(serde_json::json!("not a list"))] {
+        for members in [
+            None,
+            Some(serde_json::json!([])),
+            Some(serde_json::json!("not a list")),
+            Some(serde_json::json!([{"display": "no value"}])),
+        ] {
             let ids = member_ids(members.as_ref());
             assert!(ids.is_empty());
             assert!(Arc::ptr_eq(&ids, &shared), "{members:?} got a list of its own");
